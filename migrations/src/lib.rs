@@ -1,0 +1,15 @@
+//! Schema migrations for authbridge. Each migration runs unchanged on SQLite and PostgreSQL:
+//! only portable column types (text, big integers for Unix-second timestamps, booleans).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,194 @@
+//! Builds the server from its parts. The only place that wires modules together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::endpoint::BoxEndpoint;
+use poem::listener::TcpAcceptor;
+use poem::{EndpointExt, IntoResponse, Route, Server};
+use poem_openapi::OpenApiService;
+use tokio::task::JoinHandle;
+
+use crate::bootstrap::{self, StartupError};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::AppState;
+use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
+use crate::http::errors::JsonErrors;
+use crate::http::health::HealthApi;
+use crate::http::middleware::{BodyLimit, PublicCors, RequestLog};
+use crate::oauth::issuer::Issuer;
+use crate::tokens::keyring::SigningKeys;
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: Arc<AppState>,
+    endpoint: BoxEndpoint<'static>,
+}
+
+impl Application {
+    /// Binds the listener, opens and migrates the database, checks the encryption key and
+    /// loads the signing keys. Nothing is served until [`Application::run_until`].
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        config.validate()?;
+        let listen = config.listen_addr()?;
+        let listener = std::net::TcpListener::bind(listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| StartupError::Listen {
+                addr: config.server.listen.clone(),
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                addr: config.server.listen.clone(),
+                source,
+            })?;
+        let acceptor = TcpAcceptor::from_std(listener).map_err(|source| StartupError::Listen {
+            addr: config.server.listen.clone(),
+            source,
+        })?;
+        let issuer = config.issuer(local_addr)?;
+
+        let store = bootstrap::open_store(&config).await?;
+        let vault = Arc::new(bootstrap::open_vault(&config)?);
+        bootstrap::check_vault(&store, &vault, clock.now()).await?;
+        let keys =
+            Arc::new(bootstrap::load_signing_keys(&config, &store, vault, clock.clone()).await?);
+
+        let state = Arc::new(AppState {
+            config,
+            issuer,
+            store,
+            keys,
+            clock,
+        });
+        let endpoint = routes(state.clone());
+        Ok(Self {
+            acceptor,
+            local_addr,
+            state,
+            endpoint,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn issuer(&self) -> &Issuer {
+        &self.state.issuer
+    }
+
+    pub fn keys(&self) -> Arc<SigningKeys> {
+        self.state.keys.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections and lets in-flight
+    /// requests finish (up to `server.shutdown_grace_secs`).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
+        let refresher = spawn_key_refresher(&self.state);
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(grace))
+            .await;
+        refresher.abort();
+        self.state.store.clone().close().await.ok();
+        result
+    }
+}
+
+/// Re-reads the signing keys every `keys.refresh_interval_secs`, so rotations made by another
+/// instance (or the CLI) are picked up, and removed keys leave the JWKS.
+fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
+    let keys = state.keys.clone();
+    let interval = Duration::from_secs(state.config.keys.refresh_interval_secs);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(error) = keys.refresh().await {
+                tracing::error!(%error, "could not refresh signing keys; serving the last loaded ones");
+            }
+        }
+    })
+}
+
+/// The OpenAPI service for every JSON endpoint.
+pub fn api_service(state: Arc<AppState>) -> OpenApiService<(DiscoveryApi, HealthApi), ()> {
+    OpenApiService::new(
+        (DiscoveryApi::new(state.clone()), HealthApi { state }),
+        "authbridge",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("OAuth 2.1 authorization server for MCP hosts")
+}
+
+fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
+    let issuer = state.issuer.clone();
+    let prefix = issuer.path().to_owned();
+    let body_limit = state.config.server.body_limit_bytes;
+
+    let api = api_service(state.clone()).server(issuer.as_str());
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let app = Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs);
+
+    let root = if prefix.is_empty() {
+        Route::new().nest("/", app)
+    } else {
+        // RFC 8414 §3: for an issuer with a path, metadata lives at the well-known segment
+        // inserted before the path. The copy inside the issuer path stays for clients that
+        // append instead of inserting.
+        let metadata = DiscoveryApi::new(state.clone()).metadata_response();
+        let alias = poem::endpoint::make_sync(move |_| metadata.clone().into_response());
+        Route::new()
+            .at(issuer.metadata_path(), alias)
+            .nest(prefix.clone(), app)
+    };
+
+    let public_paths = [
+        issuer.metadata_path(),
+        format!("{prefix}/.well-known/oauth-authorization-server"),
+        format!("{prefix}{JWKS_PATH}"),
+    ];
+    root.with(RequestLog)
+        .with(BodyLimit {
+            max_bytes: body_limit,
+        })
+        .with(JsonErrors)
+        .with(PublicCors::new(public_paths))
+        .boxed()
+}
+
+/// The OpenAPI document, built from a throw-away in-memory server so that it depends on no
+/// configuration, database or key. `authbridge openapi` prints it; `openapi/openapi.json` is
+/// its committed copy.
+pub async fn openapi_document() -> Result<String, StartupError> {
+    let mut config = Config::default();
+    config.database.url = Some("sqlite::memory:".into());
+    config.database.max_connections = 1;
+    config.encryption.key = Some(crate::config::Secret::new(crate::vault::generate_key()));
+    config.server.listen = "127.0.0.1:0".into();
+    let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+    let store = bootstrap::open_store(&config).await?;
+    let vault = Arc::new(bootstrap::open_vault(&config)?);
+    let keys = Arc::new(bootstrap::load_signing_keys(&config, &store, vault, clock.clone()).await?);
+    let issuer = Issuer::parse("http://127.0.0.1:8080").expect("a valid issuer");
+    let state = Arc::new(AppState {
+        config,
+        issuer,
+        store,
+        keys,
+        clock,
+    });
+    Ok(api_service(state).spec())
+}

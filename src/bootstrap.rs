@@ -1,0 +1,167 @@
+//! Start-up steps shared by `serve` and the operator commands: resolve secrets, open and
+//! migrate the database, check the encryption key against it, and load the signing keys.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::store::{Store, StoreError, default_sqlite_url};
+use crate::tokens::keyring::{KeyError, KeyTiming, SigningKeys};
+use crate::vault::{self, KEY_LEN, Vault};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Name of the development encryption key file inside the data directory.
+pub const DEV_KEY_FILE: &str = "encryption.key";
+
+/// The setting that proves the configured encryption key is the one the database was
+/// written with: a known value sealed by the vault.
+const VAULT_CHECK: &str = "vault_check";
+const VAULT_CHECK_PLAINTEXT: &[u8] = b"authbridge vault check";
+
+/// The database URL: configured, or the SQLite file in the data directory.
+pub fn database_url(config: &Config) -> String {
+    config
+        .database
+        .url
+        .clone()
+        .unwrap_or_else(|| default_sqlite_url(&config.data_dir))
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
+    let store = Store::connect(&database_url(config), config.database.max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Builds the vault from the configured keys. In development mode without a configured key,
+/// a key is generated once into the data directory (mode 0600) and reused afterwards.
+pub fn open_vault(config: &Config) -> Result<Vault, StartupError> {
+    let encryption = &config.encryption;
+    let current = match (&encryption.key, &encryption.key_file) {
+        (Some(key), _) => {
+            vault::parse_key(key.expose()).map_err(|e| ConfigError::new("encryption.key", e))?
+        }
+        (None, Some(path)) => read_key_file("encryption.key_file", path)?,
+        (None, None) if config.is_dev_mode() => dev_key(&config.data_dir)?,
+        (None, None) => {
+            return Err(
+                ConfigError::new("encryption.key", "is required outside development mode").into(),
+            );
+        }
+    };
+    let previous = match (
+        &encryption.previous_key_id,
+        &encryption.previous_key,
+        &encryption.previous_key_file,
+    ) {
+        (Some(id), Some(key), _) => Some((
+            id.clone(),
+            vault::parse_key(key.expose())
+                .map_err(|e| ConfigError::new("encryption.previous_key", e))?,
+        )),
+        (Some(id), None, Some(path)) => Some((
+            id.clone(),
+            read_key_file("encryption.previous_key_file", path)?,
+        )),
+        _ => None,
+    };
+    Ok(Vault::new((encryption.key_id.clone(), current), previous))
+}
+
+fn read_key_file(key: &str, path: &Path) -> Result<[u8; KEY_LEN], ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", path.display())))?;
+    vault::parse_key(&text).map_err(|e| ConfigError::new(key, format!("{}: {e}", path.display())))
+}
+
+fn dev_key(data_dir: &Path) -> Result<[u8; KEY_LEN], ConfigError> {
+    let path = data_dir.join(DEV_KEY_FILE);
+    let key_error = |e: std::io::Error| {
+        ConfigError::new(
+            "encryption.key",
+            format!("development key file {}: {e}", path.display()),
+        )
+    };
+    if !path.exists() {
+        std::fs::create_dir_all(data_dir).map_err(key_error)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(mut file) => {
+                file.write_all(vault::generate_key().as_bytes())
+                    .map_err(key_error)?;
+                file.sync_all().map_err(key_error)?;
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(key_error(e)),
+        }
+    }
+    tracing::warn!(
+        path = %path.display(),
+        "DEVELOPMENT MODE: data at rest is encrypted with a key generated into the data directory; \
+         production needs AUTHBRIDGE_ENCRYPTION__KEY (or encryption.key_file) and a real upstream"
+    );
+    read_key_file("encryption.key", &path)
+}
+
+/// Refuses to start when the configured encryption key is not the one the database was
+/// written with, instead of failing later on the first encrypted value. On a fresh database
+/// the check value is written with the current key.
+pub async fn check_vault(store: &Store, vault: &Vault, now: i64) -> Result<(), StartupError> {
+    let candidate = vault.seal(VAULT_CHECK_PLAINTEXT, VAULT_CHECK);
+    let stored = store.setting_or_insert(VAULT_CHECK, candidate, now).await?;
+    match vault.open(&stored, VAULT_CHECK) {
+        Ok(plain) if plain == VAULT_CHECK_PLAINTEXT => {
+            if vault.is_sealed_with_old_key(&stored) {
+                store.put_setting(VAULT_CHECK, vault.seal(VAULT_CHECK_PLAINTEXT, VAULT_CHECK), now).await?;
+            }
+            Ok(())
+        }
+        Ok(_) | Err(_) => Err(ConfigError::new(
+            "encryption.key",
+            "does not decrypt this database's data: it is not the key the database was written with \
+             (to change keys, set the old one as encryption.previous_key with its encryption.previous_key_id)",
+        )
+        .into()),
+    }
+}
+
+/// Loads (and on a fresh database creates) the signing keys.
+pub async fn load_signing_keys(
+    config: &Config,
+    store: &Store,
+    vault: Arc<Vault>,
+    clock: Arc<dyn Clock>,
+) -> Result<SigningKeys, StartupError> {
+    let timing = key_timing(config);
+    Ok(SigningKeys::load(store.clone(), vault, clock, timing).await?)
+}
+
+/// The key lifecycle timing from configuration. A retired key stays published for the
+/// longest access-token lifetime plus a minute of clock skew.
+pub fn key_timing(config: &Config) -> KeyTiming {
+    KeyTiming {
+        activation_delay: config.keys.activation_delay_secs as i64,
+        retire_for: config.tokens.access_token_ttl_secs as i64 + 60,
+    }
+}

@@ -1,0 +1,856 @@
+//! Typed configuration, its layering and its validation.
+//!
+//! Layers, later ones winning: the defaults in [`Config::default`] (documented key by key in
+//! `config/default.toml`), the TOML file given with `--config`, then environment variables
+//! `AUTHBRIDGE_SECTION__KEY`. Unknown keys are errors. Secrets are never accepted from a
+//! configuration file: they come from the environment or from a file the operator names.
+//! Validation runs once at start; every error names the key it is about.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::oauth::issuer::Issuer;
+use crate::oauth::resource::ResourceUri;
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "AUTHBRIDGE_";
+
+/// Seconds a JWKS response may be cached by resource servers (`Cache-Control: max-age`).
+/// A new signing key must be published for at least this long before it signs.
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite database and the development encryption key.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub encryption: EncryptionConfig,
+    pub tokens: TokenConfig,
+    pub keys: KeyConfig,
+    pub log: LogConfig,
+    pub upstream: UpstreamConfig,
+    pub resources: Vec<ResourceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Public issuer URL; derived from `listen` when absent (loopback only).
+    pub issuer: Option<String>,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; absent means `<data_dir>/authbridge.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    pub key_id: String,
+    pub key: Option<Secret>,
+    pub key_file: Option<PathBuf>,
+    pub previous_key_id: Option<String>,
+    pub previous_key: Option<Secret>,
+    pub previous_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    pub access_token_ttl_secs: u64,
+    pub authorization_code_ttl_secs: u64,
+    pub refresh_token_idle_ttl_secs: u64,
+    pub refresh_token_absolute_ttl_secs: u64,
+    pub refresh_token_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyConfig {
+    /// How long a new signing key is published before it signs.
+    pub activation_delay_secs: u64,
+    /// How often each instance re-reads the signing keys from the database.
+    pub refresh_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `authbridge=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Dev,
+    Ownerrez,
+    Oauth2,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub provider: ProviderKind,
+    /// Allows the `dev` provider with a non-loopback issuer. Never set this in production.
+    pub force_dev: bool,
+    pub ownerrez: OwnerRezConfig,
+    pub oauth2: OAuth2Config,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OwnerRezConfig {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub api_base_url: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuth2Config {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<PathBuf>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// Canonical URI of the protected resource (the MCP server), used as the token audience.
+    pub uri: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub default_scopes: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            encryption: EncryptionConfig::default(),
+            tokens: TokenConfig::default(),
+            keys: KeyConfig::default(),
+            log: LogConfig::default(),
+            upstream: UpstreamConfig::default(),
+            resources: vec![ResourceConfig {
+                uri: "http://localhost:3000/mcp".into(),
+                name: "Local MCP server".into(),
+                scopes: vec!["mcp".into()],
+                default_scopes: vec!["mcp".into()],
+            }],
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: None,
+            body_limit_bytes: 64 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+        }
+    }
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        Self {
+            key_id: "1".into(),
+            key: None,
+            key_file: None,
+            previous_key_id: None,
+            previous_key: None,
+            previous_key_file: None,
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 3600,
+            authorization_code_ttl_secs: 60,
+            refresh_token_idle_ttl_secs: 30 * 24 * 3600,
+            refresh_token_absolute_ttl_secs: 90 * 24 * 3600,
+            refresh_token_grace_secs: 60,
+        }
+    }
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        Self {
+            activation_delay_secs: 900,
+            refresh_interval_secs: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            provider: ProviderKind::Dev,
+            force_dev: false,
+            ownerrez: OwnerRezConfig::default(),
+            oauth2: OAuth2Config::default(),
+        }
+    }
+}
+
+impl Default for OwnerRezConfig {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            authorize_url: "https://app.ownerrez.com/oauth/authorize".into(),
+            token_url: "https://api.ownerrez.com/oauth/access_token".into(),
+            api_base_url: "https://api.ownerrez.com/v2".into(),
+            user_agent: "authbridge".into(),
+        }
+    }
+}
+
+impl Default for OAuth2Config {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            authorize_url: None,
+            token_url: None,
+        }
+    }
+}
+
+/// A secret value: never printed, never serialised in the clear.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+/// A configuration problem, naming the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Keys whose values are secrets and so may only come from the environment.
+const SECRET_KEYS: &[&str] = &[
+    "encryption.key",
+    "encryption.previous_key",
+    "upstream.ownerrez.client_secret",
+    "upstream.oauth2.client_secret",
+];
+
+impl Config {
+    /// Loads defaults, then `file`, then the environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{} is not a readable file", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+        Self::from_figment(&figment)
+    }
+
+    /// Extracts and validates a configuration from any set of providers (tests use this).
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        for key in SECRET_KEYS {
+            let from_file = figment
+                .find_metadata(key)
+                .and_then(|metadata| metadata.source.as_ref())
+                .is_some_and(|source| matches!(source, figment::Source::File(_)));
+            if from_file {
+                return Err(ConfigError::new(
+                    *key,
+                    format!(
+                        "secrets may not be written in a configuration file; set {} or name a file with `{key}_file`",
+                        env_var_name(key)
+                    ),
+                ));
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Development mode: the simulated upstream. Only then may the encryption key be generated.
+    pub fn is_dev_mode(&self) -> bool {
+        self.upstream.provider == ProviderKind::Dev
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "server.listen",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            )
+        })
+    }
+
+    /// The issuer: the configured one, or `http://<listen address>` for a loopback listener.
+    /// `bound` is the address actually bound (it differs from `listen` when the port is 0).
+    pub fn issuer(&self, bound: SocketAddr) -> Result<Issuer, ConfigError> {
+        match &self.server.issuer {
+            Some(issuer) => Issuer::parse(issuer).map_err(|e| ConfigError::new("server.issuer", e)),
+            None if bound.ip().is_loopback() => Issuer::parse(&format!("http://{bound}"))
+                .map_err(|e| ConfigError::new("server.issuer", e)),
+            None => Err(ConfigError::new(
+                "server.issuer",
+                "must be set when server.listen is not a loopback address",
+            )),
+        }
+    }
+
+    /// Checks every rule that does not need the network or the file system.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let listen = self.listen_addr()?;
+        let issuer = self.issuer(listen)?;
+        if self.server.body_limit_bytes < 1024 {
+            return Err(ConfigError::new(
+                "server.body_limit_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        self.validate_encryption()?;
+        self.validate_lifetimes()?;
+        self.validate_upstream(&issuer)?;
+        self.validate_resources()?;
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError::new(
+                "log.level",
+                format!("`{}` is not a log filter", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_encryption(&self) -> Result<(), ConfigError> {
+        let encryption = &self.encryption;
+        validate_key_id("encryption.key_id", &encryption.key_id)?;
+        if encryption.key.is_some() && encryption.key_file.is_some() {
+            return Err(ConfigError::new(
+                "encryption.key",
+                "set either encryption.key or encryption.key_file, not both",
+            ));
+        }
+        if let Some(key) = &encryption.key {
+            crate::vault::parse_key(key.expose())
+                .map_err(|e| ConfigError::new("encryption.key", e))?;
+        }
+        if encryption.key.is_none() && encryption.key_file.is_none() && !self.is_dev_mode() {
+            return Err(ConfigError::new(
+                "encryption.key",
+                format!(
+                    "an encryption key is required outside development mode; set {} to 32 random bytes in base64 (openssl rand -base64 32) or name a file with encryption.key_file",
+                    env_var_name("encryption.key")
+                ),
+            ));
+        }
+        let previous_given =
+            encryption.previous_key.is_some() || encryption.previous_key_file.is_some();
+        match (&encryption.previous_key_id, previous_given) {
+            (Some(id), true) => {
+                validate_key_id("encryption.previous_key_id", id)?;
+                if *id == encryption.key_id {
+                    return Err(ConfigError::new(
+                        "encryption.previous_key_id",
+                        "must differ from encryption.key_id",
+                    ));
+                }
+            }
+            (None, true) => {
+                return Err(ConfigError::new(
+                    "encryption.previous_key_id",
+                    "is required with a previous key",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(ConfigError::new(
+                    "encryption.previous_key",
+                    "encryption.previous_key_id is set but no previous key is given",
+                ));
+            }
+            (None, false) => {}
+        }
+        if let Some(key) = &encryption.previous_key {
+            crate::vault::parse_key(key.expose())
+                .map_err(|e| ConfigError::new("encryption.previous_key", e))?;
+        }
+        Ok(())
+    }
+
+    fn validate_lifetimes(&self) -> Result<(), ConfigError> {
+        let t = &self.tokens;
+        let in_range = |key: &str, value: u64, min: u64, max: u64| {
+            if value < min || value > max {
+                Err(ConfigError::new(
+                    key,
+                    format!("must be between {min} and {max} seconds, got {value}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        in_range(
+            "tokens.access_token_ttl_secs",
+            t.access_token_ttl_secs,
+            60,
+            24 * 3600,
+        )?;
+        in_range(
+            "tokens.authorization_code_ttl_secs",
+            t.authorization_code_ttl_secs,
+            10,
+            600,
+        )?;
+        in_range(
+            "tokens.refresh_token_idle_ttl_secs",
+            t.refresh_token_idle_ttl_secs,
+            300,
+            365 * 24 * 3600,
+        )?;
+        in_range(
+            "tokens.refresh_token_absolute_ttl_secs",
+            t.refresh_token_absolute_ttl_secs,
+            t.refresh_token_idle_ttl_secs,
+            365 * 24 * 3600,
+        )?;
+        in_range(
+            "tokens.refresh_token_grace_secs",
+            t.refresh_token_grace_secs,
+            0,
+            600,
+        )?;
+        in_range(
+            "keys.refresh_interval_secs",
+            self.keys.refresh_interval_secs,
+            1,
+            3600,
+        )?;
+        // A key must be in every verifier's cached JWKS before it signs: the cache may be
+        // JWKS_MAX_AGE_SECS old, and another instance may learn of the key one interval late.
+        let min_delay = JWKS_MAX_AGE_SECS + self.keys.refresh_interval_secs;
+        in_range(
+            "keys.activation_delay_secs",
+            self.keys.activation_delay_secs,
+            min_delay,
+            7 * 24 * 3600,
+        )?;
+        Ok(())
+    }
+
+    fn validate_upstream(&self, issuer: &Issuer) -> Result<(), ConfigError> {
+        match self.upstream.provider {
+            ProviderKind::Dev => {
+                if !issuer.is_loopback() && !self.upstream.force_dev {
+                    return Err(ConfigError::new(
+                        "upstream.provider",
+                        "the dev provider lets anyone log in as anyone; it is refused unless the issuer is a loopback URL (or upstream.force_dev = true)",
+                    ));
+                }
+            }
+            ProviderKind::Ownerrez => {
+                let o = &self.upstream.ownerrez;
+                require_client(
+                    "upstream.ownerrez",
+                    o.client_id.as_deref(),
+                    o.client_secret.is_some() || o.client_secret_file.is_some(),
+                )?;
+                validate_url("upstream.ownerrez.authorize_url", &o.authorize_url)?;
+                validate_url("upstream.ownerrez.token_url", &o.token_url)?;
+                validate_url("upstream.ownerrez.api_base_url", &o.api_base_url)?;
+                if o.user_agent.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        "upstream.ownerrez.user_agent",
+                        "must not be empty: OwnerRez rejects requests without a User-Agent",
+                    ));
+                }
+            }
+            ProviderKind::Oauth2 => {
+                let o = &self.upstream.oauth2;
+                require_client(
+                    "upstream.oauth2",
+                    o.client_id.as_deref(),
+                    o.client_secret.is_some() || o.client_secret_file.is_some(),
+                )?;
+                for (key, value) in [
+                    ("upstream.oauth2.authorize_url", &o.authorize_url),
+                    ("upstream.oauth2.token_url", &o.token_url),
+                ] {
+                    match value {
+                        Some(url) => validate_url(key, url)?,
+                        None => {
+                            return Err(ConfigError::new(
+                                key,
+                                "is required for the oauth2 provider",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_resources(&self) -> Result<(), ConfigError> {
+        if self.resources.is_empty() {
+            return Err(ConfigError::new(
+                "resources",
+                "at least one resource must be configured",
+            ));
+        }
+        let mut seen = Vec::new();
+        for (i, resource) in self.resources.iter().enumerate() {
+            let key = |field: &str| format!("resources[{i}].{field}");
+            let uri =
+                ResourceUri::parse(&resource.uri).map_err(|e| ConfigError::new(key("uri"), e))?;
+            if seen.contains(&uri) {
+                return Err(ConfigError::new(key("uri"), "is listed twice"));
+            }
+            seen.push(uri);
+            if resource.name.trim().is_empty() {
+                return Err(ConfigError::new(key("name"), "must not be empty"));
+            }
+            if resource.scopes.is_empty() {
+                return Err(ConfigError::new(
+                    key("scopes"),
+                    "must list at least one scope",
+                ));
+            }
+            for scope in &resource.scopes {
+                if !crate::oauth::scope::is_scope_token(scope) {
+                    return Err(ConfigError::new(
+                        key("scopes"),
+                        format!("`{scope}` is not a valid scope token"),
+                    ));
+                }
+            }
+            for scope in &resource.default_scopes {
+                if !resource.scopes.contains(scope) {
+                    return Err(ConfigError::new(
+                        key("default_scopes"),
+                        format!("`{scope}` is not one of this resource's scopes"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn require_client(
+    section: &str,
+    client_id: Option<&str>,
+    has_secret: bool,
+) -> Result<(), ConfigError> {
+    if client_id.is_none_or(|id| id.trim().is_empty()) {
+        return Err(ConfigError::new(
+            format!("{section}.client_id"),
+            "is required",
+        ));
+    }
+    if !has_secret {
+        let key = format!("{section}.client_secret");
+        let message = format!(
+            "is required; set {} or name a file with {section}.client_secret_file",
+            env_var_name(&key)
+        );
+        return Err(ConfigError::new(key, message));
+    }
+    Ok(())
+}
+
+fn validate_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value)
+        .map_err(|e| ConfigError::new(key, format!("`{value}` is not an absolute URL: {e}")))?;
+    let loopback = url.host_str().is_some_and(is_loopback_host);
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(ConfigError::new(
+            key,
+            format!("`{value}` must be an https URL (http only on loopback)"),
+        )),
+    }
+}
+
+fn validate_key_id(key: &str, id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            "must be 1 to 32 characters of A-Z, a-z, 0-9, - and _",
+        ))
+    }
+}
+
+/// `localhost`, any 127.0.0.0/8 address or `::1` (with or without brackets).
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The environment variable that sets a dotted configuration key.
+pub fn env_var_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    let key = if error.path.is_empty() {
+        "(configuration)".to_owned()
+    } else {
+        error.path.join(".")
+    };
+    let message = match &error.kind {
+        // Figment's path already ends with the unknown field's name.
+        figment::error::Kind::UnknownField(..) => "unknown key".to_owned(),
+        kind => kind.to_string(),
+    };
+    ConfigError::new(key, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_toml(toml: &str) -> Result<Config, ConfigError> {
+        let figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml));
+        Config::from_figment(&figment)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn documented_defaults_match_the_code() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let documented: Config = Figment::new()
+            .merge(Toml::file_exact(path))
+            .extract()
+            .unwrap();
+        assert_eq!(documented, Config::default());
+    }
+
+    #[test]
+    fn each_invalid_case_names_its_key() {
+        let cases = [
+            (
+                "relative issuer",
+                "[server]\nissuer = \"auth.example.com\"",
+                "server.issuer",
+            ),
+            (
+                "issuer with query",
+                "[server]\nissuer = \"https://a.example/?x=1\"",
+                "server.issuer",
+            ),
+            (
+                "issuer with fragment",
+                "[server]\nissuer = \"https://a.example/#f\"",
+                "server.issuer",
+            ),
+            (
+                "plain http issuer",
+                "[server]\nissuer = \"http://a.example\"\n[upstream]\nforce_dev = true",
+                "server.issuer",
+            ),
+            (
+                "unknown key",
+                "[server]\nlisten_port = 1",
+                "server.listen_port",
+            ),
+            ("unknown section", "[nope]\nx = 1", "nope"),
+            (
+                "relative resource",
+                "[[resources]]\nuri = \"/mcp\"\nname = \"x\"\nscopes = [\"a\"]\ndefault_scopes = []",
+                "resources[0].uri",
+            ),
+            (
+                "secret in file",
+                "[encryption]\nkey = \"AAAA\"",
+                "encryption.key",
+            ),
+            (
+                "dev on public issuer",
+                "[server]\nissuer = \"https://auth.example.com\"\nlisten = \"0.0.0.0:8080\"",
+                "upstream.provider",
+            ),
+            (
+                "ownerrez without key",
+                "[upstream]\nprovider = \"ownerrez\"\n[upstream.ownerrez]\nclient_id = \"c_1\"\nclient_secret_file = \"/s\"",
+                "encryption.key",
+            ),
+            (
+                "activation shorter than jwks cache",
+                "[keys]\nactivation_delay_secs = 10",
+                "keys.activation_delay_secs",
+            ),
+            (
+                "wrong type",
+                "[tokens]\naccess_token_ttl_secs = \"long\"",
+                "tokens.access_token_ttl_secs",
+            ),
+        ];
+        for (name, toml, key) in cases {
+            let error = with_toml(toml).expect_err(name);
+            assert_eq!(error.key, key, "{name}: {error}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "127.8.0.1",
+            "[::1]",
+            "::1",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "10.0.0.1",
+            "localhost.example.com",
+            "0.0.0.0",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert_eq!(env_var_name("encryption.key"), "AUTHBRIDGE_ENCRYPTION__KEY");
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

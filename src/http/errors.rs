@@ -1,0 +1,89 @@
+//! JSON error bodies (`{"error", "error_description"}`) for every failure the framework
+//! raises before or instead of a handler: unknown paths, wrong methods, malformed bodies,
+//! wrong content types, oversized bodies. Server errors show fixed text; their cause goes to
+//! the log only.
+
+use poem::http::StatusCode;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use poem_openapi::Object;
+use serde::Serialize;
+
+/// The error body of RFC 6749 §5.2, used by every JSON endpoint.
+#[derive(Debug, Clone, Object, Serialize)]
+pub struct ErrorBody {
+    /// An error code such as `invalid_request`.
+    pub error: String,
+    /// A human-readable explanation.
+    pub error_description: String,
+}
+
+/// A JSON error response with `Cache-Control: no-store`.
+pub fn json_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
+    let body = ErrorBody {
+        error: error.to_owned(),
+        error_description: description.into(),
+    };
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header("cache-control", "no-store")
+        .body(serde_json::to_vec(&body).expect("an error body serialises"))
+}
+
+/// Turns a framework error into a JSON error response.
+pub fn framework_error_response(error: poem::Error) -> Response {
+    let status = error.status();
+    match status {
+        StatusCode::NOT_FOUND => json_error(status, "not_found", "there is no such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => json_error(
+            status,
+            "method_not_allowed",
+            "this endpoint does not accept that HTTP method",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            json_error(status, "invalid_request", "the request body is too large")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            json_error(status, "invalid_request", error.to_string())
+        }
+        status if status.is_server_error() => {
+            tracing::error!(%status, error = %error, "request failed");
+            json_error(
+                status,
+                "server_error",
+                "the server could not complete the request",
+            )
+        }
+        status if status.is_client_error() => {
+            json_error(status, "invalid_request", error.to_string())
+        }
+        // A non-error status carried by an error (rare: redirects raised as errors).
+        _ => error.into_response(),
+    }
+}
+
+/// Middleware that answers every framework error with [`framework_error_response`].
+pub struct JsonErrors;
+
+impl<E: Endpoint> Middleware<E> for JsonErrors {
+    type Output = JsonErrorsEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        JsonErrorsEndpoint { inner }
+    }
+}
+
+pub struct JsonErrorsEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        Ok(match self.inner.call(request).await {
+            Ok(output) => output.into_response(),
+            Err(error) => framework_error_response(error),
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! Cross-cutting request handling: body size limit, CORS for the public OAuth endpoints, and
+//! one log line per request.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::web::headers::{ContentLength, HeaderMapExt};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
+
+use super::errors::json_error;
+
+/// Refuses request bodies over `max_bytes`, whether or not they declare a length. Bodies are
+/// small on every endpoint, so the body is read here and handed on from memory.
+pub struct BodyLimit {
+    pub max_bytes: usize,
+}
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyLimitEndpoint {
+            inner,
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max_bytes: usize,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut request: Request) -> poem::Result<Response> {
+        let too_large = || {
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                format!("the request body is larger than {} bytes", self.max_bytes),
+            )
+        };
+        if let Some(ContentLength(length)) = request.headers().typed_get::<ContentLength>()
+            && length > self.max_bytes as u64
+        {
+            return Ok(too_large());
+        }
+        match request.take_body().into_bytes_limit(self.max_bytes).await {
+            Ok(bytes) => request.set_body(Body::from_bytes(bytes)),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
+            Err(error) => {
+                return Ok(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("the request body could not be read: {error}"),
+                ));
+            }
+        }
+        self.inner
+            .call(request)
+            .await
+            .map(IntoResponse::into_response)
+    }
+}
+
+/// CORS for the endpoints that browser-based MCP clients call directly (MCP Inspector, web
+/// admin tools): any origin, no credentials, the request headers those clients send.
+pub struct PublicCors {
+    paths: HashSet<String>,
+}
+
+impl PublicCors {
+    pub fn new(paths: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            paths: paths.into_iter().collect(),
+        }
+    }
+}
+
+const ALLOWED_HEADERS: &str = "Authorization, Content-Type, MCP-Protocol-Version";
+const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+
+impl<E: Endpoint<Output = Response>> Middleware<E> for PublicCors {
+    type Output = PublicCorsEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        PublicCorsEndpoint {
+            inner,
+            paths: self.paths.clone(),
+        }
+    }
+}
+
+pub struct PublicCorsEndpoint<E> {
+    inner: E,
+    paths: HashSet<String>,
+}
+
+impl<E: Endpoint<Output = Response>> Endpoint for PublicCorsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let is_public = self.paths.contains(request.uri().path());
+        let has_origin = request.headers().contains_key(header::ORIGIN);
+        if !is_public || !has_origin {
+            return self.inner.call(request).await;
+        }
+        let is_preflight = request.method() == Method::OPTIONS
+            && request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if is_preflight {
+            return Ok(Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+                .header(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS)
+                .header(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED_HEADERS)
+                .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+                .finish());
+        }
+        let mut response = self.inner.call(request).await?;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("WWW-Authenticate"),
+        );
+        Ok(response)
+    }
+}
+
+/// One `info` line per request: method, path (never the query string, which can carry codes
+/// and state), status and duration.
+pub struct RequestLog;
+
+impl<E: Endpoint<Output = Response>> Middleware<E> for RequestLog {
+    type Output = RequestLogEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestLogEndpoint { inner }
+    }
+}
+
+pub struct RequestLogEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint<Output = Response>> Endpoint for RequestLogEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let result = self.inner.call(request).await;
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(error) => error.status(),
+        };
+        tracing::info!(%method, %path, status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+        result
+    }
+}

@@ -1,0 +1,25 @@
+//! HTTP endpoints: one module per endpoint group. Handlers parse the request, call the domain,
+//! and map the result; protocol rules live in `oauth`, SQL in `store`.
+
+pub mod discovery;
+pub mod errors;
+pub mod health;
+pub mod middleware;
+pub mod precomputed;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oauth::issuer::Issuer;
+use crate::store::Store;
+use crate::tokens::keyring::SigningKeys;
+
+/// What the handlers share.
+pub struct AppState {
+    pub config: Config,
+    pub issuer: Issuer,
+    pub store: Store,
+    pub keys: Arc<SigningKeys>,
+    pub clock: Arc<dyn Clock>,
+}

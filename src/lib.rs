@@ -1,0 +1,14 @@
+//! authbridge: an OAuth 2.1 authorization server for MCP hosts, federating the user's login to
+//! an upstream (OwnerRez) that offers one static client and no dynamic registration.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod bootstrap;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod oauth;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod vault;

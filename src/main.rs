@@ -1,0 +1,155 @@
+//! The `authbridge` command: a thin shell over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use authbridge::app::Application;
+use authbridge::bootstrap;
+use authbridge::clock::{Clock, SystemClock};
+use authbridge::config::Config;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "authbridge",
+    version,
+    about = "OAuth 2.1 authorization server for MCP hosts"
+)]
+struct Cli {
+    /// TOML configuration file (keys and defaults: config/default.toml).
+    #[arg(long, global = true, env = "AUTHBRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the published signing keys and their states.
+    List,
+    /// Publish a new signing key; it starts signing after keys.activation_delay_secs.
+    Rotate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("authbridge: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Openapi { output } = &cli.command {
+        let document = authbridge::app::openapi_document().await?;
+        match output {
+            Some(path) => std::fs::write(path, document + "\n")?,
+            None => println!("{document}"),
+        }
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    authbridge::telemetry::init(&config.log);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve => serve(config, clock).await,
+        Command::Migrate => {
+            let store = bootstrap::open_store(&config).await?;
+            store.close().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let store = bootstrap::open_store(&config).await?;
+            let vault = Arc::new(bootstrap::open_vault(&config)?);
+            bootstrap::check_vault(&store, &vault, clock.now()).await?;
+            let keys = bootstrap::load_signing_keys(&config, &store, vault, clock).await?;
+            match command {
+                KeysCommand::List => {}
+                KeysCommand::Rotate => {
+                    let key = keys.rotate().await?;
+                    println!(
+                        "new key {} is published now and signs from Unix time {} (in {} s)",
+                        key.kid, key.activates_at, config.keys.activation_delay_secs
+                    );
+                }
+            }
+            for key in keys.summaries() {
+                println!(
+                    "{}\t{}\tcreated {}\tactivates {}",
+                    key.kid, key.state, key.created_at, key.activates_at
+                );
+            }
+            store.close().await?;
+            Ok(())
+        }
+        Command::Openapi { .. } => unreachable!("handled above"),
+    }
+}
+
+async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let app = Application::build(config, clock).await?;
+    let issuer = app.issuer().clone();
+    println!("authbridge is listening on http://{}", app.local_addr());
+    println!("  issuer:   {issuer}");
+    println!("  metadata: {}", format_metadata_url(&issuer));
+    println!("  jwks:     {}", issuer.endpoint("/jwks.json"));
+    println!("  api docs: {}", issuer.endpoint("/docs"));
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn format_metadata_url(issuer: &authbridge::oauth::issuer::Issuer) -> String {
+    let origin_len = issuer.as_str().len() - issuer.path().len();
+    format!(
+        "{}{}",
+        &issuer.as_str()[..origin_len],
+        issuer.metadata_path()
+    )
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.ok();
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,6 @@
+//! Protocol rules as plain Rust: no HTTP types, no I/O. Each rule lives in one function with
+//! its tests beside it.
+
+pub mod issuer;
+pub mod resource;
+pub mod scope;

@@ -1,0 +1,118 @@
+//! The database: connection, migrations and the queries the domain needs. This is the only
+//! module that speaks SQL; it knows nothing of HTTP or of protocol rules.
+//!
+//! One schema runs unchanged on SQLite (the embedded default) and PostgreSQL. Timestamps are
+//! Unix seconds in `BIGINT` columns, so comparisons are plain integer comparisons on both.
+
+pub mod settings;
+pub mod signing_keys;
+
+use std::path::Path;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+/// A handle on the database, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("could not create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Store {
+    /// Connects to `url`. For SQLite the file and its directory are created when missing, and
+    /// the connection is set up for a server: WAL journal, foreign keys enforced, and a busy
+    /// timeout so concurrent writers wait instead of failing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        if let Some(path) = sqlite_file(url)
+            && let Some(dir) = Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+            });
+        let db = Database::connect(options).await?;
+        Ok(Self { db })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers (used by `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// The file path in an SQLite URL, if it names a file (not `:memory:`).
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
+}
+
+/// The SQLite URL for the default database file in `data_dir`.
+pub fn default_sqlite_url(data_dir: &Path) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("authbridge.db").display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_file_paths() {
+        assert_eq!(
+            sqlite_file("sqlite://./data/a.db?mode=rwc"),
+            Some("./data/a.db")
+        );
+        assert_eq!(sqlite_file("sqlite:///tmp/a.db"), Some("/tmp/a.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://x/y"), None);
+    }
+}

@@ -1,0 +1,6 @@
+//! Token machinery: signing keys and their lifecycle, the JWKS, and compact JWS signing.
+
+pub mod jwk;
+pub mod jws;
+pub mod keyring;
+pub mod lifecycle;
