@@ -132,7 +132,7 @@ pub struct OwnerRezConfig {
     pub user_agent: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OAuth2Config {
     pub client_id: Option<String>,
@@ -257,18 +257,6 @@ impl Default for OwnerRezConfig {
             token_url: "https://api.ownerrez.com/oauth/access_token".into(),
             api_base_url: "https://api.ownerrez.com/v2".into(),
             user_agent: "authbridge".into(),
-        }
-    }
-}
-
-impl Default for OAuth2Config {
-    fn default() -> Self {
-        Self {
-            client_id: None,
-            client_secret: None,
-            client_secret_file: None,
-            authorize_url: None,
-            token_url: None,
         }
     }
 }

@@ -35,6 +35,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Exit 0 when the local server answers GET /healthz (for container health checks).
+    Healthcheck,
     /// Print the OpenAPI document.
     Openapi {
         /// Write to this file instead of standard output.
@@ -110,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await?;
             Ok(())
         }
+        Command::Healthcheck => healthcheck(&config).await,
         Command::Openapi { .. } => unreachable!("handled above"),
     }
 }
@@ -124,6 +127,28 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     println!("  api docs: {}", issuer.endpoint("/docs"));
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Calls `/healthz` on the configured listen port over loopback.
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let mut addr = config.listen_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let prefix = config.issuer(addr)?.path().to_owned();
+    let url = format!("http://{addr}{prefix}/healthz");
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?
+        .get(&url)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
     Ok(())
 }
 

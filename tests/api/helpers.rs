@@ -1,0 +1,181 @@
+//! `spawn_app()` and the test database.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use authbridge::app::Application;
+use authbridge::clock::{Clock, ManualClock};
+use authbridge::config::{Config, Secret};
+use authbridge::tokens::keyring::SigningKeys;
+use sea_orm::{ConnectionTrait, Database};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The encryption key every test server uses (base64 of 32 bytes of 0x2a).
+pub const TEST_ENCRYPTION_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+/// Environment variable naming a PostgreSQL server to run the tests against, e.g.
+/// `postgres://postgres@127.0.0.1:5432/test`. Each test creates its own database there.
+pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
+
+/// A database of one test: an SQLite file in a temporary directory, or a fresh PostgreSQL
+/// database.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = match std::env::var(POSTGRES_ENV) {
+            Ok(server) if !server.is_empty() => create_postgres_database(&server).await,
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("authbridge.db").display()
+            ),
+        };
+        Self { url, dir }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.url.starts_with("sqlite:")
+    }
+
+    /// The SQLite database file and its WAL companions.
+    pub fn sqlite_files(&self) -> Vec<PathBuf> {
+        let base = self.dir.path().join("authbridge.db");
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| PathBuf::from(format!("{}{suffix}", base.display())))
+            .filter(|p| p.exists())
+            .collect()
+    }
+}
+
+async fn create_postgres_database(server: &str) -> String {
+    let name = format!("ab_test_{}", random_suffix());
+    let admin = Database::connect(server)
+        .await
+        .expect("the PostgreSQL test server answers");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("CREATE DATABASE");
+    admin.close().await.ok();
+    let mut url = url::Url::parse(server).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    hex::encode(bytes)
+}
+
+/// The configuration of a test server on `db`.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config {
+        data_dir: db.dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.shutdown_grace_secs = 2;
+    config.database.url = Some(db.url.clone());
+    config.database.max_connections = 4;
+    config.encryption.key = Some(Secret::new(TEST_ENCRYPTION_KEY));
+    config.keys.refresh_interval_secs = 1;
+    config
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub keys: Arc<SigningKeys>,
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A server on a fresh database with the default test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestDb::new().await, |_| {}).await
+}
+
+/// A server on `db` (which may already hold data), with `adjust` applied to its configuration.
+pub async fn spawn_app_with(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let clock = ManualClock::starting_at(authbridge::clock::SystemClock.now());
+    spawn_app_on(db, clock, adjust).await
+}
+
+pub async fn spawn_app_on(
+    db: TestDb,
+    clock: Arc<ManualClock>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = test_config(&db);
+    adjust(&mut config);
+    let app = Application::build(config, clock.clone())
+        .await
+        .expect("the server starts");
+    let address = format!("http://{}", app.local_addr());
+    let issuer = app.issuer().as_str().to_owned();
+    let keys = app.keys();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        rx.await.ok();
+    }));
+    TestApp {
+        address,
+        issuer,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        keys,
+        db,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        let jwks = self.get_json("/jwks.json").await;
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Stops the server gracefully and hands back its database for a restart.
+    pub async fn stop(mut self) -> TestDb {
+        self.shutdown.take().unwrap().send(()).ok();
+        self.server.take().unwrap().await.unwrap().unwrap();
+        self.db
+    }
+}
