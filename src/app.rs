@@ -12,13 +12,16 @@ use poem_openapi::OpenApiService;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::{self, StartupError};
+use crate::clients::registry::REGISTER_PATH;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
+use crate::http::admin::AdminApi;
 use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{BodyLimit, PublicCors, RequestLog};
+use crate::http::registration::RegistrationApi;
 use crate::oauth::issuer::Issuer;
 use crate::tokens::keyring::SigningKeys;
 
@@ -60,13 +63,7 @@ impl Application {
         let keys =
             Arc::new(bootstrap::load_signing_keys(&config, &store, vault, clock.clone()).await?);
 
-        let state = Arc::new(AppState {
-            config,
-            issuer,
-            store,
-            keys,
-            clock,
-        });
+        let state = Arc::new(AppState::new(config, issuer, store, keys, clock));
         let endpoint = routes(state.clone());
         Ok(Self {
             acceptor,
@@ -88,15 +85,21 @@ impl Application {
         self.state.keys.clone()
     }
 
+    pub fn registry(&self) -> Arc<crate::clients::registry::Registry> {
+        self.state.registry.clone()
+    }
+
     /// Serves until `shutdown` completes, then stops accepting connections and lets in-flight
     /// requests finish (up to `server.shutdown_grace_secs`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
         let refresher = spawn_key_refresher(&self.state);
+        let reaper = spawn_client_reaper(&self.state);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.endpoint, shutdown, Some(grace))
             .await;
         refresher.abort();
+        reaper.abort();
         self.state.store.clone().close().await.ok();
         result
     }
@@ -119,10 +122,36 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
     })
 }
 
+/// Deletes abandoned dynamic clients every `registration.reap_interval_secs`.
+fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
+    let registry = state.registry.clone();
+    let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = registry.reap().await {
+                tracing::error!(%error, "could not reap abandoned clients");
+            }
+        }
+    })
+}
+
+type Apis = (DiscoveryApi, HealthApi, RegistrationApi, AdminApi);
+
 /// The OpenAPI service for every JSON endpoint.
-pub fn api_service(state: Arc<AppState>) -> OpenApiService<(DiscoveryApi, HealthApi), ()> {
+pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (DiscoveryApi::new(state.clone()), HealthApi { state }),
+        (
+            DiscoveryApi::new(state.clone()),
+            HealthApi {
+                state: state.clone(),
+            },
+            RegistrationApi {
+                state: state.clone(),
+            },
+            AdminApi { state },
+        ),
         "authbridge",
         env!("CARGO_PKG_VERSION"),
     )
@@ -159,8 +188,10 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         issuer.metadata_path(),
         format!("{prefix}/.well-known/oauth-authorization-server"),
         format!("{prefix}{JWKS_PATH}"),
+        format!("{prefix}{REGISTER_PATH}"),
     ];
-    root.with(RequestLog)
+    root.data(state)
+        .with(RequestLog)
         .with(BodyLimit {
             max_bytes: body_limit,
         })
@@ -183,12 +214,6 @@ pub async fn openapi_document() -> Result<String, StartupError> {
     let vault = Arc::new(bootstrap::open_vault(&config)?);
     let keys = Arc::new(bootstrap::load_signing_keys(&config, &store, vault, clock.clone()).await?);
     let issuer = Issuer::parse("http://127.0.0.1:8080").expect("a valid issuer");
-    let state = Arc::new(AppState {
-        config,
-        issuer,
-        store,
-        keys,
-        clock,
-    });
+    let state = Arc::new(AppState::new(config, issuer, store, keys, clock));
     Ok(api_service(state).spec())
 }

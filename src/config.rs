@@ -36,7 +36,102 @@ pub struct Config {
     pub keys: KeyConfig,
     pub log: LogConfig,
     pub upstream: UpstreamConfig,
+    pub registration: RegistrationConfig,
+    pub client_metadata_documents: ClientMetadataDocumentConfig,
+    pub admin: AdminConfig,
     pub resources: Vec<ResourceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Whether `POST /register` needs an initial access token (RFC 7591 §3).
+    pub require_initial_access_token: bool,
+    /// SHA-256 (hex) of the accepted initial access tokens.
+    pub initial_access_token_hashes: Vec<String>,
+    /// The most dynamic clients that may exist at once.
+    pub max_dynamic_clients: u64,
+    /// New dynamic clients one source may create per window.
+    pub per_source_limit: u32,
+    pub per_source_window_secs: u64,
+    /// An identical public-client registration from the same source within this window
+    /// returns the existing client.
+    pub dedupe_window_secs: u64,
+    pub max_redirect_uris: usize,
+    pub max_redirect_uri_length: usize,
+    /// When non-empty, every redirect URI must match one of these patterns.
+    pub redirect_uri_allowlist: Vec<String>,
+    /// Dynamic clients that never completed an authorization are deleted after this long.
+    pub reap_unauthorized_after_secs: u64,
+    /// Dynamic clients unused for this many days are deleted.
+    pub reap_unused_after_days: u64,
+    /// How often the reaper runs.
+    pub reap_interval_secs: u64,
+    /// Use the last address of `X-Forwarded-For` as the source (behind a reverse proxy).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientMetadataDocumentConfig {
+    /// Accept `client_id`s that are https URLs of Client ID Metadata Documents.
+    pub enabled: bool,
+    /// Allow http documents on loopback hosts. For tests only.
+    pub allow_http_loopback: bool,
+    pub timeout_ms: u64,
+    pub max_bytes: usize,
+    /// Bounds on how long a fetched document is cached (from its Cache-Control).
+    pub min_cache_secs: u64,
+    pub max_cache_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Admin API bearer tokens, by SHA-256: `authbridge admin-token` makes one.
+    pub tokens: Vec<AdminTokenConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Who holds the token; written to the audit trail.
+    pub name: String,
+    /// SHA-256 of the token, in hex.
+    pub sha256: String,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            require_initial_access_token: false,
+            initial_access_token_hashes: Vec::new(),
+            max_dynamic_clients: 10_000,
+            per_source_limit: 120,
+            per_source_window_secs: 60,
+            dedupe_window_secs: 600,
+            max_redirect_uris: 10,
+            max_redirect_uri_length: 2000,
+            redirect_uri_allowlist: Vec::new(),
+            reap_unauthorized_after_secs: 24 * 3600,
+            reap_unused_after_days: 90,
+            reap_interval_secs: 600,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for ClientMetadataDocumentConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_http_loopback: false,
+            timeout_ms: 3000,
+            max_bytes: 5 * 1024,
+            min_cache_secs: 60,
+            max_cache_secs: 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +258,9 @@ impl Default for Config {
             keys: KeyConfig::default(),
             log: LogConfig::default(),
             upstream: UpstreamConfig::default(),
+            registration: RegistrationConfig::default(),
+            client_metadata_documents: ClientMetadataDocumentConfig::default(),
+            admin: AdminConfig::default(),
             resources: vec![ResourceConfig {
                 uri: "http://localhost:3000/mcp".into(),
                 name: "Local MCP server".into(),
@@ -413,6 +511,7 @@ impl Config {
         self.validate_lifetimes()?;
         self.validate_upstream(&issuer)?;
         self.validate_resources()?;
+        self.validate_registration()?;
         if self
             .log
             .level
@@ -595,6 +694,91 @@ impl Config {
         Ok(())
     }
 
+    fn validate_registration(&self) -> Result<(), ConfigError> {
+        let r = &self.registration;
+        if r.require_initial_access_token && r.initial_access_token_hashes.is_empty() {
+            return Err(ConfigError::new(
+                "registration.initial_access_token_hashes",
+                "must list at least one token hash when registration.require_initial_access_token is true",
+            ));
+        }
+        for hash in &r.initial_access_token_hashes {
+            validate_sha256_hex("registration.initial_access_token_hashes", hash)?;
+        }
+        for (key, value) in [
+            (
+                "registration.per_source_limit",
+                u64::from(r.per_source_limit),
+            ),
+            (
+                "registration.per_source_window_secs",
+                r.per_source_window_secs,
+            ),
+            ("registration.max_redirect_uris", r.max_redirect_uris as u64),
+            ("registration.reap_interval_secs", r.reap_interval_secs),
+            (
+                "registration.reap_unauthorized_after_secs",
+                r.reap_unauthorized_after_secs,
+            ),
+            (
+                "registration.reap_unused_after_days",
+                r.reap_unused_after_days,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if r.max_redirect_uri_length < 20 {
+            return Err(ConfigError::new(
+                "registration.max_redirect_uri_length",
+                "must be at least 20",
+            ));
+        }
+        for (i, pattern) in r.redirect_uri_allowlist.iter().enumerate() {
+            crate::oauth::redirect_uri::AllowPattern::parse(pattern).map_err(|e| {
+                ConfigError::new(format!("registration.redirect_uri_allowlist[{i}]"), e)
+            })?;
+        }
+        let d = &self.client_metadata_documents;
+        if d.timeout_ms == 0 || d.timeout_ms > 30_000 {
+            return Err(ConfigError::new(
+                "client_metadata_documents.timeout_ms",
+                "must be between 1 and 30000",
+            ));
+        }
+        if d.max_bytes < 256 || d.max_bytes > 64 * 1024 {
+            return Err(ConfigError::new(
+                "client_metadata_documents.max_bytes",
+                "must be between 256 and 65536",
+            ));
+        }
+        if d.min_cache_secs > d.max_cache_secs {
+            return Err(ConfigError::new(
+                "client_metadata_documents.min_cache_secs",
+                "must not exceed client_metadata_documents.max_cache_secs",
+            ));
+        }
+        let mut names = Vec::new();
+        for (i, token) in self.admin.tokens.iter().enumerate() {
+            if token.name.trim().is_empty() || token.name.len() > 64 {
+                return Err(ConfigError::new(
+                    format!("admin.tokens[{i}].name"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+            if names.contains(&&token.name) {
+                return Err(ConfigError::new(
+                    format!("admin.tokens[{i}].name"),
+                    "is used twice",
+                ));
+            }
+            names.push(&token.name);
+            validate_sha256_hex(&format!("admin.tokens[{i}].sha256"), &token.sha256)?;
+        }
+        Ok(())
+    }
+
     fn validate_resources(&self) -> Result<(), ConfigError> {
         if self.resources.is_empty() {
             return Err(ConfigError::new(
@@ -674,6 +858,17 @@ fn validate_url(key: &str, value: &str) -> Result<(), ConfigError> {
             key,
             format!("`{value}` must be an https URL (http only on loopback)"),
         )),
+    }
+}
+
+fn validate_sha256_hex(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            "must be a SHA-256 hash: 64 hexadecimal characters",
+        ))
     }
 }
 

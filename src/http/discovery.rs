@@ -30,6 +30,12 @@ pub struct AuthorizationServerMetadata {
     pub authorization_endpoint: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub token_endpoint: Option<String>,
+    /// Dynamic Client Registration (RFC 7591).
+    pub registration_endpoint: String,
+    /// How clients may authenticate; `none` for public clients.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Client ID Metadata Documents are accepted as `client_id`.
+    pub client_id_metadata_document_supported: bool,
     /// Every scope of every configured resource.
     pub scopes_supported: Vec<String>,
 }
@@ -95,6 +101,15 @@ pub fn build_metadata(
         jwks_uri: issuer.endpoint(JWKS_PATH),
         authorization_endpoint: None,
         token_endpoint: None,
+        registration_endpoint: issuer.endpoint(crate::clients::registry::REGISTER_PATH),
+        token_endpoint_auth_methods_supported: [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ]
+        .map(String::from)
+        .to_vec(),
+        client_id_metadata_document_supported: config.client_metadata_documents.enabled,
         scopes_supported: scopes,
     }
 }

@@ -40,6 +40,16 @@ pub fn framework_error_response(error: poem::Error) -> Response {
             "method_not_allowed",
             "this endpoint does not accept that HTTP method",
         ),
+        // Missing or unknown bearer token (the admin API's security scheme).
+        StatusCode::UNAUTHORIZED => {
+            let mut response =
+                json_error(status, "invalid_token", "a valid bearer token is required");
+            response.headers_mut().insert(
+                "www-authenticate",
+                poem::http::HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            );
+            response
+        }
         StatusCode::PAYLOAD_TOO_LARGE => {
             json_error(status, "invalid_request", "the request body is too large")
         }

@@ -1,6 +1,8 @@
 //! Protocol rules as plain Rust: no HTTP types, no I/O. Each rule lives in one function with
 //! its tests beside it.
 
+pub mod client_metadata;
 pub mod issuer;
+pub mod redirect_uri;
 pub mod resource;
 pub mod scope;

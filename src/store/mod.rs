@@ -4,6 +4,10 @@
 //! One schema runs unchanged on SQLite (the embedded default) and PostgreSQL. Timestamps are
 //! Unix seconds in `BIGINT` columns, so comparisons are plain integer comparisons on both.
 
+pub mod audit;
+pub mod client_documents;
+pub mod clients;
+pub mod rate_limits;
 pub mod settings;
 pub mod signing_keys;
 

@@ -4,3 +4,4 @@ pub mod jwk;
 pub mod jws;
 pub mod keyring;
 pub mod lifecycle;
+pub mod opaque;

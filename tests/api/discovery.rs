@@ -14,6 +14,18 @@ async fn metadata_issuer_is_byte_identical_to_the_issuer() {
         metadata.get("authorization_endpoint").is_none(),
         "not implemented yet, so not listed"
     );
+    assert_eq!(
+        metadata["registration_endpoint"],
+        format!("{}/register", app.issuer)
+    );
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+    let methods = metadata["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        methods.contains(&"none".into()),
+        "claude.ai needs `none` for CIMD"
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,9 @@ use tokio::task::JoinHandle;
 /// The encryption key every test server uses (base64 of 32 bytes of 0x2a).
 pub const TEST_ENCRYPTION_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
+/// The admin API token every test server accepts (its hash is configured).
+pub const ADMIN_TOKEN: &str = "adm_test_token_for_the_admin_api";
+
 /// Environment variable naming a PostgreSQL server to run the tests against, e.g.
 /// `postgres://postgres@127.0.0.1:5432/test`. Each test creates its own database there.
 pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
@@ -86,6 +89,10 @@ pub fn test_config(db: &TestDb) -> Config {
     config.database.max_connections = 4;
     config.encryption.key = Some(Secret::new(TEST_ENCRYPTION_KEY));
     config.keys.refresh_interval_secs = 1;
+    config.admin.tokens = vec![authbridge::config::AdminTokenConfig {
+        name: "test-admin".into(),
+        sha256: authbridge::tokens::opaque::hash(ADMIN_TOKEN),
+    }];
     config
 }
 
@@ -95,6 +102,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub keys: Arc<SigningKeys>,
+    pub registry: Arc<authbridge::clients::registry::Registry>,
     pub db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -124,6 +132,7 @@ pub async fn spawn_app_on(
     let address = format!("http://{}", app.local_addr());
     let issuer = app.issuer().as_str().to_owned();
     let keys = app.keys();
+    let registry = app.registry();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         rx.await.ok();
@@ -137,6 +146,7 @@ pub async fn spawn_app_on(
             .unwrap(),
         clock,
         keys,
+        registry,
         db,
         shutdown: Some(tx),
         server: Some(server),
@@ -160,6 +170,33 @@ impl TestApp {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("a JSON body")
+    }
+
+    /// POSTs a JSON body to /register.
+    pub async fn register(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/register"))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A request to the admin API with the test admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use authbridge::clock::Clock;
+        self.clock.now()
+    }
+
+    /// Runs the client reaper once; returns how many clients it deleted.
+    pub async fn reap(&self) -> usize {
+        self.registry.reap().await.expect("the reaper runs")
     }
 
     pub async fn jwks_kids(&self) -> Vec<String> {

@@ -1,10 +1,13 @@
 //! Black-box tests: each test starts the real server on port 0 with a fresh database (SQLite
 //! by default, PostgreSQL when TEST_POSTGRES_URL is set) and talks to it over HTTP.
 
+mod admin;
+mod cimd;
 mod cli;
 mod discovery;
 mod helpers;
 mod http_basics;
 mod keys;
 mod openapi;
+mod registration;
 mod storage;

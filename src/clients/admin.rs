@@ -1,0 +1,318 @@
+//! Operator actions on clients, shared by the admin API and the CLI. Every change is written to
+//! the audit trail with who made it and a before/after summary (never a secret).
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::registry::{KIND_ADMIN, Registry, apply_metadata, generate_client_id, stored_metadata};
+use crate::oauth::client_metadata::{ClientMetadata, MetadataError};
+use crate::store::StoreError;
+use crate::store::audit::AuditRow;
+use crate::store::clients::{ClientFilter, ClientRow};
+use crate::tokens::opaque;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no client has the id `{0}`")]
+    NotFound(String),
+    #[error("a client with the id `{0}` already exists")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<MetadataError> for AdminError {
+    fn from(error: MetadataError) -> Self {
+        AdminError::Invalid(error.to_string())
+    }
+}
+
+/// A new client as an operator describes it.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    /// Chosen by the operator (for hosts configured with a static client id), or generated.
+    pub client_id: Option<String>,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    /// `none` (public), `client_secret_basic` (default) or `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+/// Changes to a client; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub client_name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// A client as operators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub kind: String,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub first_authorized_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    /// The full registered metadata.
+    pub metadata: Value,
+}
+
+impl ClientView {
+    pub fn from_row(row: &ClientRow) -> Self {
+        let metadata = stored_metadata(row);
+        Self {
+            client_id: row.client_id.clone(),
+            kind: row.kind.clone(),
+            client_name: row.client_name.clone(),
+            redirect_uris: metadata.redirect_uri_strs().map(str::to_owned).collect(),
+            token_endpoint_auth_method: row.token_endpoint_auth_method.clone(),
+            disabled: row.disabled,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            first_authorized_at: row.first_authorized_at,
+            last_used_at: row.last_used_at,
+            metadata: Value::Object(metadata.to_json()),
+        }
+    }
+
+    fn audit_summary(&self) -> Value {
+        json!({
+            "client_name": self.client_name,
+            "redirect_uris": self.redirect_uris,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "disabled": self.disabled,
+        })
+    }
+}
+
+/// Largest page of a listing.
+pub const MAX_PAGE: u64 = 200;
+
+impl Registry {
+    /// Creates a client; returns it and its secret (shown once) when it has one.
+    pub async fn admin_create(
+        &self,
+        actor: &str,
+        new: NewClient,
+    ) -> Result<(ClientView, Option<String>), AdminError> {
+        let client_id = match new.client_id {
+            Some(id) => {
+                validate_chosen_client_id(&id)?;
+                id
+            }
+            None => generate_client_id(),
+        };
+        let body = json!({
+            "client_name": new.client_name,
+            "redirect_uris": new.redirect_uris,
+            "token_endpoint_auth_method": new.token_endpoint_auth_method.unwrap_or_else(|| "client_secret_basic".into()),
+        });
+        let metadata = ClientMetadata::from_json(&body, self.rules())?;
+        if metadata.client_name.is_none() {
+            return Err(AdminError::Invalid("client_name is required".into()));
+        }
+        if self.store().client(&client_id).await?.is_some() {
+            return Err(AdminError::Conflict(client_id));
+        }
+        let now = self.now();
+        let secret = metadata
+            .token_endpoint_auth_method
+            .has_secret()
+            .then(|| opaque::generate("sec"));
+        let row = ClientRow {
+            client_id: client_id.clone(),
+            kind: KIND_ADMIN.into(),
+            client_name: metadata.client_name.clone(),
+            metadata: Value::Object(metadata.to_json()).to_string(),
+            token_endpoint_auth_method: metadata.token_endpoint_auth_method.as_str().into(),
+            secret_hash: secret.as_deref().map(opaque::hash),
+            registration_fingerprint: None,
+            source: None,
+            created_at: now,
+            updated_at: now,
+            first_authorized_at: None,
+            last_used_at: None,
+            disabled: false,
+        };
+        self.store()
+            .insert_client(&row, None)
+            .await
+            .map_err(|error| match error {
+                // Two operators choosing the same id at once: the primary key decides.
+                StoreError::Db(_) => AdminError::Conflict(client_id.clone()),
+                other => AdminError::Store(other),
+            })?;
+        let view = ClientView::from_row(&row);
+        self.audit(
+            actor,
+            "client.create",
+            &client_id,
+            json!({"after": view.audit_summary()}),
+        )
+        .await?;
+        Ok((view, secret))
+    }
+
+    pub async fn admin_list(
+        &self,
+        mut filter: ClientFilter,
+    ) -> Result<(Vec<ClientView>, Option<String>), AdminError> {
+        filter.limit = filter.limit.clamp(1, MAX_PAGE);
+        let rows = self.store().list_clients(&filter).await?;
+        let next = (rows.len() as u64 == filter.limit)
+            .then(|| rows.last().map(|r| r.client_id.clone()))
+            .flatten();
+        Ok((rows.iter().map(ClientView::from_row).collect(), next))
+    }
+
+    pub async fn admin_get(&self, client_id: &str) -> Result<ClientView, AdminError> {
+        Ok(ClientView::from_row(&self.existing(client_id).await?))
+    }
+
+    pub async fn admin_update(
+        &self,
+        actor: &str,
+        client_id: &str,
+        changes: ClientChanges,
+    ) -> Result<ClientView, AdminError> {
+        let row = self.existing(client_id).await?;
+        let before = ClientView::from_row(&row);
+        let mut body = before.metadata.clone();
+        if let Some(name) = changes.client_name {
+            body["client_name"] = name.into();
+        }
+        if let Some(uris) = changes.redirect_uris {
+            body["redirect_uris"] = uris.into();
+        }
+        let metadata = ClientMetadata::from_json(&body, self.rules())?;
+        let (mut row, _) = apply_metadata(row, &metadata, self.now());
+        if let Some(disabled) = changes.disabled {
+            row.disabled = disabled;
+        }
+        if !self.store().update_client(&row).await? {
+            return Err(AdminError::NotFound(client_id.to_owned()));
+        }
+        let after = ClientView::from_row(&row);
+        self.audit(
+            actor,
+            "client.update",
+            client_id,
+            json!({"before": before.audit_summary(), "after": after.audit_summary()}),
+        )
+        .await?;
+        Ok(after)
+    }
+
+    pub async fn admin_delete(&self, actor: &str, client_id: &str) -> Result<(), AdminError> {
+        let before = ClientView::from_row(&self.existing(client_id).await?);
+        if !self.store().delete_client(client_id).await? {
+            return Err(AdminError::NotFound(client_id.to_owned()));
+        }
+        self.audit(
+            actor,
+            "client.delete",
+            client_id,
+            json!({"before": before.audit_summary()}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a confidential client's secret; the new one is returned once.
+    pub async fn admin_rotate_secret(
+        &self,
+        actor: &str,
+        client_id: &str,
+    ) -> Result<String, AdminError> {
+        let mut row = self.existing(client_id).await?;
+        if row.secret_hash.is_none() {
+            return Err(AdminError::Invalid(
+                "this client is public (token_endpoint_auth_method none): it has no secret".into(),
+            ));
+        }
+        let secret = opaque::generate("sec");
+        row.secret_hash = Some(opaque::hash(&secret));
+        row.updated_at = self.now();
+        if !self.store().update_client(&row).await? {
+            return Err(AdminError::NotFound(client_id.to_owned()));
+        }
+        self.audit(actor, "client.rotate_secret", client_id, json!({}))
+            .await?;
+        Ok(secret)
+    }
+
+    pub async fn admin_audit(
+        &self,
+        before_id: Option<i32>,
+        limit: u64,
+    ) -> Result<Vec<AuditRow>, AdminError> {
+        Ok(self
+            .store()
+            .audit_entries(before_id, limit.clamp(1, MAX_PAGE))
+            .await?)
+    }
+
+    async fn existing(&self, client_id: &str) -> Result<ClientRow, AdminError> {
+        self.store()
+            .client(client_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(client_id.to_owned()))
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        client_id: &str,
+        summary: Value,
+    ) -> Result<(), AdminError> {
+        self.store()
+            .record_audit(
+                self.now(),
+                actor,
+                action,
+                Some(client_id),
+                summary.to_string(),
+            )
+            .await?;
+        tracing::info!(%actor, %action, %client_id, "admin change");
+        Ok(())
+    }
+}
+
+/// An operator-chosen client id: 1 to 128 URL-safe characters, and never an `http(s)` URL
+/// (those name Client ID Metadata Documents).
+fn validate_chosen_client_id(id: &str) -> Result<(), AdminError> {
+    let charset_ok = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+    if id.is_empty() || id.len() > 128 || !charset_ok {
+        return Err(AdminError::Invalid(
+            "client_id must be 1 to 128 characters of A-Z, a-z, 0-9, -, _, . and ~".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chosen_client_ids() {
+        for ok in ["cursor", "claude-static.1", "a~b_c"] {
+            assert!(validate_chosen_client_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "https://x.example/c", "a b", "a/b", &"x".repeat(129)] {
+            assert!(validate_chosen_client_id(bad).is_err(), "{bad}");
+        }
+    }
+}

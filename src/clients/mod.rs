@@ -1,0 +1,6 @@
+//! OAuth clients: registration (RFC 7591/7592), Client ID Metadata Documents, the admin
+//! operations on clients, and their lifecycle.
+
+pub mod admin;
+pub mod cimd;
+pub mod registry;

@@ -1,0 +1,437 @@
+//! The client registry: dynamic registration (RFC 7591), its management protocol (RFC 7592),
+//! the registration policy (initial access token, per-source rate, global cap, idempotent
+//! re-registration) and the reaping of abandoned dynamic clients.
+//!
+//! Admin-created clients live in the same table (`kind = admin`) and are handled by
+//! `clients::admin`, which shares the row conversions defined here.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::clock::Clock;
+use crate::config::RegistrationConfig;
+use crate::oauth::client_metadata::{ClientMetadata, MetadataError, MetadataRules};
+use crate::oauth::issuer::Issuer;
+use crate::oauth::redirect_uri::AllowPattern;
+use crate::store::clients::ClientRow;
+use crate::store::{Store, StoreError};
+use crate::tokens::opaque;
+
+pub const KIND_DYNAMIC: &str = "dynamic";
+pub const KIND_ADMIN: &str = "admin";
+
+/// Path of the registration endpoint below the issuer.
+pub const REGISTER_PATH: &str = "/register";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// Missing or wrong registration access token or initial access token.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    #[error("too many registrations from this source; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("this server has reached its limit of registered clients; retry later")]
+    CapReached { retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The outcome of a registration or an RFC 7592 read/update: the client information
+/// response (RFC 7591 §3.2.1).
+#[derive(Debug, Clone)]
+pub struct ClientInformation {
+    pub client_id: String,
+    pub body: Map<String, Value>,
+    /// False when an identical recent registration was returned instead of a new client.
+    pub created: bool,
+}
+
+pub struct Registry {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    issuer: Issuer,
+    config: RegistrationConfig,
+    rules: MetadataRules,
+}
+
+impl Registry {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        issuer: Issuer,
+        config: RegistrationConfig,
+    ) -> Self {
+        let allowlist = config
+            .redirect_uri_allowlist
+            .iter()
+            .map(|p| AllowPattern::parse(p).expect("validated with the configuration"))
+            .collect();
+        let rules = MetadataRules {
+            max_redirect_uris: config.max_redirect_uris,
+            max_redirect_uri_length: config.max_redirect_uri_length,
+            allowlist,
+        };
+        Self {
+            store,
+            clock,
+            issuer,
+            config,
+            rules,
+        }
+    }
+
+    pub fn rules(&self) -> &MetadataRules {
+        &self.rules
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// RFC 7591 §3: registers a dynamic client from `body`, sent from `source`.
+    pub async fn register(
+        &self,
+        body: &Value,
+        source: &str,
+        initial_access_token: Option<&str>,
+    ) -> Result<ClientInformation, RegistrationError> {
+        if self.config.require_initial_access_token {
+            let valid = initial_access_token.is_some_and(|token| {
+                self.config
+                    .initial_access_token_hashes
+                    .iter()
+                    .any(|hash| opaque::verify(token, &hash.to_ascii_lowercase()))
+            });
+            if !valid {
+                return Err(RegistrationError::InvalidToken(
+                    "registration requires a valid initial access token",
+                ));
+            }
+        }
+        let metadata = ClientMetadata::from_json(body, &self.rules)?;
+        let now = self.clock.now();
+
+        // Hosts re-register on every connection. An identical public registration from the
+        // same source is answered with the client it already made. (A confidential client
+        // always gets a new id: its secret exists only in the first answer.)
+        let fingerprint = (!metadata.token_endpoint_auth_method.has_secret())
+            .then(|| registration_fingerprint(source, &metadata));
+        if let Some(fingerprint) = &fingerprint {
+            let since = now - self.config.dedupe_window_secs as i64;
+            if let Some(existing) = self
+                .store
+                .recent_client_by_fingerprint(fingerprint, since)
+                .await?
+                && !existing.disabled
+            {
+                let token = opaque::generate("reg");
+                self.store
+                    .add_registration_token(&existing.client_id, &opaque::hash(&token), now)
+                    .await?;
+                let stored = stored_metadata(&existing);
+                tracing::info!(client_id = %existing.client_id, "identical registration: returning the existing client");
+                return Ok(ClientInformation {
+                    client_id: existing.client_id.clone(),
+                    body: self.information(&existing, &stored, None, Some(&token)),
+                    created: false,
+                });
+            }
+        }
+
+        let window = self.config.per_source_window_secs as i64;
+        let window_start = now - now.rem_euclid(window);
+        let hits = self
+            .store
+            .count_hit(&format!("register:{source}"), window_start)
+            .await?;
+        if hits > i64::from(self.config.per_source_limit) {
+            return Err(RegistrationError::RateLimited {
+                retry_after: (window_start + window - now).max(1) as u64,
+            });
+        }
+        if self.store.count_clients(KIND_DYNAMIC).await? >= self.config.max_dynamic_clients {
+            tracing::warn!(
+                max = self.config.max_dynamic_clients,
+                "dynamic client cap reached"
+            );
+            return Err(RegistrationError::CapReached {
+                retry_after: self.config.reap_interval_secs,
+            });
+        }
+
+        let client_id = generate_client_id();
+        let secret = metadata
+            .token_endpoint_auth_method
+            .has_secret()
+            .then(|| opaque::generate("sec"));
+        let token = opaque::generate("reg");
+        let row = ClientRow {
+            client_id: client_id.clone(),
+            kind: KIND_DYNAMIC.into(),
+            client_name: metadata.client_name.clone(),
+            metadata: Value::Object(metadata.to_json()).to_string(),
+            token_endpoint_auth_method: metadata.token_endpoint_auth_method.as_str().into(),
+            secret_hash: secret.as_deref().map(opaque::hash),
+            registration_fingerprint: fingerprint,
+            source: Some(source.chars().take(64).collect()),
+            created_at: now,
+            updated_at: now,
+            first_authorized_at: None,
+            last_used_at: None,
+            disabled: false,
+        };
+        self.store
+            .insert_client(&row, Some(&opaque::hash(&token)))
+            .await?;
+        tracing::info!(%client_id, auth_method = %row.token_endpoint_auth_method, "client registered");
+        Ok(ClientInformation {
+            client_id,
+            body: self.information(&row, &metadata, secret.as_deref(), Some(&token)),
+            created: true,
+        })
+    }
+
+    /// RFC 7592 §2: authenticates a management request. Any failure is the same
+    /// `invalid_token`, so a caller learns nothing about other clients.
+    pub async fn authorize_management(
+        &self,
+        client_id: &str,
+        bearer: Option<&str>,
+    ) -> Result<ClientRow, RegistrationError> {
+        let invalid = RegistrationError::InvalidToken(
+            "the registration access token is missing, wrong, or not for this client",
+        );
+        let Some(token) = bearer else {
+            return Err(invalid);
+        };
+        match self
+            .store
+            .client_by_registration_token(&opaque::hash(token))
+            .await?
+        {
+            Some(row) if row.client_id == client_id && row.kind == KIND_DYNAMIC => Ok(row),
+            _ => Err(invalid),
+        }
+    }
+
+    /// RFC 7592 §2.1: the client's current information.
+    pub fn read(&self, row: &ClientRow) -> ClientInformation {
+        let metadata = stored_metadata(row);
+        ClientInformation {
+            client_id: row.client_id.clone(),
+            body: self.information(row, &metadata, None, None),
+            created: false,
+        }
+    }
+
+    /// RFC 7592 §2.2: replaces the client's metadata.
+    pub async fn update(
+        &self,
+        row: ClientRow,
+        body: &Value,
+    ) -> Result<ClientInformation, RegistrationError> {
+        let fields = body.as_object();
+        let named_id = fields
+            .and_then(|f| f.get("client_id"))
+            .and_then(Value::as_str);
+        if named_id != Some(row.client_id.as_str()) {
+            return Err(MetadataError::InvalidClientMetadata(
+                "the body's client_id must equal the client being updated".into(),
+            )
+            .into());
+        }
+        if let Some(secret) = fields.and_then(|f| f.get("client_secret")) {
+            let matches = secret
+                .as_str()
+                .zip(row.secret_hash.as_deref())
+                .is_some_and(|(s, h)| opaque::verify(s, h));
+            if !matches {
+                return Err(MetadataError::InvalidClientMetadata(
+                    "client_secret does not match the client's secret".into(),
+                )
+                .into());
+            }
+        }
+        let metadata = ClientMetadata::from_json(body, &self.rules)?;
+        let (row, new_secret) = apply_metadata(row, &metadata, self.clock.now());
+        if !self.store.update_client(&row).await? {
+            return Err(RegistrationError::InvalidToken(
+                "the client no longer exists",
+            ));
+        }
+        tracing::info!(client_id = %row.client_id, "client metadata replaced (RFC 7592)");
+        Ok(ClientInformation {
+            client_id: row.client_id.clone(),
+            body: self.information(&row, &metadata, new_secret.as_deref(), None),
+            created: false,
+        })
+    }
+
+    /// RFC 7592 §2.3: deletes the client. It is unusable at once.
+    pub async fn delete(&self, row: ClientRow) -> Result<(), RegistrationError> {
+        self.store.delete_client(&row.client_id).await?;
+        tracing::info!(client_id = %row.client_id, "client deleted by its registrant (RFC 7592)");
+        Ok(())
+    }
+
+    /// Deletes abandoned dynamic clients; returns how many went.
+    pub async fn reap(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let created_before = now - self.config.reap_unauthorized_after_secs as i64;
+        let unused_before = now - (self.config.reap_unused_after_days as i64) * 86_400;
+        let reaped = self
+            .store
+            .reap_dynamic_clients(created_before, unused_before)
+            .await?;
+        if !reaped.is_empty() {
+            tracing::info!(count = reaped.len(), "reaped abandoned dynamic clients");
+        }
+        Ok(reaped.len())
+    }
+
+    /// The client information response: generated fields, then the metadata echo.
+    pub fn information(
+        &self,
+        row: &ClientRow,
+        metadata: &ClientMetadata,
+        secret: Option<&str>,
+        registration_token: Option<&str>,
+    ) -> Map<String, Value> {
+        let mut body = Map::new();
+        body.insert("client_id".into(), row.client_id.clone().into());
+        body.insert("client_id_issued_at".into(), row.created_at.into());
+        if let Some(secret) = secret {
+            body.insert("client_secret".into(), secret.into());
+            body.insert("client_secret_expires_at".into(), 0.into());
+        }
+        if let Some(token) = registration_token {
+            body.insert("registration_access_token".into(), token.into());
+        }
+        if row.kind == KIND_DYNAMIC {
+            body.insert(
+                "registration_client_uri".into(),
+                self.registration_client_uri(&row.client_id).into(),
+            );
+        }
+        body.extend(metadata.to_json());
+        body
+    }
+
+    pub fn registration_client_uri(&self, client_id: &str) -> String {
+        self.issuer
+            .endpoint(&format!("{REGISTER_PATH}/{client_id}"))
+    }
+}
+
+/// Applies new metadata to a row. A client that moves to a secret-based method gets a new
+/// secret (returned once); one that moves to `none` loses its secret.
+pub fn apply_metadata(
+    mut row: ClientRow,
+    metadata: &ClientMetadata,
+    now: i64,
+) -> (ClientRow, Option<String>) {
+    let method = metadata.token_endpoint_auth_method;
+    let mut new_secret = None;
+    if method.has_secret() && row.secret_hash.is_none() {
+        let secret = opaque::generate("sec");
+        row.secret_hash = Some(opaque::hash(&secret));
+        new_secret = Some(secret);
+    }
+    if !method.has_secret() {
+        row.secret_hash = None;
+    }
+    row.client_name = metadata.client_name.clone();
+    row.metadata = Value::Object(metadata.to_json()).to_string();
+    row.token_endpoint_auth_method = method.as_str().into();
+    row.registration_fingerprint = None;
+    row.updated_at = now;
+    (row, new_secret)
+}
+
+/// The metadata stored with a client. It was validated when written; it is read back without
+/// the operator's current limits so that a policy change does not make old clients unreadable.
+pub fn stored_metadata(row: &ClientRow) -> ClientMetadata {
+    let rules = MetadataRules {
+        max_redirect_uris: usize::MAX,
+        max_redirect_uri_length: usize::MAX,
+        allowlist: Vec::new(),
+    };
+    let value: Value = serde_json::from_str(&row.metadata).unwrap_or(Value::Null);
+    ClientMetadata::from_json(&value, &rules).unwrap_or_else(|error| {
+        panic!(
+            "client {} has stored metadata that no longer validates: {error}",
+            row.client_id
+        )
+    })
+}
+
+/// `client_<22 base64url characters>`: 128 random bits, never a URL, so it cannot be confused
+/// with a Client ID Metadata Document.
+pub fn generate_client_id() -> String {
+    format!("client_{}", opaque::random_base64url(16))
+}
+
+/// SHA-256 over the source and the metadata with object keys sorted, so key order does not
+/// make two identical registrations differ.
+fn registration_fingerprint(source: &str, metadata: &ClientMetadata) -> String {
+    let canonical = canonical_json(&Value::Object(metadata.to_json()));
+    opaque::hash(&format!("{source}\n{canonical}"))
+}
+
+fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical_json(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_key_order() {
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"q":2,"p":1}],"x":null}}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":[1,{"p":1,"q":2}]},"b":1}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        let c: Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":[{"p":1,"q":2},1]},"b":1}"#).unwrap();
+        assert_ne!(
+            canonical_json(&a),
+            canonical_json(&c),
+            "array order matters"
+        );
+    }
+
+    #[test]
+    fn client_ids_are_never_urls() {
+        let id = generate_client_id();
+        assert!(id.starts_with("client_") && id.len() == 7 + 22, "{id}");
+        assert!(!id.contains(':') && !id.contains('/'));
+    }
+}

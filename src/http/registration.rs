@@ -1,0 +1,218 @@
+//! `POST /register` (RFC 7591) and the client configuration endpoint (RFC 7592).
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+use serde_json::Value;
+
+use super::AppState;
+use super::errors::ErrorBody;
+use crate::clients::registry::{ClientInformation, RegistrationError};
+
+#[derive(Tags)]
+enum RegistrationTags {
+    /// Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592).
+    Registration,
+}
+
+/// Responses of the registration endpoints. Every body is JSON with `Cache-Control: no-store`
+/// (it may carry a secret).
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "unreadable_body")]
+pub enum RegistrationResponse {
+    /// The client was registered (or an identical recent registration was returned). The body
+    /// is the client information response of RFC 7591 §3.2.1: `client_id`,
+    /// `client_id_issued_at`, `client_secret` for confidential clients,
+    /// `registration_access_token`, `registration_client_uri` and the registered metadata.
+    #[oai(status = 201)]
+    Created(Json<Value>, #[oai(header = "Cache-Control")] String),
+    /// The client's current information (RFC 7592).
+    #[oai(status = 200)]
+    Ok(Json<Value>, #[oai(header = "Cache-Control")] String),
+    /// The client was deleted.
+    #[oai(status = 204)]
+    Deleted,
+    /// `invalid_redirect_uri` or `invalid_client_metadata`.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>, #[oai(header = "Cache-Control")] String),
+    /// `invalid_token`: a missing or wrong registration access token (or initial access token).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// Rate limit or client cap reached.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] String),
+    /// The server could not complete the request.
+    #[oai(status = 500)]
+    ServerError(Json<ErrorBody>),
+}
+
+fn no_store() -> String {
+    "no-store".into()
+}
+
+fn error_body(error: &str, description: impl Into<String>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: error.into(),
+        error_description: description.into(),
+    })
+}
+
+/// A body that is not JSON, or not sent as `application/json`.
+fn unreadable_body(error: poem::Error) -> RegistrationResponse {
+    RegistrationResponse::BadRequest(
+        error_body(
+            "invalid_client_metadata",
+            format!("the body must be a JSON object sent as application/json ({error})"),
+        ),
+        no_store(),
+    )
+}
+
+impl From<RegistrationError> for RegistrationResponse {
+    fn from(error: RegistrationError) -> Self {
+        match error {
+            RegistrationError::Metadata(error) => {
+                Self::BadRequest(error_body(error.code(), error.to_string()), no_store())
+            }
+            RegistrationError::InvalidToken(description) => Self::Unauthorized(
+                error_body("invalid_token", description),
+                r#"Bearer error="invalid_token""#.into(),
+            ),
+            RegistrationError::RateLimited { retry_after }
+            | RegistrationError::CapReached { retry_after } => {
+                let description = error.to_string();
+                Self::TooManyRequests(
+                    error_body("temporarily_unavailable", description),
+                    retry_after.to_string(),
+                )
+            }
+            RegistrationError::Store(error) => {
+                tracing::error!(%error, "registration failed");
+                Self::ServerError(error_body(
+                    "server_error",
+                    "the server could not complete the request",
+                ))
+            }
+        }
+    }
+}
+
+fn created(info: ClientInformation) -> RegistrationResponse {
+    RegistrationResponse::Created(Json(Value::Object(info.body)), no_store())
+}
+
+fn ok(info: ClientInformation) -> RegistrationResponse {
+    RegistrationResponse::Ok(Json(Value::Object(info.body)), no_store())
+}
+
+/// The bearer token of a request, if it has exactly one `Authorization: Bearer …` header.
+pub fn bearer_token(request: &Request) -> Option<&str> {
+    let mut values = request.headers().get_all("authorization").iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Where a request came from: the peer address, or behind a trusted reverse proxy the last
+/// `X-Forwarded-For` entry (the one the proxy added).
+pub fn request_source(request: &Request, trust_forwarded_for: bool) -> String {
+    if trust_forwarded_for
+        && let Some(forwarded) = request.headers().get_all("x-forwarded-for").iter().last()
+        && let Ok(forwarded) = forwarded.to_str()
+        && let Some(last) = forwarded.rsplit(',').next().map(str::trim)
+        && last.parse::<std::net::IpAddr>().is_ok()
+    {
+        return last.to_owned();
+    }
+    match request.remote_addr().as_socket_addr() {
+        Some(addr) => addr.ip().to_string(),
+        None => "unknown".into(),
+    }
+}
+
+pub struct RegistrationApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi(tag = "RegistrationTags::Registration")]
+impl RegistrationApi {
+    /// Register a client (RFC 7591).
+    ///
+    /// Unauthenticated unless the operator requires an initial access token. The body is the
+    /// client metadata; unknown fields are kept and echoed.
+    #[oai(path = "/register", method = "post")]
+    async fn register(&self, request: &Request, body: Json<Value>) -> RegistrationResponse {
+        let source = request_source(request, self.state.config.registration.trust_forwarded_for);
+        match self
+            .state
+            .registry
+            .register(&body.0, &source, bearer_token(request))
+            .await
+        {
+            Ok(info) => created(info),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Read a registered client (RFC 7592 §2.1), with its registration access token.
+    #[oai(path = "/register/:client_id", method = "get")]
+    async fn read(&self, request: &Request, client_id: Path<String>) -> RegistrationResponse {
+        match self
+            .state
+            .registry
+            .authorize_management(&client_id, bearer_token(request))
+            .await
+        {
+            Ok(row) => ok(self.state.registry.read(&row)),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Replace a registered client's metadata (RFC 7592 §2.2). The body must name the
+    /// client's `client_id`.
+    #[oai(path = "/register/:client_id", method = "put")]
+    async fn update(
+        &self,
+        request: &Request,
+        client_id: Path<String>,
+        body: Json<Value>,
+    ) -> RegistrationResponse {
+        let registry = &self.state.registry;
+        let row = match registry
+            .authorize_management(&client_id, bearer_token(request))
+            .await
+        {
+            Ok(row) => row,
+            Err(error) => return error.into(),
+        };
+        match registry.update(row, &body.0).await {
+            Ok(info) => ok(info),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Delete a registered client (RFC 7592 §2.3). It cannot be used afterwards.
+    #[oai(path = "/register/:client_id", method = "delete")]
+    async fn delete(&self, request: &Request, client_id: Path<String>) -> RegistrationResponse {
+        let registry = &self.state.registry;
+        let row = match registry
+            .authorize_management(&client_id, bearer_token(request))
+            .await
+        {
+            Ok(row) => row,
+            Err(error) => return error.into(),
+        };
+        match registry.delete(row).await {
+            Ok(()) => RegistrationResponse::Deleted,
+            Err(error) => error.into(),
+        }
+    }
+}

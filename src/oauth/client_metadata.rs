@@ -1,0 +1,491 @@
+//! Client metadata (RFC 7591 §2): validation of what a client registers, and the echo.
+//!
+//! Unknown fields are kept as given (hosts add their own), fields the server generates are
+//! dropped, and absent optional fields stay absent: the echo never carries `null`.
+
+use serde_json::{Map, Value};
+
+use super::redirect_uri::{AllowPattern, RedirectUri};
+use super::scope::is_scope_token;
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A public client: no secret (PKCE protects the code).
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "none" => Some(Self::None),
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    pub fn has_secret(self) -> bool {
+        self != Self::None
+    }
+}
+
+/// Registration errors (RFC 7591 §3.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    #[error("{0}")]
+    InvalidClientMetadata(String),
+}
+
+impl MetadataError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+        }
+    }
+}
+
+/// The operator's limits on what may be registered.
+#[derive(Debug, Clone)]
+pub struct MetadataRules {
+    pub max_redirect_uris: usize,
+    pub max_redirect_uri_length: usize,
+    pub allowlist: Vec<AllowPattern>,
+}
+
+/// Validated client metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientMetadata {
+    pub redirect_uris: Vec<RedirectUri>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    /// Recorded as registered; never used to refuse a later authorization request.
+    pub scope: Option<String>,
+    pub application_type: Option<String>,
+    /// Every other field, as given.
+    pub extra: Map<String, Value>,
+}
+
+/// Fields the server issues; a client's values for them are ignored.
+const GENERATED_FIELDS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+    "registration_access_token",
+    "registration_client_uri",
+];
+
+pub const AUTHORIZATION_CODE: &str = "authorization_code";
+pub const REFRESH_TOKEN: &str = "refresh_token";
+const MAX_NAME_CHARS: usize = 200;
+
+impl ClientMetadata {
+    /// Validates a registration request body.
+    pub fn from_json(body: &Value, rules: &MetadataRules) -> Result<Self, MetadataError> {
+        let invalid = |m: String| MetadataError::InvalidClientMetadata(m);
+        let Value::Object(fields) = body else {
+            return Err(invalid(
+                "the request body must be a JSON object of client metadata".into(),
+            ));
+        };
+        let mut extra = fields.clone();
+        for field in GENERATED_FIELDS {
+            extra.remove(*field);
+        }
+        let mut take = |name: &str| extra.remove(name);
+
+        let redirect_uris = parse_redirect_uris(take("redirect_uris"), rules)?;
+
+        let token_endpoint_auth_method = match take("token_endpoint_auth_method") {
+            // RFC 7591 §2: the default is client_secret_basic.
+            None => AuthMethod::ClientSecretBasic,
+            Some(Value::String(method)) => AuthMethod::parse(&method).ok_or_else(|| {
+                invalid(format!(
+                    "token_endpoint_auth_method `{method}` is not supported; use none, client_secret_basic or client_secret_post"
+                ))
+            })?,
+            Some(_) => return Err(invalid("token_endpoint_auth_method must be a string".into())),
+        };
+
+        let mut grant_types = match take("grant_types") {
+            None => vec![AUTHORIZATION_CODE.to_owned(), REFRESH_TOKEN.to_owned()],
+            Some(value) => string_array("grant_types", value)?,
+        };
+        for grant in &grant_types {
+            if grant != AUTHORIZATION_CODE && grant != REFRESH_TOKEN {
+                return Err(invalid(format!(
+                    "grant type `{grant}` is not available to registered clients; use authorization_code and refresh_token"
+                )));
+            }
+        }
+        if !grant_types.iter().any(|g| g == AUTHORIZATION_CODE) {
+            return Err(invalid(
+                "grant_types must include authorization_code".into(),
+            ));
+        }
+        // Refresh is allowed for every client; hosts that do not see it do not refresh.
+        if !grant_types.iter().any(|g| g == REFRESH_TOKEN) {
+            grant_types.push(REFRESH_TOKEN.to_owned());
+        }
+        grant_types.dedup();
+
+        let response_types = match take("response_types") {
+            None => vec!["code".to_owned()],
+            Some(value) => string_array("response_types", value)?,
+        };
+        if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
+            return Err(invalid("response_types must be [\"code\"]".into()));
+        }
+
+        let client_name = optional_string("client_name", take("client_name"))?;
+        if let Some(name) = &client_name
+            && (name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS)
+        {
+            return Err(invalid(format!(
+                "client_name must be 1 to {MAX_NAME_CHARS} characters"
+            )));
+        }
+        let client_uri = optional_url("client_uri", take("client_uri"))?;
+        let logo_uri = optional_url("logo_uri", take("logo_uri"))?;
+        let scope = optional_string("scope", take("scope"))?;
+        if let Some(scope) = &scope
+            && !scope.split(' ').all(is_scope_token)
+        {
+            return Err(invalid("scope must be space-separated scope tokens".into()));
+        }
+        let application_type = optional_string("application_type", take("application_type"))?;
+        if let Some(kind) = &application_type
+            && kind != "native"
+            && kind != "web"
+        {
+            return Err(invalid("application_type must be native or web".into()));
+        }
+
+        Ok(Self {
+            redirect_uris,
+            token_endpoint_auth_method,
+            grant_types,
+            response_types,
+            client_name,
+            client_uri,
+            logo_uri,
+            scope,
+            application_type,
+            extra,
+        })
+    }
+
+    /// The metadata as JSON: only the fields that are present, unknown ones included.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut out = self.extra.clone();
+        let uris: Vec<Value> = self
+            .redirect_uris
+            .iter()
+            .map(|u| Value::from(u.as_str()))
+            .collect();
+        out.insert("redirect_uris".into(), Value::Array(uris));
+        out.insert(
+            "token_endpoint_auth_method".into(),
+            self.token_endpoint_auth_method.as_str().into(),
+        );
+        out.insert("grant_types".into(), self.grant_types.clone().into());
+        out.insert("response_types".into(), self.response_types.clone().into());
+        for (name, value) in [
+            ("client_name", &self.client_name),
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("scope", &self.scope),
+            ("application_type", &self.application_type),
+        ] {
+            if let Some(value) = value {
+                out.insert(name.into(), value.clone().into());
+            }
+        }
+        out
+    }
+
+    pub fn redirect_uri_strs(&self) -> impl Iterator<Item = &str> {
+        self.redirect_uris.iter().map(RedirectUri::as_str)
+    }
+}
+
+fn parse_redirect_uris(
+    value: Option<Value>,
+    rules: &MetadataRules,
+) -> Result<Vec<RedirectUri>, MetadataError> {
+    let bad = |m: String| MetadataError::InvalidRedirectUri(m);
+    let Some(value) = value else {
+        return Err(bad("redirect_uris is required".into()));
+    };
+    let Value::Array(items) = value else {
+        return Err(bad("redirect_uris must be an array of strings".into()));
+    };
+    if items.is_empty() {
+        return Err(bad("redirect_uris must list at least one URI".into()));
+    }
+    if items.len() > rules.max_redirect_uris {
+        return Err(bad(format!(
+            "at most {} redirect URIs may be registered",
+            rules.max_redirect_uris
+        )));
+    }
+    let mut uris: Vec<RedirectUri> = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::String(text) = item else {
+            return Err(bad("redirect_uris must be an array of strings".into()));
+        };
+        let uri = RedirectUri::parse(&text, rules.max_redirect_uri_length).map_err(bad)?;
+        if !rules.allowlist.is_empty() && !rules.allowlist.iter().any(|p| p.allows(&uri)) {
+            return Err(bad(format!(
+                "`{text}` is not allowed by this server's redirect URI policy"
+            )));
+        }
+        if !uris.contains(&uri) {
+            uris.push(uri);
+        }
+    }
+    Ok(uris)
+}
+
+fn string_array(field: &str, value: Value) -> Result<Vec<String>, MetadataError> {
+    let invalid =
+        || MetadataError::InvalidClientMetadata(format!("{field} must be an array of strings"));
+    let Value::Array(items) = value else {
+        return Err(invalid());
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(s) => Ok(s),
+            _ => Err(invalid()),
+        })
+        .collect()
+}
+
+fn optional_string(field: &str, value: Option<Value>) -> Result<Option<String>, MetadataError> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(MetadataError::InvalidClientMetadata(format!(
+            "{field} must be a string"
+        ))),
+    }
+}
+
+fn optional_url(field: &str, value: Option<Value>) -> Result<Option<String>, MetadataError> {
+    let Some(text) = optional_string(field, value)? else {
+        return Ok(None);
+    };
+    let ok = text.len() <= 2000
+        && url::Url::parse(&text).is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some());
+    if ok {
+        Ok(Some(text))
+    } else {
+        Err(MetadataError::InvalidClientMetadata(format!(
+            "{field} must be an https URL"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules() -> MetadataRules {
+        MetadataRules {
+            max_redirect_uris: 3,
+            max_redirect_uri_length: 200,
+            allowlist: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_rfc_7591_and_allow_refresh() {
+        let m = ClientMetadata::from_json(
+            &json!({"redirect_uris": ["https://a.example/cb"]}),
+            &rules(),
+        )
+        .unwrap();
+        assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(m.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(m.response_types, ["code"]);
+        let echo = m.to_json();
+        assert!(!echo.contains_key("client_name"), "absent stays absent");
+        assert!(echo.values().all(|v| !v.is_null()));
+    }
+
+    #[test]
+    fn refresh_is_added_and_unknown_fields_kept() {
+        let body = json!({
+            "redirect_uris": ["http://127.0.0.1:33418/", "https://vscode.dev/redirect"],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+            "client_name": "Visual Studio Code",
+            "software_id": "vscode",
+            "x_custom": {"nested": [1, 2]},
+            "client_id": "chosen-by-client",
+            "scope": "claudeai",
+        });
+        let m = ClientMetadata::from_json(&body, &rules()).unwrap();
+        assert_eq!(m.grant_types, ["authorization_code", "refresh_token"]);
+        let echo = m.to_json();
+        assert_eq!(echo["software_id"], "vscode");
+        assert_eq!(echo["x_custom"], json!({"nested": [1, 2]}));
+        assert_eq!(echo["scope"], "claudeai");
+        assert!(
+            !echo.contains_key("client_id"),
+            "generated fields are ignored"
+        );
+    }
+
+    #[test]
+    fn refusals_with_their_codes() {
+        let cases = [
+            (
+                "not an object",
+                json!(["https://a.example/cb"]),
+                "invalid_client_metadata",
+            ),
+            ("no redirect_uris", json!({}), "invalid_redirect_uri"),
+            (
+                "redirect_uris not an array",
+                json!({"redirect_uris": "https://a.example/cb"}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "redirect_uris empty",
+                json!({"redirect_uris": []}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "redirect uri not a string",
+                json!({"redirect_uris": [1]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "http to a public host",
+                json!({"redirect_uris": ["http://a.example/cb"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "fragment",
+                json!({"redirect_uris": ["https://a.example/cb#x"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "javascript",
+                json!({"redirect_uris": ["javascript:alert(1)"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "data",
+                json!({"redirect_uris": ["data:text/html,x"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "too many",
+                json!({"redirect_uris": ["https://a.example/1", "https://a.example/2", "https://a.example/3", "https://a.example/4"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "overlong",
+                json!({"redirect_uris": [format!("https://a.example/{}", "x".repeat(300))]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "unsupported auth method",
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+                "invalid_client_metadata",
+            ),
+            (
+                "auth method wrong type",
+                json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": 1}),
+                "invalid_client_metadata",
+            ),
+            (
+                "implicit grant",
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                "only refresh",
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["refresh_token"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                "grant_types wrong type",
+                json!({"redirect_uris": ["https://a.example/cb"], "grant_types": "authorization_code"}),
+                "invalid_client_metadata",
+            ),
+            (
+                "token response type",
+                json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                "client_name wrong type",
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": ["x"]}),
+                "invalid_client_metadata",
+            ),
+            (
+                "client_name empty",
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": " "}),
+                "invalid_client_metadata",
+            ),
+            (
+                "logo_uri not https",
+                json!({"redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:alert(1)"}),
+                "invalid_client_metadata",
+            ),
+            (
+                "bad application_type",
+                json!({"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"}),
+                "invalid_client_metadata",
+            ),
+            (
+                "bad scope",
+                json!({"redirect_uris": ["https://a.example/cb"], "scope": "a\"b"}),
+                "invalid_client_metadata",
+            ),
+        ];
+        for (name, body, code) in cases {
+            let error = ClientMetadata::from_json(&body, &rules()).expect_err(name);
+            assert_eq!(error.code(), code, "{name}: {error}");
+            assert!(!error.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn allow_list_applies() {
+        let mut rules = rules();
+        rules.allowlist = vec![AllowPattern::parse("loopback").unwrap()];
+        assert!(
+            ClientMetadata::from_json(&json!({"redirect_uris": ["http://localhost:1/cb"]}), &rules)
+                .is_ok()
+        );
+        let error =
+            ClientMetadata::from_json(&json!({"redirect_uris": ["https://a.example/cb"]}), &rules)
+                .unwrap_err();
+        assert_eq!(error.code(), "invalid_redirect_uri");
+    }
+}

@@ -1,0 +1,559 @@
+//! Redirect URIs: which may be registered, and which requested URI matches a registered one.
+//!
+//! Registered URIs are kept as the exact strings the client sent and compared as strings
+//! (RFC 6749 §3.1.2.3, OAuth 2.1 §2.3.1): no URL normalisation, so no normaliser quirk can make
+//! two different URIs equal. The one exception is RFC 8252 §7.3: for `http` on a loopback host
+//! the port is ignored, because native apps listen on an ephemeral port.
+
+use std::fmt;
+
+/// Schemes that can run code or read local data in a browser: never a redirect target.
+const DANGEROUS_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "blob",
+    "vbscript",
+    "about",
+    "filesystem",
+];
+
+/// A redirect URI accepted for registration, kept exactly as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+/// A requested redirect URI that matched a registered one. Only [`match_redirect_uri`] makes
+/// one, so an error can be redirected to it only after the match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRedirectUri(String);
+
+/// What kind of place a redirect URI sends the user to, for the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectKind {
+    /// An https URL on a host.
+    Web,
+    /// http on this machine (a native app's local listener).
+    Loopback,
+    /// A private-use scheme such as `cursor://` (a native app).
+    CustomScheme,
+}
+
+impl RedirectUri {
+    /// Validates a redirect URI for registration.
+    pub fn parse(input: &str, max_length: usize) -> Result<Self, String> {
+        if input.len() > max_length {
+            return Err(format!(
+                "a redirect URI is longer than {max_length} characters"
+            ));
+        }
+        if input.contains('#') {
+            return Err(format!(
+                "`{input}` has a fragment, which redirect URIs must not have"
+            ));
+        }
+        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "`{input}` contains whitespace or control characters"
+            ));
+        }
+        if input.contains('\\') {
+            return Err(format!("`{input}` contains a backslash"));
+        }
+        let url =
+            url::Url::parse(input).map_err(|_| format!("`{input}` is not an absolute URI"))?;
+        let scheme = url.scheme();
+        // The URL parser forgives what browsers forgive (`HTTPS:`, `https:///host`); a
+        // redirect URI is compared as a string, so it must already be in plain form.
+        if !input.starts_with(scheme) {
+            return Err(format!("write the scheme of `{input}` in lower case"));
+        }
+        let after_scheme = &input[scheme.len()..];
+        if matches!(scheme, "http" | "https")
+            && (!after_scheme.starts_with("://") || after_scheme.starts_with(":///"))
+        {
+            return Err(format!("`{input}` is not of the form {scheme}://host/path"));
+        }
+        if DANGEROUS_SCHEMES.contains(&scheme) {
+            return Err(format!(
+                "the `{scheme}:` scheme is not allowed in a redirect URI"
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{input}` carries user information"));
+        }
+        match scheme {
+            "https" => {
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(format!("`{input}` has no host"));
+                }
+            }
+            "http" => {
+                if !url.host_str().is_some_and(is_loopback_literal) {
+                    return Err(format!(
+                        "`{input}` uses plain http on a host that is not loopback (localhost, 127.0.0.1 or [::1]); use https"
+                    ));
+                }
+            }
+            // A private-use scheme (RFC 8252 §7.1) for a native app. It must be followed by
+            // something: `cursor:` alone names no app callback.
+            _ => {
+                if input.len() <= scheme.len() + 1 {
+                    return Err(format!("`{input}` is only a scheme"));
+                }
+            }
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn kind(&self) -> RedirectKind {
+        kind_of(&self.0)
+    }
+}
+
+impl VerifiedRedirectUri {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn kind(&self) -> RedirectKind {
+        kind_of(&self.0)
+    }
+
+    /// The host (or the scheme, for a custom-scheme URI) to show the user.
+    pub fn display_host(&self) -> String {
+        let url = url::Url::parse(&self.0).expect("a verified URI parses");
+        match url.host_str() {
+            Some(host) if matches!(url.scheme(), "http" | "https") => host.to_owned(),
+            _ => format!("{}://", url.scheme()),
+        }
+    }
+}
+
+impl fmt::Display for VerifiedRedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn kind_of(uri: &str) -> RedirectKind {
+    if uri.starts_with("https://") {
+        RedirectKind::Web
+    } else if uri.starts_with("http://") {
+        RedirectKind::Loopback
+    } else {
+        RedirectKind::CustomScheme
+    }
+}
+
+/// The loopback hosts of RFC 8252 §7.3 and §8.3, as they appear in a URL.
+fn is_loopback_literal(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Returns the requested URI, verified, when it equals one of the registered URIs: exactly, or
+/// for `http` on a loopback host, exactly except for the port (RFC 8252 §7.3). `localhost` and
+/// `127.0.0.1` are different hosts.
+pub fn match_redirect_uri<'a>(
+    registered: impl IntoIterator<Item = &'a str>,
+    requested: &str,
+) -> Option<VerifiedRedirectUri> {
+    let requested_portless = loopback_without_port(requested);
+    for candidate in registered {
+        if candidate == requested {
+            return Some(VerifiedRedirectUri(requested.to_owned()));
+        }
+        if let (Some(want), Some(have)) = (&requested_portless, loopback_without_port(candidate))
+            && *want == have
+        {
+            return Some(VerifiedRedirectUri(requested.to_owned()));
+        }
+    }
+    None
+}
+
+/// For an `http` URI on a loopback host, the URI with its port removed and an empty path
+/// written as `/`; `None` for anything else. Works on the raw string so nothing else is
+/// normalised.
+fn loopback_without_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (host, port) = authority.split_at(close + 1);
+        if !(port.is_empty() || is_port(port)) {
+            return None;
+        }
+        host
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) if is_port(&format!(":{port}")) => host,
+            Some(_) => return None,
+            None => authority,
+        }
+    };
+    if !is_loopback_literal(host) {
+        return None;
+    }
+    let tail = if tail.is_empty() || tail.starts_with('?') {
+        format!("/{tail}")
+    } else {
+        tail.to_owned()
+    };
+    Some(format!("http://{host}{tail}"))
+}
+
+fn is_port(text: &str) -> bool {
+    text.strip_prefix(':').is_some_and(|digits| {
+        !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// An operator's allow-list entry for registered redirect URIs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowPattern {
+    /// `loopback`: http on localhost, 127.0.0.1 or [::1], any port and path.
+    Loopback,
+    /// `cursor://*`: any URI of this private-use scheme.
+    Scheme(String),
+    /// `https://chatgpt.com/connector/*`: any URI starting with this prefix.
+    Prefix(String),
+    /// Anything else: this exact URI.
+    Exact(String),
+}
+
+impl AllowPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        if pattern == "loopback" {
+            return Ok(Self::Loopback);
+        }
+        let Some(prefix) = pattern.strip_suffix('*') else {
+            RedirectUri::parse(pattern, usize::MAX)?;
+            return Ok(Self::Exact(pattern.to_owned()));
+        };
+        if let Some(scheme) = prefix.strip_suffix("://")
+            && !scheme.is_empty()
+            && !matches!(scheme, "http" | "https")
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            return Ok(Self::Scheme(scheme.to_owned()));
+        }
+        // A prefix must include the host and a path separator, so `https://a.com*` cannot
+        // match `https://a.com.evil.example`.
+        let after_scheme = prefix.strip_prefix("https://").ok_or_else(|| {
+            format!("`{pattern}`: a prefix pattern must start with https:// (or be `loopback` or `scheme://*`)")
+        })?;
+        match after_scheme.find('/') {
+            Some(slash) if slash > 0 => Ok(Self::Prefix(prefix.to_owned())),
+            _ => Err(format!(
+                "`{pattern}`: a prefix pattern must include the host and a `/`"
+            )),
+        }
+    }
+
+    pub fn allows(&self, uri: &RedirectUri) -> bool {
+        let uri = uri.as_str();
+        match self {
+            Self::Loopback => loopback_without_port(uri).is_some(),
+            Self::Scheme(scheme) => uri
+                .strip_prefix(scheme.as_str())
+                .is_some_and(|rest| rest.starts_with("://")),
+            Self::Prefix(prefix) => uri.starts_with(prefix.as_str()),
+            Self::Exact(exact) => uri == exact,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 2000;
+
+    /// Every redirect URI of ../shared/reference/mcp-clients.md, registered as the host sends it.
+    const REAL_HOSTS: &[(&str, &str)] = &[
+        ("ChatGPT", "https://chatgpt.com/connector/oauth/abc123"),
+        (
+            "ChatGPT legacy",
+            "https://chatgpt.com/connector_platform_oauth_redirect",
+        ),
+        ("claude.ai", "https://claude.ai/api/mcp/auth_callback"),
+        ("claude.com", "https://claude.com/api/mcp/auth_callback"),
+        ("Claude Code localhost", "http://localhost/callback"),
+        ("Claude Code 127.0.0.1", "http://127.0.0.1/callback"),
+        (
+            "Cursor custom scheme",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+        ),
+        ("Cursor loopback", "http://localhost:8787/callback"),
+        ("VS Code loopback with port", "http://127.0.0.1:33418/"),
+        ("VS Code loopback without port", "http://127.0.0.1/"),
+        ("VS Code web", "https://vscode.dev/redirect"),
+        ("VS Code insiders", "https://insiders.vscode.dev/redirect"),
+        ("MCP Inspector", "http://localhost:6274/oauth/callback"),
+        (
+            "MCP Inspector debug",
+            "http://localhost:6274/oauth/callback/debug",
+        ),
+        ("IPv6 loopback", "http://[::1]:8080/cb"),
+        ("reverse-domain scheme", "com.example.app:/oauth2redirect"),
+    ];
+
+    #[test]
+    fn every_real_host_redirect_uri_registers() {
+        for (host, uri) in REAL_HOSTS {
+            let parsed = RedirectUri::parse(uri, MAX).unwrap_or_else(|e| panic!("{host}: {e}"));
+            assert_eq!(parsed.as_str(), *uri, "{host}: kept exactly");
+        }
+    }
+
+    #[test]
+    fn refused_at_registration() {
+        let cases = [
+            ("plain http to another host", "http://example.com/cb"),
+            ("plain http to a private address", "http://192.168.1.2/cb"),
+            (
+                "http to a name that only starts like localhost",
+                "http://localhost.evil.com/cb",
+            ),
+            ("fragment", "https://app.example.com/cb#x"),
+            ("empty fragment", "https://app.example.com/cb#"),
+            ("userinfo", "https://user:pw@app.example.com/cb"),
+            (
+                "userinfo without password",
+                "https://user@app.example.com/cb",
+            ),
+            ("javascript", "javascript:alert(1)"),
+            ("data", "data:text/html,<script>alert(1)</script>"),
+            ("file", "file:///etc/passwd"),
+            ("blob", "blob:https://a.example/uuid"),
+            ("vbscript", "vbscript:msgbox(1)"),
+            ("about", "about:blank"),
+            ("upper-case dangerous scheme", "JavaScript:alert(1)"),
+            ("relative", "/callback"),
+            ("scheme-relative", "//app.example.com/cb"),
+            ("empty", ""),
+            ("only a scheme", "cursor:"),
+            ("whitespace", "https://app.example.com/c b"),
+            ("https without host", "https:///cb"),
+            ("https with one slash", "https:/a.example/cb"),
+            ("backslash", "https://a.example\\@evil.example/cb"),
+            ("upper-case scheme", "HTTPS://a.example/cb"),
+        ];
+        for (name, uri) in cases {
+            assert!(
+                RedirectUri::parse(uri, MAX).is_err(),
+                "{name}: `{uri}` was accepted"
+            );
+        }
+        let long = format!("https://app.example.com/{}", "a".repeat(MAX));
+        assert!(RedirectUri::parse(&long, MAX).is_err(), "overlong");
+    }
+
+    #[test]
+    fn matching() {
+        let cases: &[(&str, &[&str], &str, bool)] = &[
+            (
+                "https exact",
+                &["https://claude.ai/api/mcp/auth_callback"],
+                "https://claude.ai/api/mcp/auth_callback",
+                true,
+            ),
+            (
+                "https trailing slash differs",
+                &["https://claude.ai/api/mcp/auth_callback"],
+                "https://claude.ai/api/mcp/auth_callback/",
+                false,
+            ),
+            (
+                "https case differs",
+                &["https://claude.ai/api/mcp/auth_callback"],
+                "https://Claude.ai/api/mcp/auth_callback",
+                false,
+            ),
+            (
+                "https port is not ignored",
+                &["https://vscode.dev/redirect"],
+                "https://vscode.dev:444/redirect",
+                false,
+            ),
+            (
+                "https extra query",
+                &["https://chatgpt.com/connector/oauth/abc"],
+                "https://chatgpt.com/connector/oauth/abc?x=1",
+                false,
+            ),
+            (
+                "ChatGPT other callback id",
+                &["https://chatgpt.com/connector/oauth/abc"],
+                "https://chatgpt.com/connector/oauth/abd",
+                false,
+            ),
+            (
+                "loopback any port",
+                &["http://localhost:6274/oauth/callback"],
+                "http://localhost:51234/oauth/callback",
+                true,
+            ),
+            (
+                "loopback registered without port",
+                &["http://127.0.0.1/callback"],
+                "http://127.0.0.1:49152/callback",
+                true,
+            ),
+            (
+                "loopback requested without port",
+                &["http://127.0.0.1:33418/"],
+                "http://127.0.0.1/",
+                true,
+            ),
+            (
+                "VS Code port-less root",
+                &["http://127.0.0.1/"],
+                "http://127.0.0.1:33418/",
+                true,
+            ),
+            (
+                "empty path equals /",
+                &["http://127.0.0.1/"],
+                "http://127.0.0.1:33418",
+                true,
+            ),
+            (
+                "IPv6 loopback any port",
+                &["http://[::1]/cb"],
+                "http://[::1]:9000/cb",
+                true,
+            ),
+            (
+                "localhost is not 127.0.0.1",
+                &["http://localhost/callback"],
+                "http://127.0.0.1:5000/callback",
+                false,
+            ),
+            (
+                "127.0.0.1 is not localhost",
+                &["http://127.0.0.1/callback"],
+                "http://localhost:5000/callback",
+                false,
+            ),
+            (
+                "loopback path exact",
+                &["http://localhost/callback"],
+                "http://localhost:5000/callback/",
+                false,
+            ),
+            (
+                "loopback path case",
+                &["http://localhost/callback"],
+                "http://localhost:5000/Callback",
+                false,
+            ),
+            (
+                "loopback query exact",
+                &["http://localhost/cb?a=1"],
+                "http://localhost:5000/cb?a=1",
+                true,
+            ),
+            (
+                "loopback query differs",
+                &["http://localhost/cb?a=1"],
+                "http://localhost:5000/cb?a=2",
+                false,
+            ),
+            (
+                "loopback scheme exact",
+                &["http://localhost/cb"],
+                "https://localhost:5000/cb",
+                false,
+            ),
+            (
+                "loopback port must be digits",
+                &["http://localhost/cb"],
+                "http://localhost:abc/cb",
+                false,
+            ),
+            (
+                "loopback userinfo trick",
+                &["http://localhost/cb"],
+                "http://localhost:1@evil.com/cb",
+                false,
+            ),
+            (
+                "custom scheme exact",
+                &["cursor://anysphere.cursor-mcp/oauth/callback"],
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                true,
+            ),
+            (
+                "custom scheme differs",
+                &["cursor://anysphere.cursor-mcp/oauth/callback"],
+                "cursor://anysphere.cursor-mcp/oauth/other",
+                false,
+            ),
+            (
+                "second registered URI",
+                &["https://a.example/cb", "http://localhost/cb"],
+                "http://localhost:7/cb",
+                true,
+            ),
+            ("nothing registered", &[], "https://a.example/cb", false),
+        ];
+        for (name, registered, requested, expected) in cases {
+            let matched = match_redirect_uri(registered.iter().copied(), requested);
+            assert_eq!(matched.is_some(), *expected, "{name}");
+            if let Some(uri) = matched {
+                assert_eq!(
+                    uri.as_str(),
+                    *requested,
+                    "{name}: the requested URI is used, port included"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn allow_list_patterns() {
+        let uri = |s: &str| RedirectUri::parse(s, MAX).unwrap();
+        let chatgpt = AllowPattern::parse("https://chatgpt.com/connector/*").unwrap();
+        assert!(chatgpt.allows(&uri("https://chatgpt.com/connector/oauth/x")));
+        assert!(!chatgpt.allows(&uri("https://chatgpt.com.evil.example/connector/x")));
+        let loopback = AllowPattern::parse("loopback").unwrap();
+        assert!(loopback.allows(&uri("http://127.0.0.1:33418/")));
+        assert!(!loopback.allows(&uri("https://localhost/cb")));
+        let cursor = AllowPattern::parse("cursor://*").unwrap();
+        assert!(cursor.allows(&uri("cursor://anysphere.cursor-mcp/oauth/callback")));
+        assert!(!cursor.allows(&uri("cursorx://a/b")));
+        let exact = AllowPattern::parse("https://claude.ai/api/mcp/auth_callback").unwrap();
+        assert!(exact.allows(&uri("https://claude.ai/api/mcp/auth_callback")));
+        assert!(!exact.allows(&uri("https://claude.ai/api/mcp/auth_callback2")));
+        for bad in [
+            "https://chatgpt.com*",
+            "http://*",
+            "https://*",
+            "javascript:*",
+            "not a uri",
+        ] {
+            assert!(AllowPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kinds_and_display_hosts() {
+        let verified = |s: &str| match_redirect_uri([s], s).unwrap();
+        assert_eq!(verified("https://claude.ai/cb").kind(), RedirectKind::Web);
+        assert_eq!(
+            verified("http://127.0.0.1:1/").kind(),
+            RedirectKind::Loopback
+        );
+        assert_eq!(verified("cursor://x/y").kind(), RedirectKind::CustomScheme);
+        assert_eq!(verified("https://claude.ai/cb").display_host(), "claude.ai");
+        assert_eq!(verified("cursor://x/y").display_host(), "cursor://");
+    }
+}

@@ -1,0 +1,274 @@
+//! The `clients` and `registration_tokens` tables.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
+
+use super::{Store, StoreError};
+
+pub mod client {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        /// `dynamic` or `admin`.
+        pub kind: String,
+        pub client_name: Option<String>,
+        /// The registered metadata as JSON.
+        pub metadata: String,
+        pub token_endpoint_auth_method: String,
+        pub secret_hash: Option<String>,
+        pub registration_fingerprint: Option<String>,
+        pub source: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub first_authorized_at: Option<i64>,
+        pub last_used_at: Option<i64>,
+        pub disabled: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod registration_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registration_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub client_id: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub type ClientRow = client::Model;
+
+/// Filters for listing clients.
+#[derive(Debug, Clone, Default)]
+pub struct ClientFilter {
+    pub kind: Option<String>,
+    /// Case-insensitive substring of the client name.
+    pub name_contains: Option<String>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub used_after: Option<i64>,
+    pub used_before: Option<i64>,
+    /// Keyset pagination: clients whose `client_id` sorts after this.
+    pub after_client_id: Option<String>,
+    pub limit: u64,
+}
+
+fn active(row: &ClientRow) -> client::ActiveModel {
+    client::ActiveModel {
+        client_id: Set(row.client_id.clone()),
+        kind: Set(row.kind.clone()),
+        client_name: Set(row.client_name.clone()),
+        metadata: Set(row.metadata.clone()),
+        token_endpoint_auth_method: Set(row.token_endpoint_auth_method.clone()),
+        secret_hash: Set(row.secret_hash.clone()),
+        registration_fingerprint: Set(row.registration_fingerprint.clone()),
+        source: Set(row.source.clone()),
+        created_at: Set(row.created_at),
+        updated_at: Set(row.updated_at),
+        first_authorized_at: Set(row.first_authorized_at),
+        last_used_at: Set(row.last_used_at),
+        disabled: Set(row.disabled),
+    }
+}
+
+impl Store {
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        Ok(client::Entity::find_by_id(client_id.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Inserts a client and, when given, its first registration access token, atomically.
+    pub async fn insert_client(
+        &self,
+        row: &ClientRow,
+        registration_token_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let txn = self.conn().begin().await?;
+        active(row).insert(&txn).await?;
+        if let Some(hash) = registration_token_hash {
+            registration_token::ActiveModel {
+                token_hash: Set(hash.to_owned()),
+                client_id: Set(row.client_id.clone()),
+                created_at: Set(row.created_at),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn add_registration_token(
+        &self,
+        client_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        registration_token::ActiveModel {
+            token_hash: Set(token_hash.to_owned()),
+            client_id: Set(client_id.to_owned()),
+            created_at: Set(now),
+        }
+        .insert(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// The client a registration access token (by hash) manages, if it still exists.
+    pub async fn client_by_registration_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ClientRow>, StoreError> {
+        let Some(token) = registration_token::Entity::find_by_id(token_hash.to_owned())
+            .one(self.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.client(&token.client_id).await
+    }
+
+    /// Replaces a client's row (metadata, name, secret, flags). Returns whether it existed.
+    pub async fn update_client(&self, row: &ClientRow) -> Result<bool, StoreError> {
+        let mut model = active(row);
+        model.created_at = sea_orm::ActiveValue::NotSet;
+        model.kind = sea_orm::ActiveValue::NotSet;
+        let result = client::Entity::update_many()
+            .set(model)
+            .filter(client::Column::ClientId.eq(row.client_id.as_str()))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Deletes a client; its registration tokens go with it. Returns whether it existed.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let txn = self.conn().begin().await?;
+        registration_token::Entity::delete_many()
+            .filter(registration_token::Column::ClientId.eq(client_id))
+            .exec(&txn)
+            .await?;
+        let deleted = client::Entity::delete_by_id(client_id.to_owned())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected == 1)
+    }
+
+    /// The newest dynamic client with this registration fingerprint created at or after `since`.
+    pub async fn recent_client_by_fingerprint(
+        &self,
+        fingerprint: &str,
+        since: i64,
+    ) -> Result<Option<ClientRow>, StoreError> {
+        Ok(client::Entity::find()
+            .filter(client::Column::RegistrationFingerprint.eq(fingerprint))
+            .filter(client::Column::CreatedAt.gte(since))
+            .order_by_desc(client::Column::CreatedAt)
+            .one(self.conn())
+            .await?)
+    }
+
+    pub async fn count_clients(&self, kind: &str) -> Result<u64, StoreError> {
+        Ok(client::Entity::find()
+            .filter(client::Column::Kind.eq(kind))
+            .count(self.conn())
+            .await?)
+    }
+
+    pub async fn list_clients(&self, filter: &ClientFilter) -> Result<Vec<ClientRow>, StoreError> {
+        let mut condition = Condition::all();
+        if let Some(kind) = &filter.kind {
+            condition = condition.add(client::Column::Kind.eq(kind.as_str()));
+        }
+        if let Some(name) = &filter.name_contains {
+            let pattern = format!(
+                "%{}%",
+                name.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            condition = condition.add(
+                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                    client::Column::ClientName,
+                )))
+                .like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')),
+            );
+        }
+        if let Some(at) = filter.created_after {
+            condition = condition.add(client::Column::CreatedAt.gte(at));
+        }
+        if let Some(at) = filter.created_before {
+            condition = condition.add(client::Column::CreatedAt.lt(at));
+        }
+        if let Some(at) = filter.used_after {
+            condition = condition.add(client::Column::LastUsedAt.gte(at));
+        }
+        if let Some(at) = filter.used_before {
+            condition = condition.add(client::Column::LastUsedAt.lt(at));
+        }
+        if let Some(after) = &filter.after_client_id {
+            condition = condition.add(client::Column::ClientId.gt(after.as_str()));
+        }
+        Ok(client::Entity::find()
+            .filter(condition)
+            .order_by_asc(client::Column::ClientId)
+            .limit(filter.limit)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Deletes dynamic clients that never completed an authorization and were created before
+    /// `created_before`, and those whose last use (or creation, if never used) is before
+    /// `unused_before`. Admin-created clients are never touched. Returns the deleted ids.
+    pub async fn reap_dynamic_clients(
+        &self,
+        created_before: i64,
+        unused_before: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let never_authorized = Condition::all()
+            .add(client::Column::FirstAuthorizedAt.is_null())
+            .add(client::Column::CreatedAt.lt(created_before));
+        let unused = Condition::any()
+            .add(client::Column::LastUsedAt.lt(unused_before))
+            .add(
+                Condition::all()
+                    .add(client::Column::LastUsedAt.is_null())
+                    .add(client::Column::CreatedAt.lt(unused_before)),
+            );
+        let doomed: Vec<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::ClientId)
+            .filter(client::Column::Kind.eq("dynamic"))
+            .filter(Condition::any().add(never_authorized).add(unused))
+            .into_tuple()
+            .all(self.conn())
+            .await?;
+        let mut reaped = Vec::new();
+        for client_id in doomed {
+            if self.delete_client(&client_id).await? {
+                reaped.push(client_id);
+            }
+        }
+        Ok(reaped)
+    }
+}
