@@ -39,7 +39,26 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub client_metadata_documents: ClientMetadataDocumentConfig,
     pub admin: AdminConfig,
+    pub login: LoginConfig,
     pub resources: Vec<ResourceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// How long a user has from `/authorize` to finishing the upstream login.
+    pub pending_request_ttl_secs: u64,
+    /// How long an approval is remembered for a browser and client; 0 never remembers.
+    pub remember_consent_secs: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            pending_request_ttl_secs: 600,
+            remember_consent_secs: 30 * 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,6 +230,8 @@ pub struct UpstreamConfig {
     pub provider: ProviderKind,
     /// Allows the `dev` provider with a non-loopback issuer. Never set this in production.
     pub force_dev: bool,
+    /// Timeout of every request to the upstream, in milliseconds.
+    pub timeout_ms: u64,
     pub ownerrez: OwnerRezConfig,
     pub oauth2: OAuth2Config,
 }
@@ -225,9 +246,19 @@ pub struct OwnerRezConfig {
     pub token_url: String,
     pub api_base_url: String,
     pub user_agent: String,
+    /// Send `redirect_uri` with the code exchange (one client reports OwnerRez refusing it).
+    pub send_redirect_uri_on_exchange: bool,
+    /// Send PKCE upstream. Unproven with OwnerRez, so off.
+    pub use_pkce: bool,
+    /// After login, call `/v2/users/me` as a liveness check of the new token.
+    pub check_user: bool,
+    /// HTTP Basic credentials OwnerRez sends with webhooks.
+    pub webhook_user: Option<String>,
+    pub webhook_password: Option<Secret>,
+    pub webhook_password_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OAuth2Config {
     pub client_id: Option<String>,
@@ -235,6 +266,20 @@ pub struct OAuth2Config {
     pub client_secret_file: Option<PathBuf>,
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub revocation_url: Option<String>,
+    /// `client_secret_basic` or `client_secret_post`.
+    pub client_auth_method: String,
+    pub use_pkce: bool,
+    /// Scopes requested upstream (the host's scopes are never forwarded).
+    pub scopes: Vec<String>,
+    /// Where the user's stable id comes from: `token_response` or `userinfo`.
+    pub subject_source: String,
+    /// Dotted path of the subject in that JSON (e.g. `sub` or `user.id`).
+    pub subject_path: String,
+    /// Dotted path of a display name, if any.
+    pub display_name_path: Option<String>,
+    pub user_agent: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +306,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             client_metadata_documents: ClientMetadataDocumentConfig::default(),
             admin: AdminConfig::default(),
+            login: LoginConfig::default(),
             resources: vec![ResourceConfig {
                 uri: "http://localhost:3000/mcp".into(),
                 name: "Local MCP server".into(),
@@ -339,6 +385,7 @@ impl Default for UpstreamConfig {
         Self {
             provider: ProviderKind::Dev,
             force_dev: false,
+            timeout_ms: 10_000,
             ownerrez: OwnerRezConfig::default(),
             oauth2: OAuth2Config::default(),
         }
@@ -354,6 +401,33 @@ impl Default for OwnerRezConfig {
             authorize_url: "https://app.ownerrez.com/oauth/authorize".into(),
             token_url: "https://api.ownerrez.com/oauth/access_token".into(),
             api_base_url: "https://api.ownerrez.com/v2".into(),
+            user_agent: "authbridge".into(),
+            send_redirect_uri_on_exchange: true,
+            use_pkce: false,
+            check_user: false,
+            webhook_user: None,
+            webhook_password: None,
+            webhook_password_file: None,
+        }
+    }
+}
+
+impl Default for OAuth2Config {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            authorize_url: None,
+            token_url: None,
+            userinfo_url: None,
+            revocation_url: None,
+            client_auth_method: "client_secret_basic".into(),
+            use_pkce: true,
+            scopes: Vec::new(),
+            subject_source: "token_response".into(),
+            subject_path: "sub".into(),
+            display_name_path: None,
             user_agent: "authbridge".into(),
         }
     }
@@ -407,6 +481,7 @@ const SECRET_KEYS: &[&str] = &[
     "encryption.key",
     "encryption.previous_key",
     "upstream.ownerrez.client_secret",
+    "upstream.ownerrez.webhook_password",
     "upstream.oauth2.client_secret",
 ];
 
@@ -689,7 +764,67 @@ impl Config {
                         }
                     }
                 }
+                for (key, value) in [
+                    ("upstream.oauth2.userinfo_url", &o.userinfo_url),
+                    ("upstream.oauth2.revocation_url", &o.revocation_url),
+                ] {
+                    if let Some(url) = value {
+                        validate_url(key, url)?;
+                    }
+                }
+                if !matches!(
+                    o.client_auth_method.as_str(),
+                    "client_secret_basic" | "client_secret_post"
+                ) {
+                    return Err(ConfigError::new(
+                        "upstream.oauth2.client_auth_method",
+                        "must be client_secret_basic or client_secret_post",
+                    ));
+                }
+                match o.subject_source.as_str() {
+                    "token_response" => {}
+                    "userinfo" if o.userinfo_url.is_some() => {}
+                    "userinfo" => {
+                        return Err(ConfigError::new(
+                            "upstream.oauth2.userinfo_url",
+                            "is required when upstream.oauth2.subject_source is userinfo",
+                        ));
+                    }
+                    _ => {
+                        return Err(ConfigError::new(
+                            "upstream.oauth2.subject_source",
+                            "must be token_response or userinfo",
+                        ));
+                    }
+                }
+                if o.subject_path.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        "upstream.oauth2.subject_path",
+                        "must not be empty",
+                    ));
+                }
             }
+        }
+        if self.upstream.timeout_ms == 0 || self.upstream.timeout_ms > 60_000 {
+            return Err(ConfigError::new(
+                "upstream.timeout_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        let o = &self.upstream.ownerrez;
+        if o.webhook_user.is_some()
+            != (o.webhook_password.is_some() || o.webhook_password_file.is_some())
+        {
+            return Err(ConfigError::new(
+                "upstream.ownerrez.webhook_password",
+                "set upstream.ownerrez.webhook_user and a webhook password together (or neither)",
+            ));
+        }
+        if self.login.pending_request_ttl_secs < 60 || self.login.pending_request_ttl_secs > 600 {
+            return Err(ConfigError::new(
+                "login.pending_request_ttl_secs",
+                "must be between 60 and 600",
+            ));
         }
         Ok(())
     }

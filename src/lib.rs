@@ -12,4 +12,5 @@ pub mod oauth;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod upstream;
 pub mod vault;

@@ -35,6 +35,16 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage OAuth clients (the same operations as the admin API, audited as `cli`).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+    /// Print a new admin API token and the configuration line that accepts it.
+    AdminToken {
+        /// Who will hold the token (recorded in the audit trail).
+        name: String,
+    },
     /// Exit 0 when the local server answers GET /healthz (for container health checks).
     Healthcheck,
     /// Print the OpenAPI document.
@@ -43,6 +53,32 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// List clients (tab-separated: id, kind, name, auth method, disabled, created).
+    List {
+        /// Only `dynamic` or `admin` clients.
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Create a client; prints its id and, for a confidential client, its secret (once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI; repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Choose the client id instead of generating one.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// A public client (no secret, PKCE only).
+        #[arg(long)]
+        public: bool,
+    },
+    /// Delete a client; it is unusable at once.
+    Delete { client_id: String },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +105,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::AdminToken { name } = &cli.command {
+        let token = authbridge::tokens::opaque::generate("adm");
+        let hash = authbridge::tokens::opaque::hash(&token);
+        println!("token (give it to {name}; it is not stored anywhere): {token}");
+        println!("add to the configuration's [admin] section:");
+        println!("tokens = [{{ name = \"{name}\", sha256 = \"{hash}\" }}]");
+        return Ok(());
+    }
     if let Command::Openapi { output } = &cli.command {
         let document = authbridge::app::openapi_document().await?;
         match output {
@@ -112,8 +156,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await?;
             Ok(())
         }
+        Command::Clients { command } => clients(config, clock, command).await,
         Command::Healthcheck => healthcheck(&config).await,
-        Command::Openapi { .. } => unreachable!("handled above"),
+        Command::Openapi { .. } | Command::AdminToken { .. } => unreachable!("handled above"),
     }
 }
 
@@ -127,6 +172,79 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     println!("  api docs: {}", issuer.endpoint("/docs"));
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn clients(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    command: ClientsCommand,
+) -> anyhow::Result<()> {
+    use authbridge::clients::admin::NewClient;
+    use authbridge::clients::registry::Registry;
+    use authbridge::store::clients::ClientFilter;
+
+    let store = bootstrap::open_store(&config).await?;
+    let issuer = config.issuer(config.listen_addr()?)?;
+    let registry = Registry::new(store.clone(), clock, issuer, config.registration.clone());
+    const ACTOR: &str = "cli";
+    match command {
+        ClientsCommand::List { kind } => {
+            let mut cursor = None;
+            loop {
+                let filter = ClientFilter {
+                    kind: kind.clone(),
+                    after_client_id: cursor,
+                    limit: 200,
+                    ..ClientFilter::default()
+                };
+                let (clients, next) = registry.admin_list(filter).await?;
+                for c in clients {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        c.client_id,
+                        c.kind,
+                        c.client_name.unwrap_or_default(),
+                        c.token_endpoint_auth_method,
+                        if c.disabled { "disabled" } else { "enabled" },
+                        c.created_at
+                    );
+                }
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        ClientsCommand::Create {
+            name,
+            redirect_uris,
+            client_id,
+            public,
+        } => {
+            let method = if public {
+                "none"
+            } else {
+                "client_secret_basic"
+            };
+            let new = NewClient {
+                client_id,
+                client_name: name,
+                redirect_uris,
+                token_endpoint_auth_method: Some(method.into()),
+            };
+            let (client, secret) = registry.admin_create(ACTOR, new).await?;
+            println!("client_id: {}", client.client_id);
+            if let Some(secret) = secret {
+                println!("client_secret (shown once): {secret}");
+            }
+        }
+        ClientsCommand::Delete { client_id } => {
+            registry.admin_delete(ACTOR, &client_id).await?;
+            println!("deleted {client_id}");
+        }
+    }
+    store.close().await?;
     Ok(())
 }
 

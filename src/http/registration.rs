@@ -125,7 +125,11 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
 /// `X-Forwarded-For` entry (the one the proxy added).
 pub fn request_source(request: &Request, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for
-        && let Some(forwarded) = request.headers().get_all("x-forwarded-for").iter().last()
+        && let Some(forwarded) = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
         && let Ok(forwarded) = forwarded.to_str()
         && let Some(last) = forwarded.rsplit(',').next().map(str::trim)
         && last.parse::<std::net::IpAddr>().is_ok()

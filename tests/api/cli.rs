@@ -221,3 +221,100 @@ async fn serve_prints_its_urls_and_stops_on_sigterm() {
     );
     assert!(stdout.contains(&metadata_url), "{stdout}");
 }
+
+#[tokio::test]
+async fn clients_create_list_delete_from_the_cli() {
+    let db = TestDb::new().await;
+    let env = [
+        ("AUTHBRIDGE_DATABASE__URL", db.url.as_str()),
+        ("AUTHBRIDGE_ENCRYPTION__KEY", TEST_ENCRYPTION_KEY),
+    ];
+    let dir = db.dir.path();
+    let create = authbridge(
+        dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Cursor",
+            "--redirect-uri",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "--client-id",
+            "cursor",
+            "--public",
+        ],
+        &env,
+    );
+    let created = String::from_utf8_lossy(&create.stdout).into_owned();
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
+    assert!(
+        created.contains("client_id: cursor") && !created.contains("client_secret"),
+        "{created}"
+    );
+
+    let confidential = authbridge(
+        dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Ops",
+            "--redirect-uri",
+            "https://ops.example/cb",
+        ],
+        &env,
+    );
+    assert!(
+        String::from_utf8_lossy(&confidential.stdout).contains("client_secret (shown once): sec_")
+    );
+    let bad = authbridge(
+        dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+        &env,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+
+    let list =
+        String::from_utf8_lossy(&authbridge(dir, &["clients", "list"], &env).stdout).into_owned();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(
+        list.contains("cursor\tadmin\tCursor\tnone\tenabled"),
+        "{list}"
+    );
+
+    assert!(
+        authbridge(dir, &["clients", "delete", "cursor"], &env)
+            .status
+            .success()
+    );
+    let missing = authbridge(dir, &["clients", "delete", "cursor"], &env);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no client"));
+    let list =
+        String::from_utf8_lossy(&authbridge(dir, &["clients", "list"], &env).stdout).into_owned();
+    assert_eq!(list.lines().count(), 1);
+}
+
+#[test]
+fn admin_token_prints_a_token_and_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = authbridge(dir.path(), &["admin-token", "ops"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let token = stdout.lines().next().unwrap().rsplit(' ').next().unwrap();
+    assert!(token.starts_with("adm_"));
+    assert!(
+        stdout.contains(&authbridge::tokens::opaque::hash(token)),
+        "{stdout}"
+    );
+}

@@ -34,6 +34,12 @@ async fn register_ok(app: &TestApp, body: Value) -> Value {
     info
 }
 
+/// The RFC 7592 URI of a registration, on the test server's address.
+fn management_uri(app: &TestApp, info: &Value) -> String {
+    let uri = info["registration_client_uri"].as_str().unwrap();
+    uri.replace(&app.issuer, &app.address)
+}
+
 async fn client_count(app: &TestApp) -> usize {
     let page: Value = app
         .admin(Method::GET, "/admin/v1/clients?limit=200")
@@ -272,10 +278,7 @@ async fn bad_metadata_is_refused_and_nothing_is_stored() {
 async fn rfc7592_read_update_delete_with_good_wrong_and_missing_tokens() {
     let app = spawn_app().await;
     let info = register_ok(&app, json!({"client_name": "Tool", "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none"})).await;
-    let uri = info["registration_client_uri"]
-        .as_str()
-        .unwrap()
-        .replace(&app.issuer, &app.address);
+    let uri = management_uri(&app, &info);
     let token = info["registration_access_token"].as_str().unwrap();
     let other = register_ok(&app, json!({"client_name": "Other", "redirect_uris": ["https://b.example/cb"], "token_endpoint_auth_method": "none"})).await;
     let other_token = other["registration_access_token"].as_str().unwrap();
@@ -421,10 +424,7 @@ async fn identical_public_registration_from_the_same_source_returns_the_same_cli
         "each registrant gets its own token"
     );
     for info in [&first, &second] {
-        let uri = info["registration_client_uri"]
-            .as_str()
-            .unwrap()
-            .replace(&app.issuer, &app.address);
+        let uri = management_uri(&app, info);
         let token = info["registration_access_token"].as_str().unwrap();
         assert_eq!(
             app.http
@@ -572,10 +572,7 @@ async fn reaper_deletes_abandoned_dynamic_clients_only() {
         .await
         .unwrap();
     assert_eq!(gone.status(), 404);
-    let uri = dynamic["registration_client_uri"]
-        .as_str()
-        .unwrap()
-        .replace(&app.issuer, &app.address);
+    let uri = management_uri(&app, &dynamic);
     let token = dynamic["registration_access_token"].as_str().unwrap();
     assert_eq!(
         app.http
@@ -615,4 +612,28 @@ async fn cors_preflight_on_register() {
         .unwrap();
     assert_eq!(response.status(), 204);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn parallel_registrations_all_succeed() {
+    let app = spawn_app().await;
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (http, url) = (app.http.clone(), app.url("/register"));
+        let method = if i % 2 == 0 {
+            "none"
+        } else {
+            "client_secret_post"
+        };
+        let body = json!({"redirect_uris": [format!("https://p.example/{i}")], "token_endpoint_auth_method": method});
+        requests.spawn(async move {
+            let response = http.post(url).json(&body).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        });
+    }
+    while let Some(result) = requests.join_next().await {
+        let (status, body) = result.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(client_count(&app).await, 40);
 }

@@ -1,0 +1,328 @@
+//! The login: users (one per upstream identity), pending authorization requests, grants
+//! (user × client × resource, holding the sealed upstream tokens) and authorization codes.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    UserId,
+    Provider,
+    UpstreamSubject,
+    DisplayName,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AuthorizationRequests {
+    Table,
+    RequestHash,
+    ClientId,
+    RedirectUri,
+    State,
+    CodeChallenge,
+    Scope,
+    Resource,
+    Prompt,
+    BrowserHash,
+    UpstreamStateHash,
+    UpstreamPkceVerifier,
+    Status,
+    CreatedAt,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum Grants {
+    Table,
+    GrantId,
+    UserId,
+    ClientId,
+    Resource,
+    Scope,
+    UpstreamTokens,
+    UpstreamExpiresAt,
+    CreatedAt,
+    UpdatedAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum AuthorizationCodes {
+    Table,
+    CodeHash,
+    GrantId,
+    ClientId,
+    UserId,
+    RedirectUri,
+    CodeChallenge,
+    Resource,
+    Scope,
+    AuthTime,
+    CreatedAt,
+    ExpiresAt,
+    RedeemedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Users::Table)
+                    .col(
+                        ColumnDef::new(Users::UserId)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Users::Provider).string_len(32).not_null())
+                    .col(
+                        ColumnDef::new(Users::UpstreamSubject)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Users::DisplayName).text().null())
+                    .col(ColumnDef::new(Users::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Users::UpdatedAt).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("users_upstream_identity")
+                    .table(Users::Table)
+                    .col(Users::Provider)
+                    .col(Users::UpstreamSubject)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuthorizationRequests::Table)
+                    // SHA-256 of the request handle carried by the consent form.
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::RequestHash)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::ClientId)
+                            .string_len(2048)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::RedirectUri)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(AuthorizationRequests::State).text().null())
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::CodeChallenge)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::Scope)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::Resource)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::Prompt)
+                            .string_len(32)
+                            .null(),
+                    )
+                    // SHA-256 of the browser-binding cookie.
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::BrowserHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    // SHA-256 of the state sent upstream; set when the user approves.
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::UpstreamStateHash)
+                            .string_len(64)
+                            .null()
+                            .unique_key(),
+                    )
+                    // Sealed by the vault.
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::UpstreamPkceVerifier)
+                            .text()
+                            .null(),
+                    )
+                    // pending → upstream → consumed
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationRequests::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Grants::Table)
+                    .col(
+                        ColumnDef::new(Grants::GrantId)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Grants::UserId).string_len(64).not_null())
+                    .col(ColumnDef::new(Grants::ClientId).string_len(2048).not_null())
+                    .col(ColumnDef::new(Grants::Resource).string_len(2048).not_null())
+                    .col(ColumnDef::new(Grants::Scope).text().not_null())
+                    // The upstream tokens, envelope-encrypted by the vault; null once revoked.
+                    .col(ColumnDef::new(Grants::UpstreamTokens).text().null())
+                    .col(
+                        ColumnDef::new(Grants::UpstreamExpiresAt)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(Grants::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Grants::UpdatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Grants::RevokedAt).big_integer().null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("grants_user")
+                            .from(Grants::Table, Grants::UserId)
+                            .to(Users::Table, Users::UserId)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("grants_user_client_resource")
+                    .table(Grants::Table)
+                    .col(Grants::UserId)
+                    .col(Grants::ClientId)
+                    .col(Grants::Resource)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("grants_client")
+                    .table(Grants::Table)
+                    .col(Grants::ClientId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuthorizationCodes::Table)
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::CodeHash)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::GrantId)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::ClientId)
+                            .string_len(2048)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::UserId)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::RedirectUri)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::CodeChallenge)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::Resource)
+                            .string_len(2048)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(AuthorizationCodes::Scope).text().not_null())
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::AuthTime)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::RedeemedAt)
+                            .big_integer()
+                            .null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("authorization_codes_grant")
+                            .from(AuthorizationCodes::Table, AuthorizationCodes::GrantId)
+                            .to(Grants::Table, Grants::GrantId)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            AuthorizationCodes::Table.into_iden(),
+            Grants::Table.into_iden(),
+            AuthorizationRequests::Table.into_iden(),
+            Users::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

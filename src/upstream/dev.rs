@@ -1,0 +1,1 @@
+//! The dev provider (being written).

@@ -1,0 +1,1 @@
+//! The generic OAuth 2.0 provider (being written).

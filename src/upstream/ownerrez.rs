@@ -1,0 +1,1 @@
+//! The OwnerRez provider (being written).
