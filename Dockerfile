@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY migrations migrations
 COPY src src
 COPY config config
+COPY templates templates
 RUN cargo build --release --locked --bin authbridge
 
 FROM debian:bookworm-slim

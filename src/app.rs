@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use poem::endpoint::BoxEndpoint;
 use poem::listener::TcpAcceptor;
-use poem::{EndpointExt, IntoResponse, Route, Server};
+use poem::{EndpointExt, IntoResponse, Route, Server, get, post};
 use poem_openapi::OpenApiService;
 use tokio::task::JoinHandle;
 
@@ -17,13 +17,17 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::http::admin::AdminApi;
+use crate::http::admin_users::AdminUsersApi;
+use crate::http::authorize::{self, CALLBACK_PATH, CONSENT_PATH};
 use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{BodyLimit, PublicCors, RequestLog};
 use crate::http::registration::RegistrationApi;
+use crate::http::{callback, dev_upstream, webhook};
 use crate::oauth::issuer::Issuer;
 use crate::tokens::keyring::SigningKeys;
+use crate::upstream::dev::DEV_AUTHORIZE_PATH;
 
 /// A server bound to its port, ready to run.
 pub struct Application {
@@ -60,10 +64,12 @@ impl Application {
         let store = bootstrap::open_store(&config).await?;
         let vault = Arc::new(bootstrap::open_vault(&config)?);
         bootstrap::check_vault(&store, &vault, clock.now()).await?;
-        let keys =
-            Arc::new(bootstrap::load_signing_keys(&config, &store, vault, clock.clone()).await?);
+        let keys = Arc::new(
+            bootstrap::load_signing_keys(&config, &store, vault.clone(), clock.clone()).await?,
+        );
+        let login = bootstrap::login_parts(&config, &issuer, &store, vault, clock.clone()).await?;
 
-        let state = Arc::new(AppState::new(config, issuer, store, keys, clock));
+        let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
         let endpoint = routes(state.clone());
         Ok(Self {
             acceptor,
@@ -137,7 +143,18 @@ fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
     })
 }
 
-type Apis = (DiscoveryApi, HealthApi, RegistrationApi, AdminApi);
+type Apis = (
+    DiscoveryApi,
+    HealthApi,
+    RegistrationApi,
+    AdminApi,
+    AdminUsersApi,
+);
+
+/// Path of the authorization endpoint below the issuer.
+pub const AUTHORIZE_PATH: &str = "/authorize";
+/// Path of the upstream's webhook below the issuer.
+pub const WEBHOOK_PATH: &str = "/upstream/webhook";
 
 /// The OpenAPI service for every JSON endpoint.
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -150,7 +167,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             RegistrationApi {
                 state: state.clone(),
             },
-            AdminApi { state },
+            AdminApi {
+                state: state.clone(),
+            },
+            AdminUsersApi { state },
         ),
         "authbridge",
         env!("CARGO_PKG_VERSION"),
@@ -166,7 +186,18 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
     let api = api_service(state.clone()).server(issuer.as_str());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let app = Route::new()
+    let mut app = Route::new()
+        .at(AUTHORIZE_PATH, get(authorize::authorize))
+        .at(CONSENT_PATH, post(authorize::consent))
+        .at(CALLBACK_PATH, get(callback::upstream_callback))
+        .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook));
+    if state.dev.is_some() {
+        app = app.at(
+            DEV_AUTHORIZE_PATH,
+            get(dev_upstream::login_page).post(dev_upstream::login_submit),
+        );
+    }
+    let app = app
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs);
@@ -212,8 +243,11 @@ pub async fn openapi_document() -> Result<String, StartupError> {
     let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
     let store = bootstrap::open_store(&config).await?;
     let vault = Arc::new(bootstrap::open_vault(&config)?);
-    let keys = Arc::new(bootstrap::load_signing_keys(&config, &store, vault, clock.clone()).await?);
+    let keys = Arc::new(
+        bootstrap::load_signing_keys(&config, &store, vault.clone(), clock.clone()).await?,
+    );
     let issuer = Issuer::parse("http://127.0.0.1:8080").expect("a valid issuer");
-    let state = Arc::new(AppState::new(config, issuer, store, keys, clock));
+    let login = bootstrap::login_parts(&config, &issuer, &store, vault, clock.clone()).await?;
+    let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
     Ok(api_service(state).spec())
 }

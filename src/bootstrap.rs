@@ -6,9 +6,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ProviderKind, Secret};
+use crate::http::LoginParts;
+use crate::http::webhook::WebhookCredentials;
+use crate::oauth::issuer::Issuer;
 use crate::store::{Store, StoreError, default_sqlite_url};
 use crate::tokens::keyring::{KeyError, KeyTiming, SigningKeys};
+use crate::upstream::UpstreamProvider;
+use crate::upstream::dev::DevProvider;
+use crate::upstream::oauth2::OAuth2Provider;
+use crate::upstream::ownerrez::OwnerRezProvider;
 use crate::vault::{self, KEY_LEN, Vault};
 
 #[derive(Debug, thiserror::Error)]
@@ -163,5 +170,155 @@ pub fn key_timing(config: &Config) -> KeyTiming {
     KeyTiming {
         activation_delay: config.keys.activation_delay_secs as i64,
         retire_for: config.tokens.access_token_ttl_secs as i64 + 60,
+    }
+}
+
+/// The setting holding the server's cookie-signing key, sealed by the vault.
+const COOKIE_KEY: &str = "cookie_key";
+
+/// Assembles the login: the upstream provider with its secret, the cookie key (created once
+/// and shared by every instance through the database) and the webhook credentials.
+pub async fn login_parts(
+    config: &Config,
+    issuer: &Issuer,
+    store: &Store,
+    vault: Arc<Vault>,
+    clock: Arc<dyn Clock>,
+) -> Result<LoginParts, StartupError> {
+    let candidate = vault.seal(&random_key(), COOKIE_KEY);
+    let mut stored = store
+        .setting_or_insert(COOKIE_KEY, candidate, clock.now())
+        .await?;
+    if vault.is_sealed_with_old_key(&stored) {
+        let plain = vault.open(&stored, COOKIE_KEY).map_err(|_| {
+            ConfigError::new(
+                "encryption.previous_key",
+                "does not open the stored cookie key",
+            )
+        })?;
+        stored = vault.seal(&plain, COOKIE_KEY);
+        store
+            .put_setting(COOKIE_KEY, stored.clone(), clock.now())
+            .await?;
+    }
+    rewrap_grant_tokens(store, &vault).await?;
+    let cookie_key: [u8; 32] = vault
+        .open(&stored, COOKIE_KEY)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| ConfigError::new("encryption.key", "does not open the stored cookie key"))?;
+    let timeout = std::time::Duration::from_millis(config.upstream.timeout_ms);
+    let upstream = &config.upstream;
+    let mut dev = None;
+    let provider: Arc<dyn UpstreamProvider> = match upstream.provider {
+        ProviderKind::Dev => {
+            // A key of its own, derived so that dev codes cannot be confused with cookies.
+            let dev_key = aws_lc_rs::hmac::sign(
+                &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &cookie_key),
+                b"dev upstream",
+            );
+            let provider = Arc::new(DevProvider::new(
+                issuer.clone(),
+                dev_key.as_ref(),
+                clock.clone(),
+            ));
+            dev = Some(provider.clone());
+            provider
+        }
+        ProviderKind::Ownerrez => {
+            let o = &upstream.ownerrez;
+            let secret = read_secret(
+                "upstream.ownerrez.client_secret",
+                o.client_secret.as_ref(),
+                o.client_secret_file.as_deref(),
+            )?;
+            Arc::new(OwnerRezProvider::new(o, secret, timeout, clock.clone()))
+        }
+        ProviderKind::Oauth2 => {
+            let o = &upstream.oauth2;
+            let secret = read_secret(
+                "upstream.oauth2.client_secret",
+                o.client_secret.as_ref(),
+                o.client_secret_file.as_deref(),
+            )?;
+            Arc::new(OAuth2Provider::new(o, secret, timeout, clock.clone()))
+        }
+    };
+    let o = &upstream.ownerrez;
+    let webhook = match &o.webhook_user {
+        Some(user) => Some(WebhookCredentials {
+            user: user.clone(),
+            password: read_secret(
+                "upstream.ownerrez.webhook_password",
+                o.webhook_password.as_ref(),
+                o.webhook_password_file.as_deref(),
+            )?,
+        }),
+        None => None,
+    };
+    Ok(LoginParts {
+        vault,
+        upstream: provider,
+        dev,
+        cookie_key,
+        webhook,
+    })
+}
+
+/// After an encryption-key rotation, re-wraps every grant's data key under the new key (the
+/// tokens themselves are not re-encrypted).
+async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), StartupError> {
+    let mut count = 0;
+    for (grant_id, sealed) in store.sealed_grant_tokens().await? {
+        if !vault.envelope_needs_rewrap(&sealed) {
+            continue;
+        }
+        let context = crate::http::callback::grant_context(&grant_id);
+        let rewrapped = vault.rewrap_envelope(&sealed, &context).map_err(|e| {
+            ConfigError::new(
+                "encryption.previous_key",
+                format!("cannot re-wrap grant {grant_id}: {e}"),
+            )
+        })?;
+        if store
+            .replace_sealed_grant_tokens(&grant_id, &sealed, rewrapped)
+            .await?
+        {
+            count += 1;
+        }
+    }
+    if count > 0 {
+        tracing::info!(
+            count,
+            key_id = vault.current_key_id(),
+            "re-wrapped grant data keys under the current encryption key"
+        );
+    }
+    Ok(())
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key).expect("the system random generator is available");
+    key
+}
+
+/// A secret from the environment (`value`) or from the file the operator named.
+fn read_secret(
+    key: &str,
+    value: Option<&Secret>,
+    file: Option<&Path>,
+) -> Result<String, ConfigError> {
+    match (value, file) {
+        (Some(secret), _) => Ok(secret.expose().to_owned()),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| {
+                ConfigError::new(
+                    format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            }),
+        (None, None) => Err(ConfigError::new(key, "is required")),
     }
 }

@@ -4,3 +4,4 @@
 pub mod admin;
 pub mod cimd;
 pub mod registry;
+pub mod resolve;

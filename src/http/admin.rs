@@ -28,7 +28,7 @@ enum AdminTags {
 /// A bearer admin token; the value is the token's configured name.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_admin_token")]
-pub struct AdminToken(String);
+pub struct AdminToken(pub String);
 
 async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<String> {
     let state = request.data::<Arc<AppState>>()?;

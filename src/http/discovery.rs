@@ -30,6 +30,12 @@ pub struct AuthorizationServerMetadata {
     pub authorization_endpoint: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub token_endpoint: Option<String>,
+    /// Only the authorization code flow.
+    pub response_types_supported: Vec<String>,
+    /// PKCE with S256 only (plain is refused).
+    pub code_challenge_methods_supported: Vec<String>,
+    /// `iss` is added to every authorization response (RFC 9207).
+    pub authorization_response_iss_parameter_supported: bool,
     /// Dynamic Client Registration (RFC 7591).
     pub registration_endpoint: String,
     /// How clients may authenticate; `none` for public clients.
@@ -99,7 +105,10 @@ pub fn build_metadata(
     AuthorizationServerMetadata {
         issuer: issuer.as_str().to_owned(),
         jwks_uri: issuer.endpoint(JWKS_PATH),
-        authorization_endpoint: None,
+        authorization_endpoint: Some(issuer.endpoint(crate::app::AUTHORIZE_PATH)),
+        response_types_supported: vec!["code".into()],
+        code_challenge_methods_supported: vec!["S256".into()],
+        authorization_response_iss_parameter_supported: true,
         token_endpoint: None,
         registration_endpoint: issuer.endpoint(crate::clients::registry::REGISTER_PATH),
         token_endpoint_auth_methods_supported: [

@@ -2,21 +2,47 @@
 //! and map the result; protocol rules live in `oauth`, SQL in `store`.
 
 pub mod admin;
+pub mod admin_users;
+pub mod authorize;
+pub mod browser;
+pub mod callback;
+pub mod dev_upstream;
 pub mod discovery;
 pub mod errors;
 pub mod health;
 pub mod middleware;
+pub mod pages;
 pub mod precomputed;
 pub mod registration;
+pub mod webhook;
 
 use std::sync::Arc;
 
+use crate::clients::cimd::ClientDocumentResolver;
 use crate::clients::registry::Registry;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ProviderKind};
+use crate::oauth::authorize::ResourceRule;
 use crate::oauth::issuer::Issuer;
+use crate::oauth::resource::ResourceUri;
 use crate::store::Store;
 use crate::tokens::keyring::SigningKeys;
+use crate::upstream::UpstreamProvider;
+use crate::upstream::dev::DevProvider;
+use crate::vault::Vault;
+use browser::BrowserCookies;
+use webhook::WebhookCredentials;
+
+/// The parts of the login that start-up assembles (they need secrets and the database).
+pub struct LoginParts {
+    pub vault: Arc<Vault>,
+    pub upstream: Arc<dyn UpstreamProvider>,
+    /// Set when the provider is `dev`: its login page is then served.
+    pub dev: Option<Arc<DevProvider>>,
+    /// The server key that signs browser cookies and CSRF tokens.
+    pub cookie_key: [u8; 32],
+    pub webhook: Option<WebhookCredentials>,
+}
 
 /// What the handlers share.
 pub struct AppState {
@@ -26,6 +52,13 @@ pub struct AppState {
     pub keys: Arc<SigningKeys>,
     pub clock: Arc<dyn Clock>,
     pub registry: Arc<Registry>,
+    pub documents: Arc<ClientDocumentResolver>,
+    pub resources: Vec<ResourceRule>,
+    pub vault: Arc<Vault>,
+    pub upstream: Arc<dyn UpstreamProvider>,
+    pub dev: Option<Arc<DevProvider>>,
+    pub cookies: BrowserCookies,
+    pub webhook: Option<WebhookCredentials>,
 }
 
 impl AppState {
@@ -35,6 +68,7 @@ impl AppState {
         store: Store,
         keys: Arc<SigningKeys>,
         clock: Arc<dyn Clock>,
+        login: LoginParts,
     ) -> Self {
         let registry = Arc::new(Registry::new(
             store.clone(),
@@ -42,6 +76,23 @@ impl AppState {
             issuer.clone(),
             config.registration.clone(),
         ));
+        let documents = Arc::new(ClientDocumentResolver::new(
+            config.client_metadata_documents.clone(),
+            store.clone(),
+            clock.clone(),
+        ));
+        let resources = config
+            .resources
+            .iter()
+            .map(|r| ResourceRule {
+                uri: ResourceUri::parse(&r.uri).expect("validated with the configuration"),
+                name: r.name.clone(),
+                scopes: r.scopes.clone(),
+                default_scopes: r.default_scopes.clone(),
+            })
+            .collect();
+        let cookies =
+            BrowserCookies::new(&login.cookie_key, issuer.as_str().starts_with("https://"));
         Self {
             config,
             issuer,
@@ -49,6 +100,22 @@ impl AppState {
             keys,
             clock,
             registry,
+            documents,
+            resources,
+            vault: login.vault,
+            upstream: login.upstream,
+            dev: login.dev,
+            cookies,
+            webhook: login.webhook,
+        }
+    }
+
+    /// How the consent page names the upstream.
+    pub fn upstream_display_name(&self) -> &'static str {
+        match self.config.upstream.provider {
+            ProviderKind::Ownerrez => "OwnerRez",
+            ProviderKind::Oauth2 => "the sign-in service",
+            ProviderKind::Dev => "the development login",
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Protocol rules as plain Rust: no HTTP types, no I/O. Each rule lives in one function with
 //! its tests beside it.
 
+pub mod authorize;
 pub mod client_metadata;
+pub mod error;
 pub mod issuer;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod resource;
 pub mod scope;

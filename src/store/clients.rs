@@ -159,7 +159,8 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Deletes a client; its registration tokens go with it. Returns whether it existed.
+    /// Deletes a client; its registration tokens, grants and codes go with it. Returns whether
+    /// it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let txn = self.conn().begin().await?;
         registration_token::Entity::delete_many()
@@ -169,6 +170,24 @@ impl Store {
         let deleted = client::Entity::delete_by_id(client_id.to_owned())
             .exec(&txn)
             .await?;
+        // Its grants go with it: no code is redeemed and no token refreshed afterwards.
+        let grant_ids: Vec<String> = super::login::grant::Entity::find()
+            .select_only()
+            .column(super::login::grant::Column::GrantId)
+            .filter(super::login::grant::Column::ClientId.eq(client_id))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if !grant_ids.is_empty() {
+            super::login::code::Entity::delete_many()
+                .filter(super::login::code::Column::GrantId.is_in(grant_ids.clone()))
+                .exec(&txn)
+                .await?;
+            super::login::grant::Entity::delete_many()
+                .filter(super::login::grant::Column::GrantId.is_in(grant_ids))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         Ok(deleted.rows_affected == 1)
     }

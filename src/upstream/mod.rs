@@ -7,6 +7,7 @@
 //! tokens, not to the upstream's.
 
 pub mod dev;
+mod http;
 pub mod oauth2;
 pub mod ownerrez;
 

@@ -10,8 +10,24 @@ async fn metadata_issuer_is_byte_identical_to_the_issuer() {
     assert_eq!(metadata["issuer"], app.issuer.as_str());
     assert_eq!(metadata["jwks_uri"], format!("{}/jwks.json", app.issuer));
     assert_eq!(metadata["scopes_supported"], serde_json::json!(["mcp"]));
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        format!("{}/authorize", app.issuer)
+    );
+    assert_eq!(
+        metadata["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
     assert!(
-        metadata.get("authorization_endpoint").is_none(),
+        metadata.get("token_endpoint").is_none(),
         "not implemented yet, so not listed"
     );
     assert_eq!(

@@ -2,12 +2,16 @@
 //! by default, PostgreSQL when TEST_POSTGRES_URL is set) and talks to it over HTTP.
 
 mod admin;
+mod browser;
 mod cimd;
 mod cli;
 mod discovery;
 mod helpers;
 mod http_basics;
 mod keys;
+mod login;
 mod openapi;
+mod ownerrez_double;
 mod registration;
 mod storage;
+mod upstream;

@@ -16,12 +16,12 @@ fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
     ]
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The raw bytes at rest: the SQLite files, or every row of every table as text.
-async fn raw_database(app: &crate::helpers::TestApp) -> Vec<u8> {
+pub async fn raw_database(app: &crate::helpers::TestApp) -> Vec<u8> {
     if app.db.is_sqlite() {
         return app
             .db

@@ -6,6 +6,8 @@
 //! example `signing_key:<kid>`) that is authenticated with the value, so a sealed value copied
 //! into another row or column does not open. Key material never leaves this module.
 
+mod envelope;
+
 use std::collections::HashMap;
 use std::fmt;
 

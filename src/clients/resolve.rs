@@ -1,0 +1,83 @@
+//! Which client an authorization request names: a registered one (dynamic or admin-created)
+//! or a Client ID Metadata Document URL.
+
+use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
+use super::registry::{KIND_ADMIN, stored_metadata};
+use crate::store::{Store, StoreError};
+
+/// How the client came to exist, for the consent page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientOrigin {
+    Dynamic,
+    Admin,
+    /// A metadata document fetched from this host.
+    MetadataDocument {
+        host: String,
+    },
+}
+
+/// A client as the authorization endpoint needs it.
+#[derive(Debug, Clone)]
+pub struct ResolvedClient {
+    pub client_id: String,
+    /// The registered name, or a fallback that names the client id.
+    pub name: String,
+    pub origin: ClientOrigin,
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("this client is not registered here (it may have been deleted); register it again")]
+    Unknown,
+    #[error("this client has been disabled by the operator")]
+    Disabled,
+    #[error("the client's metadata document could not be used: {0}")]
+    Document(#[from] CimdError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Finds the client `client_id` names.
+pub async fn resolve_client(
+    store: &Store,
+    documents: &ClientDocumentResolver,
+    documents_enabled: bool,
+    allow_http_loopback: bool,
+    client_id: &str,
+) -> Result<ResolvedClient, ResolveError> {
+    if documents_enabled && is_client_id_url(client_id, allow_http_loopback) {
+        let document = documents.resolve(client_id).await?;
+        let host = url::Url::parse(client_id)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Ok(ResolvedClient {
+            client_id: client_id.to_owned(),
+            name: document.client_name.clone().unwrap_or_else(|| host.clone()),
+            origin: ClientOrigin::MetadataDocument { host },
+            redirect_uris: document.redirect_uris,
+        });
+    }
+    let row = store
+        .client(client_id)
+        .await?
+        .ok_or(ResolveError::Unknown)?;
+    if row.disabled {
+        return Err(ResolveError::Disabled);
+    }
+    let metadata = stored_metadata(&row);
+    Ok(ResolvedClient {
+        client_id: row.client_id.clone(),
+        name: row
+            .client_name
+            .clone()
+            .unwrap_or_else(|| format!("Unnamed app ({})", row.client_id)),
+        origin: if row.kind == KIND_ADMIN {
+            ClientOrigin::Admin
+        } else {
+            ClientOrigin::Dynamic
+        },
+        redirect_uris: metadata.redirect_uri_strs().map(str::to_owned).collect(),
+    })
+}

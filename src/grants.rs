@@ -1,0 +1,55 @@
+//! Revoking grants: locally at once, then upstream where the provider can, and an upstream
+//! failure never blocks the local revocation.
+
+use crate::http::AppState;
+use crate::http::callback::{SealedUpstreamTokens, grant_context};
+use crate::store::StoreError;
+use crate::store::login::GrantRow;
+
+/// The result of an operator's revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    /// Whether the upstream confirmed the revocation of the user's upstream token.
+    pub upstream_revoked: bool,
+}
+
+/// Revokes a grant; `None` when there is no live grant with that id.
+pub async fn revoke_grant(
+    state: &AppState,
+    grant_id: &str,
+) -> Result<Option<Revocation>, StoreError> {
+    let revoked = state
+        .store
+        .revoke_grant(grant_id, state.clock.now())
+        .await?;
+    let Some(grant) = revoked.into_iter().next() else {
+        return Ok(None);
+    };
+    tracing::info!(%grant_id, client_id = %grant.client_id, "grant revoked");
+    Ok(Some(Revocation {
+        upstream_revoked: revoke_upstream(state, &grant).await,
+    }))
+}
+
+/// Best effort: tells the upstream to revoke the grant's access token.
+async fn revoke_upstream(state: &AppState, grant: &GrantRow) -> bool {
+    let Some(sealed) = &grant.upstream_tokens else {
+        return false;
+    };
+    let tokens = state
+        .vault
+        .open_envelope(sealed, &grant_context(&grant.grant_id))
+        .ok()
+        .and_then(|plain| serde_json::from_slice::<SealedUpstreamTokens>(&plain).ok());
+    let Some(tokens) = tokens else {
+        tracing::error!(grant_id = %grant.grant_id, "could not open the grant's upstream tokens");
+        return false;
+    };
+    match state.upstream.revoke(&tokens.access_token).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(grant_id = %grant.grant_id, %error, "upstream revocation failed; the grant is revoked here regardless");
+            false
+        }
+    }
+}

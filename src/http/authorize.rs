@@ -1,0 +1,391 @@
+//! `GET /authorize` and the consent form it shows (`POST /authorize/consent`).
+//!
+//! Until the client and its redirect URI are verified, every error is an HTML page and never
+//! a redirect (RFC 6749 §4.1.2.1): an unverified redirect URI would make this server an open
+//! redirector. Only `match_redirect_uri` produces a [`VerifiedRedirectUri`], so only errors
+//! after that point can be redirected. Consent comes before the user is sent upstream: every
+//! client ends up behind the same upstream client, so the user must see which one is asking.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Request, Response, handler};
+
+use super::AppState;
+use super::pages::{self, ConsentPage, ErrorPage};
+use crate::clients::resolve::{ClientOrigin, ResolveError, resolve_client};
+use crate::oauth::authorize::{AuthorizeQuery, Prompt, validate_authorization};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::pkce;
+use crate::oauth::redirect_uri::{VerifiedRedirectUri, match_redirect_uri};
+use crate::store::login::{RequestRow, STATUS_PENDING};
+use crate::tokens::opaque;
+use crate::upstream::AuthorizationRedirect;
+
+/// Path of the consent form's target below the issuer.
+pub const CONSENT_PATH: &str = "/authorize/consent";
+/// Path of the upstream callback below the issuer.
+pub const CALLBACK_PATH: &str = "/upstream/callback";
+
+/// An HTML error page: the browser stays here.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    pages::html_response(status, pages::render_error(&ErrorPage { title, message }))
+}
+
+/// A `302` to `location`, never cached, with the given cookies.
+pub fn redirect(location: &str, cookies: &[String]) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::FOUND)
+        .header("location", location)
+        .header("cache-control", "no-store");
+    for cookie in cookies {
+        builder = builder.header("set-cookie", cookie.as_str());
+    }
+    builder.finish()
+}
+
+/// The client's redirect URI with `params` appended to its query (RFC 6749 §4.1.2).
+pub fn redirect_uri_with(uri: &VerifiedRedirectUri, params: &[(&str, &str)]) -> String {
+    let mut out = uri.as_str().to_owned();
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        serializer.append_pair(name, value);
+    }
+    out.push(if out.contains('?') { '&' } else { '?' });
+    out.push_str(&serializer.finish());
+    out
+}
+
+/// An error sent back to the client's verified redirect URI, with `state` and `iss`
+/// (RFC 9207).
+pub fn error_redirect(
+    state: &AppState,
+    uri: &VerifiedRedirectUri,
+    error: &OAuthError,
+    client_state: Option<&str>,
+) -> Response {
+    let mut params = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
+    if let Some(client_state) = client_state {
+        params.push(("state", client_state));
+    }
+    params.push(("iss", state.issuer.as_str()));
+    tracing::info!(error = %error.code, "authorization request refused with a redirect");
+    redirect(&redirect_uri_with(uri, &params), &[])
+}
+
+#[handler]
+pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
+    let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
+    let bad = |message: &str| {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request cannot be used",
+            message,
+        )
+    };
+
+    // 1. The client.
+    if query.is_repeated("client_id") || query.is_repeated("redirect_uri") {
+        return bad("The request names its app or its return address more than once.");
+    }
+    let Some(client_id) = query.get("client_id") else {
+        return bad("The request does not say which app is asking (client_id is missing).");
+    };
+    let documents = &state.config.client_metadata_documents;
+    let client = match resolve_client(
+        &state.store,
+        &state.documents,
+        documents.enabled,
+        documents.allow_http_loopback,
+        client_id,
+    )
+    .await
+    {
+        Ok(client) => client,
+        Err(ResolveError::Store(error)) => {
+            tracing::error!(%error, "client lookup failed");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again in a moment.",
+            );
+        }
+        Err(ResolveError::Document(error)) if error.is_temporary() => {
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The app could not be checked",
+                "Its description could not be fetched right now. Please try again in a moment.",
+            );
+        }
+        Err(error) => return bad(&error.to_string()),
+    };
+
+    // 2. The redirect URI: exact (or loopback with any port) among the registered ones.
+    let requested = match query.get("redirect_uri") {
+        Some(uri) => Some(uri.to_owned()),
+        None if client.redirect_uris.len() == 1 => Some(client.redirect_uris[0].clone()),
+        None => None,
+    };
+    let Some(redirect_uri) = requested
+        .and_then(|r| match_redirect_uri(client.redirect_uris.iter().map(String::as_str), &r))
+    else {
+        return bad(
+            "The app asked to return you to an address it has not registered. Nothing was sent to it.",
+        );
+    };
+
+    // 3. Everything else; from here on, errors go back to the client.
+    let valid = match validate_authorization(&query, &state.resources) {
+        Ok(valid) => valid,
+        Err(error) => return error_redirect(state, &redirect_uri, &error, query.get("state")),
+    };
+
+    let now = state.clock.now();
+    let (browser, new_cookie) = match state.cookies.browser_value(request) {
+        Some(value) => (value, None),
+        None => {
+            let (value, header) = state.cookies.new_browser_value();
+            (value, Some(header))
+        }
+    };
+    let handle = opaque::generate("req");
+    let row = RequestRow {
+        request_hash: opaque::hash(&handle),
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.as_str().to_owned(),
+        state: valid.state.clone(),
+        code_challenge: valid.code_challenge.as_str().to_owned(),
+        scope: valid.scope.clone(),
+        resource: valid.resource.as_str().to_owned(),
+        prompt: (valid.prompt == Prompt::Consent).then(|| "consent".to_owned()),
+        browser_hash: opaque::hash(&browser),
+        upstream_state_hash: None,
+        upstream_pkce_verifier: None,
+        status: STATUS_PENDING.into(),
+        created_at: now,
+        expires_at: now + state.config.login.pending_request_ttl_secs as i64,
+    };
+    if let Err(error) = state.store.insert_authorization_request(row).await {
+        tracing::error!(%error, "could not store the authorization request");
+        return error_redirect(
+            state,
+            &redirect_uri,
+            &OAuthError::new(ErrorCode::ServerError, "the request could not be stored"),
+            valid.state.as_deref(),
+        );
+    }
+    let cookies: Vec<String> = new_cookie.into_iter().collect();
+    tracing::info!(client_id = %client.client_id, resource = %valid.resource, "authorization request accepted");
+
+    // An approval this browser remembers skips the page, unless the client asks for consent.
+    if valid.prompt == Prompt::Default
+        && state
+            .cookies
+            .has_remembered_consent(request, &client.client_id, &browser, now)
+    {
+        tracing::info!(client_id = %client.client_id, "remembered approval: straight to the upstream");
+        return begin_upstream(state, &handle, &browser, cookies).await;
+    }
+
+    let csrf = state.cookies.csrf_token(&handle, &browser);
+    let origin = match &client.origin {
+        ClientOrigin::Dynamic => pages::ClientOrigin::Dynamic,
+        ClientOrigin::Admin => pages::ClientOrigin::Admin,
+        ClientOrigin::MetadataDocument { host } => {
+            pages::ClientOrigin::MetadataDocument { host: host.clone() }
+        }
+    };
+    let scopes: Vec<String> = valid
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let form_action = state.issuer.endpoint(CONSENT_PATH);
+    let remember = state.config.login.remember_consent_secs;
+    let page = ConsentPage {
+        client_name: &client.name,
+        client_origin: origin,
+        redirect_host: &redirect_uri.display_host(),
+        redirect_kind: redirect_uri.kind(),
+        resource_name: &valid.resource_name,
+        resource_uri: valid.resource.as_str(),
+        scopes: &scopes,
+        upstream_name: state.upstream_display_name(),
+        form_action: &form_action,
+        request_handle: &handle,
+        csrf_token: &csrf,
+        remember_days: (remember > 0).then(|| remember.div_ceil(86_400)),
+    };
+    let mut response = pages::html_response(StatusCode::OK, pages::render_consent(&page));
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append("set-cookie", value);
+        }
+    }
+    response
+}
+
+/// The consent form's answer.
+#[handler]
+pub async fn consent(
+    request: &Request,
+    body: String,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    let expired = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This page has expired",
+            "The approval form was already used, has expired, or was not opened in this browser. Go back to the app and connect again.",
+        )
+    };
+    let form = AuthorizeQuery::parse(&body);
+    if !form.repeated().is_empty() {
+        return expired();
+    }
+    let (Some(handle), Some(csrf), Some(decision)) =
+        (form.get("request"), form.get("csrf"), form.get("decision"))
+    else {
+        return expired();
+    };
+    let Some(browser) = state.cookies.browser_value(request) else {
+        return expired();
+    };
+    if !state.cookies.verify_csrf(csrf, handle, &browser) {
+        tracing::warn!("consent form with a bad CSRF token refused");
+        return expired();
+    }
+    let now = state.clock.now();
+    let request_hash = opaque::hash(handle);
+    let browser_hash = opaque::hash(&browser);
+    match decision {
+        "deny" => match state
+            .store
+            .deny_request(&request_hash, &browser_hash, now)
+            .await
+        {
+            Ok(Some(row)) => {
+                let uri = stored_redirect_uri(&row);
+                let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
+                tracing::info!(client_id = %row.client_id, "user denied consent");
+                error_redirect(state, &uri, &error, row.state.as_deref())
+            }
+            Ok(None) => expired(),
+            Err(error) => {
+                tracing::error!(%error, "could not record the denial");
+                error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again.",
+                )
+            }
+        },
+        "approve" => {
+            let mut cookies = Vec::new();
+            let remember = state.config.login.remember_consent_secs;
+            if form.get("remember") == Some("1") && remember > 0 {
+                match state
+                    .store
+                    .pending_request(&request_hash, &browser_hash, now)
+                    .await
+                {
+                    Ok(Some(row)) => {
+                        cookies.push(state.cookies.remember_consent(
+                            &row.client_id,
+                            &browser,
+                            now + remember as i64,
+                            remember,
+                        ));
+                    }
+                    Ok(None) => return expired(),
+                    Err(error) => {
+                        tracing::error!(%error, "could not load the pending request");
+                        return error_page(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Something went wrong",
+                            "Please try again.",
+                        );
+                    }
+                }
+            }
+            tracing::info!("user approved consent");
+            begin_upstream(state, handle, &browser, cookies).await
+        }
+        _ => expired(),
+    }
+}
+
+/// The redirect URI stored with a request: it was verified before the request was stored.
+pub fn stored_redirect_uri(row: &RequestRow) -> VerifiedRedirectUri {
+    match_redirect_uri([row.redirect_uri.as_str()], &row.redirect_uri)
+        .expect("a URI matches itself")
+}
+
+/// Moves an approved request upstream: a fresh single-use state (stored hashed) and, when the
+/// provider takes it, PKCE; then the redirect to the upstream's login.
+async fn begin_upstream(
+    state: &AppState,
+    handle: &str,
+    browser: &str,
+    cookies: Vec<String>,
+) -> Response {
+    let upstream_state = opaque::random_base64url(32);
+    let state_hash = opaque::hash(&upstream_state);
+    let (verifier, challenge) = if state.upstream.uses_pkce() {
+        let (verifier, challenge) = pkce::generate_pair();
+        (Some(verifier), Some(challenge))
+    } else {
+        (None, None)
+    };
+    let sealed = verifier.map(|v| state.vault.seal(v.as_bytes(), &pkce_context(&state_hash)));
+    let now = state.clock.now();
+    match state
+        .store
+        .approve_request(
+            &opaque::hash(handle),
+            &opaque::hash(browser),
+            &state_hash,
+            sealed,
+            now,
+        )
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This page has expired",
+                "The approval was already used or has expired. Go back to the app and connect again.",
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not record the approval");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again.",
+            );
+        }
+    }
+    let callback = state.issuer.endpoint(CALLBACK_PATH);
+    let location = state.upstream.authorization_url(&AuthorizationRedirect {
+        redirect_uri: &callback,
+        state: &upstream_state,
+        code_challenge: challenge.as_deref(),
+    });
+    tracing::info!(
+        provider = state.upstream.name(),
+        "sending the user to the upstream login"
+    );
+    redirect(&location, &cookies)
+}
+
+/// The vault context of a request's upstream PKCE verifier.
+pub fn pkce_context(state_hash: &str) -> String {
+    format!("upstream_pkce:{state_hash}")
+}

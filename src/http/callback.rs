@@ -1,0 +1,241 @@
+//! `GET /upstream/callback`: the upstream sends the user back here. The state is consumed
+//! once (one conditional update), the code is exchanged server to server, and the user, the
+//! grant with its sealed upstream tokens, and our authorization code are written in one
+//! transaction before the user is sent back to the client with `code`, `state` and `iss`.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Request, Response, handler};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::authorize::{
+    CALLBACK_PATH, error_page, error_redirect, pkce_context, redirect, redirect_uri_with,
+    stored_redirect_uri,
+};
+use crate::oauth::authorize::AuthorizeQuery;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::login::{CodeRow, CompletedLogin};
+use crate::tokens::opaque;
+use crate::upstream::{UpstreamError, UpstreamTokens};
+
+/// What is sealed in a grant: the upstream tokens.
+#[derive(Serialize, Deserialize)]
+pub struct SealedUpstreamTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// The vault context of a grant's upstream tokens.
+pub fn grant_context(grant_id: &str) -> String {
+    format!("grant:{grant_id}")
+}
+
+#[handler]
+pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
+    let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
+    let unusable = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in cannot be completed",
+            "The sign-in link has expired, was already used, or was started in another browser. Go back to the app and connect again.",
+        )
+    };
+    let (Some(upstream_state), Some(browser)) =
+        (query.get("state"), state.cookies.browser_value(request))
+    else {
+        return unusable();
+    };
+    if !query.repeated().is_empty() {
+        return unusable();
+    }
+    let now = state.clock.now();
+    let state_hash = opaque::hash(upstream_state);
+    let row = match state
+        .store
+        .consume_upstream_state(&state_hash, &opaque::hash(&browser), now)
+        .await
+    {
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            tracing::warn!(
+                "upstream callback with an unknown, used, expired or other-browser state"
+            );
+            return unusable();
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not consume the upstream state");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please go back to the app and try again.",
+            );
+        }
+    };
+    let client_uri = stored_redirect_uri(&row);
+    let fail = |code: ErrorCode, description: &str| {
+        error_redirect(
+            state,
+            &client_uri,
+            &OAuthError::new(code, description),
+            row.state.as_deref(),
+        )
+    };
+
+    if let Some(error) = query.get("error") {
+        tracing::info!(upstream_error = %error, "the upstream reported a failed login");
+        return match error {
+            "temporarily_unavailable" | "server_error" => fail(
+                ErrorCode::TemporarilyUnavailable,
+                "the sign-in service is unavailable; try again",
+            ),
+            _ => fail(
+                ErrorCode::AccessDenied,
+                "the sign-in at the upstream was not completed",
+            ),
+        };
+    }
+    let Some(code) = query.get("code") else {
+        return fail(
+            ErrorCode::AccessDenied,
+            "the sign-in service returned no authorization code",
+        );
+    };
+    let verifier = match &row.upstream_pkce_verifier {
+        Some(sealed) => match state.vault.open(sealed, &pkce_context(&state_hash)) {
+            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(error) => {
+                tracing::error!(%error, "could not open the upstream PKCE verifier");
+                return fail(ErrorCode::ServerError, "the sign-in could not be completed");
+            }
+        },
+        None => None,
+    };
+
+    let callback = state.issuer.endpoint(CALLBACK_PATH);
+    let tokens = match state
+        .upstream
+        .exchange_code(code, &callback, verifier.as_deref())
+        .await
+    {
+        Ok(tokens) => tokens,
+        Err(UpstreamError::Unavailable(reason)) => {
+            tracing::warn!(%reason, "upstream unavailable during the code exchange");
+            return fail(
+                ErrorCode::TemporarilyUnavailable,
+                "the sign-in service is unavailable; try again",
+            );
+        }
+        Err(UpstreamError::Refused { code, .. }) => {
+            tracing::warn!(upstream_error = %code, "the upstream refused the code exchange");
+            return fail(
+                ErrorCode::AccessDenied,
+                "the sign-in service refused the login",
+            );
+        }
+        Err(UpstreamError::Malformed(reason)) => {
+            tracing::error!(%reason, "unusable answer from the upstream token endpoint");
+            return fail(
+                ErrorCode::ServerError,
+                "the sign-in service did not identify the user",
+            );
+        }
+    };
+    if tokens.subject.is_empty() {
+        tracing::error!("the upstream answered without a user identifier");
+        return fail(
+            ErrorCode::ServerError,
+            "the sign-in service did not identify the user",
+        );
+    }
+
+    let our_code = opaque::generate("code");
+    match record_login(
+        state,
+        &row.client_id,
+        &row.resource,
+        &row.scope,
+        &tokens,
+        code_row(state, &row, &our_code, now),
+        now,
+    )
+    .await
+    {
+        Ok((user_id, grant_id)) => {
+            tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not record the login");
+            return fail(ErrorCode::ServerError, "the sign-in could not be recorded");
+        }
+    }
+    let mut params = vec![("code", our_code.as_str())];
+    if let Some(client_state) = row.state.as_deref() {
+        params.push(("state", client_state));
+    }
+    params.push(("iss", state.issuer.as_str()));
+    redirect(&redirect_uri_with(&client_uri, &params), &[])
+}
+
+fn code_row(
+    state: &AppState,
+    row: &crate::store::login::RequestRow,
+    code: &str,
+    now: i64,
+) -> CodeRow {
+    CodeRow {
+        code_hash: opaque::hash(code),
+        grant_id: String::new(),
+        client_id: row.client_id.clone(),
+        user_id: String::new(),
+        redirect_uri: row.redirect_uri.clone(),
+        code_challenge: row.code_challenge.clone(),
+        resource: row.resource.clone(),
+        scope: row.scope.clone(),
+        auth_time: now,
+        created_at: now,
+        expires_at: now + state.config.tokens.authorization_code_ttl_secs as i64,
+        redeemed_at: None,
+    }
+}
+
+async fn record_login(
+    state: &AppState,
+    client_id: &str,
+    resource: &str,
+    scope: &str,
+    tokens: &UpstreamTokens,
+    code: CodeRow,
+    now: i64,
+) -> Result<(String, String), crate::store::StoreError> {
+    let sealed = SealedUpstreamTokens {
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        expires_at: tokens.expires_at,
+    };
+    let plaintext = serde_json::to_vec(&sealed).expect("tokens serialise");
+    let login = CompletedLogin {
+        provider: state.upstream.name(),
+        subject: &tokens.subject,
+        display_name: tokens.display_name.as_deref(),
+        new_user_id: format!("usr_{}", opaque::random_base64url(16)),
+        new_grant_id: format!("grt_{}", opaque::random_base64url(16)),
+        client_id,
+        resource,
+        scope,
+        upstream_expires_at: tokens.expires_at,
+        code,
+        now,
+    };
+    state
+        .store
+        .complete_login(login, |grant_id| {
+            state
+                .vault
+                .seal_envelope(&plaintext, &grant_context(grant_id))
+        })
+        .await
+}

@@ -1,0 +1,530 @@
+//! Users, pending authorization requests, grants and authorization codes.
+//!
+//! Every single-use step is one conditional `UPDATE` whose affected-row count decides: a
+//! pending request is approved once, an upstream state is consumed once, on any number of
+//! instances.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
+
+use super::{Store, StoreError};
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub provider: String,
+        pub upstream_subject: String,
+        pub display_name: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "authorization_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_hash: String,
+        pub client_id: String,
+        pub redirect_uri: String,
+        pub state: Option<String>,
+        pub code_challenge: String,
+        pub scope: String,
+        pub resource: String,
+        pub prompt: Option<String>,
+        pub browser_hash: String,
+        pub upstream_state_hash: Option<String>,
+        pub upstream_pkce_verifier: Option<String>,
+        pub status: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod grant {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "grants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub grant_id: String,
+        pub user_id: String,
+        pub client_id: String,
+        pub resource: String,
+        pub scope: String,
+        pub upstream_tokens: Option<String>,
+        pub upstream_expires_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub revoked_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod code {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "authorization_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code_hash: String,
+        pub grant_id: String,
+        pub client_id: String,
+        pub user_id: String,
+        pub redirect_uri: String,
+        pub code_challenge: String,
+        pub resource: String,
+        pub scope: String,
+        pub auth_time: i64,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub redeemed_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub type UserRow = user::Model;
+pub type RequestRow = request::Model;
+pub type GrantRow = grant::Model;
+pub type CodeRow = code::Model;
+
+pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_UPSTREAM: &str = "upstream";
+pub const STATUS_CONSUMED: &str = "consumed";
+
+/// Everything a completed login writes, in one transaction.
+pub struct CompletedLogin<'a> {
+    pub provider: &'a str,
+    pub subject: &'a str,
+    pub display_name: Option<&'a str>,
+    pub new_user_id: String,
+    pub new_grant_id: String,
+    pub client_id: &'a str,
+    pub resource: &'a str,
+    pub scope: &'a str,
+    pub upstream_expires_at: Option<i64>,
+    pub code: CodeRow,
+    pub now: i64,
+}
+
+impl Store {
+    pub async fn insert_authorization_request(&self, row: RequestRow) -> Result<(), StoreError> {
+        request::ActiveModel {
+            request_hash: Set(row.request_hash),
+            client_id: Set(row.client_id),
+            redirect_uri: Set(row.redirect_uri),
+            state: Set(row.state),
+            code_challenge: Set(row.code_challenge),
+            scope: Set(row.scope),
+            resource: Set(row.resource),
+            prompt: Set(row.prompt),
+            browser_hash: Set(row.browser_hash),
+            upstream_state_hash: Set(row.upstream_state_hash),
+            upstream_pkce_verifier: Set(row.upstream_pkce_verifier),
+            status: Set(row.status),
+            created_at: Set(row.created_at),
+            expires_at: Set(row.expires_at),
+        }
+        .insert(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// A pending request of this browser that has not expired.
+    pub async fn pending_request(
+        &self,
+        request_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<RequestRow>, StoreError> {
+        Ok(request::Entity::find_by_id(request_hash.to_owned())
+            .filter(request::Column::BrowserHash.eq(browser_hash))
+            .filter(request::Column::Status.eq(STATUS_PENDING))
+            .filter(request::Column::ExpiresAt.gt(now))
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Moves a pending request to the upstream step, once. Returns whether this call did it.
+    pub async fn approve_request(
+        &self,
+        request_hash: &str,
+        browser_hash: &str,
+        state_hash: &str,
+        sealed_verifier: Option<String>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(STATUS_UPSTREAM))
+            .col_expr(request::Column::UpstreamStateHash, Expr::value(state_hash))
+            .col_expr(
+                request::Column::UpstreamPkceVerifier,
+                Expr::value(sealed_verifier),
+            )
+            .filter(request::Column::RequestHash.eq(request_hash))
+            .filter(request::Column::BrowserHash.eq(browser_hash))
+            .filter(request::Column::Status.eq(STATUS_PENDING))
+            .filter(request::Column::ExpiresAt.gt(now))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Ends a pending request the user denied, once. Returns the request if this call did it.
+    pub async fn deny_request(
+        &self,
+        request_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<RequestRow>, StoreError> {
+        let result = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(STATUS_CONSUMED))
+            .filter(request::Column::RequestHash.eq(request_hash))
+            .filter(request::Column::BrowserHash.eq(browser_hash))
+            .filter(request::Column::Status.eq(STATUS_PENDING))
+            .filter(request::Column::ExpiresAt.gt(now))
+            .exec(self.conn())
+            .await?;
+        if result.rows_affected != 1 {
+            return Ok(None);
+        }
+        Ok(request::Entity::find_by_id(request_hash.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Consumes the upstream state of a request, once, for the browser that started it and
+    /// before it expires. Returns the request if this call consumed it.
+    pub async fn consume_upstream_state(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<RequestRow>, StoreError> {
+        let result = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(STATUS_CONSUMED))
+            .filter(request::Column::UpstreamStateHash.eq(state_hash))
+            .filter(request::Column::BrowserHash.eq(browser_hash))
+            .filter(request::Column::Status.eq(STATUS_UPSTREAM))
+            .filter(request::Column::ExpiresAt.gt(now))
+            .exec(self.conn())
+            .await?;
+        if result.rows_affected != 1 {
+            return Ok(None);
+        }
+        Ok(request::Entity::find()
+            .filter(request::Column::UpstreamStateHash.eq(state_hash))
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Writes a completed login in one transaction: the user (found by upstream identity or
+    /// created), the grant (user × client × resource, created or refreshed with the new scope
+    /// and upstream tokens), the authorization code, and the client's first/last use.
+    /// `seal_tokens` seals the upstream tokens for the grant id it is given. Returns the user
+    /// and grant ids.
+    pub async fn complete_login(
+        &self,
+        login: CompletedLogin<'_>,
+        seal_tokens: impl FnOnce(&str) -> String,
+    ) -> Result<(String, String), StoreError> {
+        let now = login.now;
+        let txn = self.conn().begin().await?;
+        let existing_user = user::Entity::find()
+            .filter(user::Column::Provider.eq(login.provider))
+            .filter(user::Column::UpstreamSubject.eq(login.subject))
+            .one(&txn)
+            .await?;
+        let user_id = match existing_user {
+            Some(existing) => {
+                user::Entity::update_many()
+                    .col_expr(
+                        user::Column::DisplayName,
+                        Expr::value(
+                            login
+                                .display_name
+                                .map(str::to_owned)
+                                .or(existing.display_name),
+                        ),
+                    )
+                    .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                    .filter(user::Column::UserId.eq(existing.user_id.as_str()))
+                    .exec(&txn)
+                    .await?;
+                existing.user_id
+            }
+            None => {
+                user::ActiveModel {
+                    user_id: Set(login.new_user_id.clone()),
+                    provider: Set(login.provider.to_owned()),
+                    upstream_subject: Set(login.subject.to_owned()),
+                    display_name: Set(login.display_name.map(str::to_owned)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+                login.new_user_id
+            }
+        };
+        let existing_grant = grant::Entity::find()
+            .filter(grant::Column::UserId.eq(user_id.as_str()))
+            .filter(grant::Column::ClientId.eq(login.client_id))
+            .filter(grant::Column::Resource.eq(login.resource))
+            .one(&txn)
+            .await?;
+        let grant_id = existing_grant
+            .as_ref()
+            .map_or(login.new_grant_id, |g| g.grant_id.clone());
+        let sealed = seal_tokens(&grant_id);
+        match existing_grant {
+            Some(_) => {
+                grant::Entity::update_many()
+                    .col_expr(grant::Column::Scope, Expr::value(login.scope))
+                    .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
+                    .col_expr(
+                        grant::Column::UpstreamExpiresAt,
+                        Expr::value(login.upstream_expires_at),
+                    )
+                    .col_expr(grant::Column::UpdatedAt, Expr::value(now))
+                    .col_expr(grant::Column::RevokedAt, Expr::value(Option::<i64>::None))
+                    .filter(grant::Column::GrantId.eq(grant_id.as_str()))
+                    .exec(&txn)
+                    .await?;
+            }
+            None => {
+                grant::ActiveModel {
+                    grant_id: Set(grant_id.clone()),
+                    user_id: Set(user_id.clone()),
+                    client_id: Set(login.client_id.to_owned()),
+                    resource: Set(login.resource.to_owned()),
+                    scope: Set(login.scope.to_owned()),
+                    upstream_tokens: Set(Some(sealed)),
+                    upstream_expires_at: Set(login.upstream_expires_at),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    revoked_at: Set(None),
+                }
+                .insert(&txn)
+                .await?;
+            }
+        }
+        let code = CodeRow {
+            grant_id: grant_id.clone(),
+            user_id: user_id.clone(),
+            ..login.code
+        };
+        code::ActiveModel {
+            code_hash: Set(code.code_hash),
+            grant_id: Set(code.grant_id),
+            client_id: Set(code.client_id),
+            user_id: Set(code.user_id),
+            redirect_uri: Set(code.redirect_uri),
+            code_challenge: Set(code.code_challenge),
+            resource: Set(code.resource),
+            scope: Set(code.scope),
+            auth_time: Set(code.auth_time),
+            created_at: Set(code.created_at),
+            expires_at: Set(code.expires_at),
+            redeemed_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        super::clients::client::Entity::update_many()
+            .col_expr(
+                super::clients::client::Column::FirstAuthorizedAt,
+                sea_orm::sea_query::Func::coalesce([
+                    Expr::col(super::clients::client::Column::FirstAuthorizedAt).into(),
+                    Expr::value(now),
+                ])
+                .into(),
+            )
+            .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
+            .filter(super::clients::client::Column::ClientId.eq(login.client_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok((user_id, grant_id))
+    }
+
+    /// Grants holding upstream tokens: (grant id, sealed tokens).
+    pub async fn sealed_grant_tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(grant::Entity::find()
+            .select_only()
+            .column(grant::Column::GrantId)
+            .column(grant::Column::UpstreamTokens)
+            .filter(grant::Column::UpstreamTokens.is_not_null())
+            .into_tuple()
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Replaces a grant's sealed tokens if they are still `old` (a concurrent refresh wins).
+    pub async fn replace_sealed_grant_tokens(
+        &self,
+        grant_id: &str,
+        old: &str,
+        new: String,
+    ) -> Result<bool, StoreError> {
+        let result = grant::Entity::update_many()
+            .col_expr(grant::Column::UpstreamTokens, Expr::value(new))
+            .filter(grant::Column::GrantId.eq(grant_id))
+            .filter(grant::Column::UpstreamTokens.eq(old))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    pub async fn user(&self, user_id: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(user::Entity::find_by_id(user_id.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Users ordered by id, after `after` when given.
+    pub async fn list_users(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<UserRow>, StoreError> {
+        let mut query = user::Entity::find()
+            .order_by_asc(user::Column::UserId)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(user::Column::UserId.gt(after));
+        }
+        Ok(query.all(self.conn()).await?)
+    }
+
+    pub async fn grants_of_user(&self, user_id: &str) -> Result<Vec<GrantRow>, StoreError> {
+        Ok(grant::Entity::find()
+            .filter(grant::Column::UserId.eq(user_id))
+            .order_by_asc(grant::Column::CreatedAt)
+            .all(self.conn())
+            .await?)
+    }
+
+    pub async fn grant(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
+        Ok(grant::Entity::find_by_id(grant_id.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
+    pub async fn code(&self, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
+        Ok(code::Entity::find_by_id(code_hash.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Revokes grants at once: marks them revoked, drops their stored upstream tokens and
+    /// their unredeemed codes. Returns the revoked grants as they were (with their sealed
+    /// upstream tokens, for a best-effort upstream revocation).
+    pub async fn revoke_grants(
+        &self,
+        condition: Condition,
+        now: i64,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        let txn = self.conn().begin().await?;
+        let live = grant::Entity::find()
+            .filter(condition)
+            .filter(grant::Column::RevokedAt.is_null())
+            .all(&txn)
+            .await?;
+        let ids: Vec<String> = live.iter().map(|g| g.grant_id.clone()).collect();
+        if !ids.is_empty() {
+            grant::Entity::update_many()
+                .col_expr(grant::Column::RevokedAt, Expr::value(now))
+                .col_expr(
+                    grant::Column::UpstreamTokens,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    grant::Column::UpstreamExpiresAt,
+                    Expr::value(Option::<i64>::None),
+                )
+                .filter(grant::Column::GrantId.is_in(ids.clone()))
+                .exec(&txn)
+                .await?;
+            code::Entity::delete_many()
+                .filter(code::Column::GrantId.is_in(ids))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(live)
+    }
+
+    /// Revokes every live grant of the user with this upstream identity.
+    pub async fn revoke_grants_of_upstream_user(
+        &self,
+        provider: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        let Some(user) = user::Entity::find()
+            .filter(user::Column::Provider.eq(provider))
+            .filter(user::Column::UpstreamSubject.eq(subject))
+            .one(self.conn())
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        self.revoke_grants(
+            Condition::all().add(grant::Column::UserId.eq(user.user_id)),
+            now,
+        )
+        .await
+    }
+
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        self.revoke_grants(
+            Condition::all().add(grant::Column::GrantId.eq(grant_id)),
+            now,
+        )
+        .await
+    }
+
+    pub async fn revoke_grants_of_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        self.revoke_grants(
+            Condition::all().add(grant::Column::ClientId.eq(client_id)),
+            now,
+        )
+        .await
+    }
+}

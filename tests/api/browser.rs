@@ -1,0 +1,198 @@
+//! A scripted browser for login tests: keeps cookies, never follows redirects (each hop is
+//! checked), and reads the consent form's hidden fields.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+pub struct Browser {
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            http,
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> reqwest::Response {
+        let response = self
+            .http
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    pub async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let response = self
+            .http
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+}
+
+/// The `Location` of a redirect (asserting it is one).
+pub fn location(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), 302, "expected a redirect");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The query parameters of a URL.
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The value of the hidden input `name` in a page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in the page"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end]
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&amp;", "&")
+}
+
+/// RFC 7636 Appendix B: the S256 challenge of the verifier
+/// `dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk`.
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Registers a public client with one redirect URI; returns its client_id.
+pub async fn register_public_client(app: &TestApp, redirect_uri: &str, name: &str) -> String {
+    let response = app
+        .register(&json!({"client_name": name, "redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let info: Value = response.json().await.unwrap();
+    info["client_id"].as_str().unwrap().to_owned()
+}
+
+/// An authorization URL with PKCE (S256), `state=st-1` and any `extra` parameters.
+pub fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("code_challenge", CHALLENGE)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", "st-1");
+        for (name, value) in extra {
+            query.append_pair(name, value);
+        }
+    }
+    url.into()
+}
+
+/// Opens the authorization URL and approves the consent page; returns the redirect to the
+/// upstream.
+pub async fn approve(browser: &mut Browser, app: &TestApp, authorize: &str) -> String {
+    let page = browser.get(authorize).await;
+    assert_eq!(page.status(), 200, "the consent page");
+    let html = page.text().await.unwrap();
+    let request = hidden_field(&html, "request");
+    let csrf = hidden_field(&html, "csrf");
+    let response = browser
+        .post_form(
+            &app.url("/authorize/consent"),
+            &[
+                ("request", &request),
+                ("csrf", &csrf),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    location(&response)
+}
+
+/// On the dev upstream: types `user` and submits; returns the redirect to our callback.
+pub async fn dev_login(browser: &mut Browser, app: &TestApp, upstream: &str, user: &str) -> String {
+    let page = browser
+        .get(&upstream.replace(&app.issuer, &app.address))
+        .await;
+    assert_eq!(page.status(), 200, "the dev login page");
+    let html = page.text().await.unwrap();
+    let mut fields: Vec<(String, String)> = vec![("username".into(), user.into())];
+    for name in ["redirect_uri", "state", "code_challenge"] {
+        if html.contains(&format!("name=\"{name}\"")) {
+            fields.push((name.into(), hidden_field(&html, name)));
+        }
+    }
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let response = browser
+        .post_form(&app.url("/dev/upstream/authorize"), &borrowed)
+        .await;
+    location(&response)
+}
+
+/// A whole login with the dev provider; returns the final redirect to the client.
+pub async fn login_with_dev(
+    app: &TestApp,
+    browser: &mut Browser,
+    client_id: &str,
+    redirect_uri: &str,
+    user: &str,
+) -> String {
+    let upstream = approve(
+        browser,
+        app,
+        &authorize_url(app, client_id, redirect_uri, &[]),
+    )
+    .await;
+    let callback = dev_login(browser, app, &upstream, user).await;
+    let response = browser
+        .get(&callback.replace(&app.issuer, &app.address))
+        .await;
+    location(&response)
+}
