@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_foundation;
 mod m20261127_000002_clients;
 mod m20261127_000003_login;
+mod m20261127_000004_tokens;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_foundation::Migration),
             Box::new(m20261127_000002_clients::Migration),
             Box::new(m20261127_000003_login::Migration),
+            Box::new(m20261127_000004_tokens::Migration),
         ]
     }
 }

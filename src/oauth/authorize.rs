@@ -32,13 +32,15 @@ impl AuthorizeQuery {
     pub fn parse(query: &str) -> Self {
         let mut parsed = Self::default();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let name = name.into_owned();
-            if parsed.params.contains_key(&name) {
-                if !parsed.repeated.contains(&name) {
-                    parsed.repeated.push(name);
+            match parsed.params.entry(name.into_owned()) {
+                std::collections::hash_map::Entry::Occupied(entry) => {
+                    if !parsed.repeated.contains(entry.key()) {
+                        parsed.repeated.push(entry.key().clone());
+                    }
                 }
-            } else {
-                parsed.params.insert(name, value.into_owned());
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(value.into_owned());
+                }
             }
         }
         parsed

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rsa::KeyPair;
 use bytes::Bytes;
+use jsonwebtoken::DecodingKey;
 use serde::Serialize;
 
 use super::jwk::{ALGORITHM, PublicJwk, generate_rsa_key};
@@ -50,6 +51,8 @@ struct LoadedKey {
     created_at: i64,
     jwk: PublicJwk,
     signer: Signer,
+    /// The public key as jsonwebtoken verifies with it, built once when the key is loaded.
+    decoding_key: Arc<DecodingKey>,
 }
 
 /// An immutable snapshot of the published keys.
@@ -146,6 +149,7 @@ impl SigningKeys {
                     created_at: row.created_at,
                     jwk: key.jwk.clone(),
                     signer: key.signer.clone(),
+                    decoding_key: Arc::clone(&key.decoding_key),
                 },
                 None => self.parse_row(&row)?,
             };
@@ -212,6 +216,18 @@ impl SigningKeys {
         self.snapshot().jwks.clone()
     }
 
+    /// The public key published under `kid`, if that key is published now (next, active or
+    /// retired), ready for jsonwebtoken to verify with. Built once per loaded key, not per call.
+    pub fn verification_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let ring = self.snapshot();
+        let states = ring.states(self.clock.now(), self.timing);
+        ring.keys
+            .iter()
+            .zip(states)
+            .find(|(k, s)| k.jwk.kid == kid && s.is_published())
+            .map(|(k, _)| Arc::clone(&k.decoding_key))
+    }
+
     /// The published keys and their states now.
     pub fn summaries(&self) -> Vec<KeySummary> {
         let ring = self.snapshot();
@@ -269,11 +285,14 @@ impl SigningKeys {
         if super::jwk::public_jwk(&pair) != jwk || jwk.kid != row.kid {
             return Err(corrupt());
         }
+        let decoding_key =
+            DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(|_| corrupt())?;
         Ok(LoadedKey {
             activates_at: row.activates_at,
             created_at: row.created_at,
             jwk,
             signer: Signer::new(row.kid.clone(), Arc::new(pair)),
+            decoding_key: Arc::new(decoding_key),
         })
     }
 

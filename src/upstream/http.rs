@@ -67,8 +67,8 @@ pub(super) enum Sent {
     BearerToken,
 }
 
-/// An upstream's answer: its status and (at most [`MAX_BODY_BYTES`] of) its body.
-#[derive(Debug)]
+/// An upstream's answer: its status and (at most [`MAX_BODY_BYTES`] of) its body. Deliberately
+/// not `Debug`: the body may hold tokens.
 pub(super) struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,

@@ -658,31 +658,32 @@ fn authorize(state: &mut State, request: &RecordedRequest) -> Response {
     redirect(redirect_uri, &params)
 }
 
-/// The checks every server-to-server call passes first: a User-Agent, then the app's Basic auth.
-fn check_app_request(request: &RecordedRequest) -> Result<(), Response> {
+/// The refusal of a server-to-server call that fails the first checks: a User-Agent is required,
+/// then the app's HTTP Basic credentials.
+fn refuse_app_request(request: &RecordedRequest) -> Option<Response> {
     if request
         .header("user-agent")
         .is_none_or(|ua| ua.trim().is_empty())
     {
-        return Err(api_error(
+        return Some(api_error(
             400,
             "user_agent_required",
             "A User-Agent header is required",
         ));
     }
     if request.basic_credentials() != Some((CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned())) {
-        return Err(oauth_error(
+        return Some(oauth_error(
             401,
             "invalid_client",
             "Client authentication failed",
         ));
     }
-    Ok(())
+    None
 }
 
 fn token(state: &mut State, request: &RecordedRequest) -> Response {
-    if let Err(response) = check_app_request(request) {
-        return response;
+    if let Some(refusal) = refuse_app_request(request) {
+        return refusal;
     }
     if request
         .header("content-type")
@@ -755,8 +756,8 @@ fn refresh(state: &mut State, request: &RecordedRequest) -> Response {
 }
 
 fn revoke(state: &mut State, request: &RecordedRequest) -> Response {
-    if let Err(response) = check_app_request(request) {
-        return response;
+    if let Some(refusal) = refuse_app_request(request) {
+        return refusal;
     }
     let encoded = request.path.trim_start_matches("/oauth/access_token/");
     // A path segment: `+` is itself, not a space.

@@ -1,0 +1,21 @@
+//! Access tokens: RFC 9068 JWTs signed with the active key.
+
+use serde::{Deserialize, Serialize};
+
+/// The `typ` header of an RFC 9068 access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// RFC 9068 §2.2 claims. `sub` is authbridge's own user id (`usr_…`): stable for one upstream
+/// identity (provider + upstream subject), never the upstream's id itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub auth_time: i64,
+}
