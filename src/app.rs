@@ -24,7 +24,7 @@ use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{BodyLimit, PublicCors, RequestLog};
 use crate::http::registration::RegistrationApi;
-use crate::http::{callback, dev_upstream, webhook};
+use crate::http::{callback, dev_upstream, token, webhook};
 use crate::oauth::issuer::Issuer;
 use crate::tokens::keyring::SigningKeys;
 use crate::upstream::dev::DEV_AUTHORIZE_PATH;
@@ -153,6 +153,8 @@ type Apis = (
 
 /// Path of the authorization endpoint below the issuer.
 pub const AUTHORIZE_PATH: &str = "/authorize";
+/// Path of the token endpoint below the issuer.
+pub const TOKEN_PATH: &str = "/token";
 /// Path of the upstream's webhook below the issuer.
 pub const WEBHOOK_PATH: &str = "/upstream/webhook";
 
@@ -190,7 +192,8 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         .at(AUTHORIZE_PATH, get(authorize::authorize))
         .at(CONSENT_PATH, post(authorize::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))
-        .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook));
+        .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook))
+        .at(TOKEN_PATH, post(token::token));
     if state.dev.is_some() {
         app = app.at(
             DEV_AUTHORIZE_PATH,
@@ -220,6 +223,7 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         format!("{prefix}/.well-known/oauth-authorization-server"),
         format!("{prefix}{JWKS_PATH}"),
         format!("{prefix}{REGISTER_PATH}"),
+        format!("{prefix}{TOKEN_PATH}"),
     ];
     root.data(state)
         .with(RequestLog)

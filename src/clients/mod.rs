@@ -2,6 +2,7 @@
 //! operations on clients, and their lifecycle.
 
 pub mod admin;
+pub mod authenticate;
 pub mod cimd;
 pub mod registry;
 pub mod resolve;

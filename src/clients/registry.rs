@@ -186,6 +186,7 @@ impl Registry {
             first_authorized_at: None,
             last_used_at: None,
             disabled: false,
+            resource_server_for: None,
         };
         self.store
             .insert_client(&row, Some(&opaque::hash(&token)))

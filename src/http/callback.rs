@@ -199,6 +199,7 @@ fn code_row(
         created_at: now,
         expires_at: now + state.config.tokens.authorization_code_ttl_secs as i64,
         redeemed_at: None,
+        access_jti: None,
     }
 }
 

@@ -30,6 +30,7 @@ pub struct AuthorizationServerMetadata {
     pub authorization_endpoint: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub token_endpoint: Option<String>,
+    pub grant_types_supported: Vec<String>,
     /// Only the authorization code flow.
     pub response_types_supported: Vec<String>,
     /// PKCE with S256 only (plain is refused).
@@ -109,7 +110,8 @@ pub fn build_metadata(
         response_types_supported: vec!["code".into()],
         code_challenge_methods_supported: vec!["S256".into()],
         authorization_response_iss_parameter_supported: true,
-        token_endpoint: None,
+        token_endpoint: Some(issuer.endpoint(crate::app::TOKEN_PATH)),
+        grant_types_supported: vec!["authorization_code".into(), "refresh_token".into()],
         registration_endpoint: issuer.endpoint(crate::clients::registry::REGISTER_PATH),
         token_endpoint_auth_methods_supported: [
             "none",

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod pages;
 pub mod precomputed;
 pub mod registration;
+pub mod token;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::oauth::issuer::Issuer;
 use crate::oauth::resource::ResourceUri;
 use crate::store::Store;
 use crate::tokens::keyring::SigningKeys;
+use crate::tokens::service::TokenService;
 use crate::upstream::UpstreamProvider;
 use crate::upstream::dev::DevProvider;
 use crate::vault::Vault;
@@ -59,6 +61,7 @@ pub struct AppState {
     pub dev: Option<Arc<DevProvider>>,
     pub cookies: BrowserCookies,
     pub webhook: Option<WebhookCredentials>,
+    pub tokens: TokenService,
 }
 
 impl AppState {
@@ -93,6 +96,14 @@ impl AppState {
             .collect();
         let cookies =
             BrowserCookies::new(&login.cookie_key, issuer.as_str().starts_with("https://"));
+        let tokens = TokenService {
+            store: store.clone(),
+            keys: keys.clone(),
+            vault: login.vault.clone(),
+            clock: clock.clone(),
+            issuer: issuer.clone(),
+            config: config.tokens.clone(),
+        };
         Self {
             config,
             issuer,
@@ -107,6 +118,7 @@ impl AppState {
             dev: login.dev,
             cookies,
             webhook: login.webhook,
+            tokens,
         }
     }
 

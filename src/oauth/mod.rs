@@ -2,6 +2,7 @@
 //! its tests beside it.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod client_metadata;
 pub mod error;
 pub mod issuer;

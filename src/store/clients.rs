@@ -27,6 +27,8 @@ pub mod client {
         pub first_authorized_at: Option<i64>,
         pub last_used_at: Option<i64>,
         pub disabled: bool,
+        /// The resource this (confidential) client serves; it may then use token exchange.
+        pub resource_server_for: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -85,6 +87,7 @@ fn active(row: &ClientRow) -> client::ActiveModel {
         first_authorized_at: Set(row.first_authorized_at),
         last_used_at: Set(row.last_used_at),
         disabled: Set(row.disabled),
+        resource_server_for: Set(row.resource_server_for.clone()),
     }
 }
 

@@ -76,6 +76,8 @@ pub mod grant {
         pub created_at: i64,
         pub updated_at: i64,
         pub revoked_at: Option<i64>,
+        /// Until when one instance holds the right to refresh the upstream token.
+        pub refresh_lease_until: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -103,6 +105,8 @@ pub mod code {
         pub created_at: i64,
         pub expires_at: i64,
         pub redeemed_at: Option<i64>,
+        /// The access token the redemption issued (revoked if the code is replayed).
+        pub access_jti: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -332,6 +336,7 @@ impl Store {
                     created_at: Set(now),
                     updated_at: Set(now),
                     revoked_at: Set(None),
+                    refresh_lease_until: Set(None),
                 }
                 .insert(&txn)
                 .await?;
@@ -355,6 +360,7 @@ impl Store {
             created_at: Set(code.created_at),
             expires_at: Set(code.expires_at),
             redeemed_at: Set(None),
+            access_jti: Set(None),
         }
         .insert(&txn)
         .await?;

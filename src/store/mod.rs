@@ -11,6 +11,7 @@ pub mod login;
 pub mod rate_limits;
 pub mod settings;
 pub mod signing_keys;
+pub mod tokens;
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,4 +6,5 @@ pub mod jws;
 pub mod keyring;
 pub mod lifecycle;
 pub mod opaque;
+pub mod service;
 pub mod verify;

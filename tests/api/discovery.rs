@@ -26,10 +26,7 @@ async fn metadata_issuer_is_byte_identical_to_the_issuer() {
         metadata["authorization_response_iss_parameter_supported"],
         true
     );
-    assert!(
-        metadata.get("token_endpoint").is_none(),
-        "not implemented yet, so not listed"
-    );
+    assert_eq!(metadata["token_endpoint"], format!("{}/token", app.issuer));
     assert_eq!(
         metadata["registration_endpoint"],
         format!("{}/register", app.issuer)

@@ -654,7 +654,30 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
     .await;
     let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
     let redirect = login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await;
-    assert_success(&app, &redirect);
+    let code = assert_success(&app, &redirect);
+    let exchange = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CLIENT_REDIRECT),
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchange.status(), 200);
+    let tokens: Value = exchange.json().await.unwrap();
+    let refresh_form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client_id.as_str()),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
     let webhook = app.url("/upstream/webhook");
     let event = json!({"id": 1, "user_id": crate::ownerrez_double::USER_ID, "action": "application_authorization_revoked", "entity_type": "user", "entity_id": crate::ownerrez_double::USER_ID});
 
@@ -708,6 +731,19 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
         .await
         .unwrap();
     assert!(grants["grants"][0]["revoked_at"].is_i64(), "{grants}");
+    // The user's next token use fails: the host must send the user through login again.
+    let refreshed = app
+        .http
+        .post(app.url("/token"))
+        .form(&refresh_form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 400);
+    assert_eq!(
+        refreshed.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]

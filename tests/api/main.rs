@@ -14,4 +14,5 @@ mod openapi;
 mod ownerrez_double;
 mod registration;
 mod storage;
+mod token;
 mod upstream;
