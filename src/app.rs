@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::http::admin::AdminApi;
+use crate::http::admin_keys::AdminKeysApi;
 use crate::http::admin_users::AdminUsersApi;
 use crate::http::authorize::{self, CALLBACK_PATH, CONSENT_PATH};
 use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
@@ -24,7 +25,7 @@ use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{BodyLimit, PublicCors, RequestLog};
 use crate::http::registration::RegistrationApi;
-use crate::http::{callback, dev_upstream, token, webhook};
+use crate::http::{callback, dev_upstream, revocation, token, webhook};
 use crate::oauth::issuer::Issuer;
 use crate::tokens::keyring::SigningKeys;
 use crate::upstream::dev::DEV_AUTHORIZE_PATH;
@@ -128,7 +129,8 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
     })
 }
 
-/// Deletes abandoned dynamic clients every `registration.reap_interval_secs`.
+/// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, and expired
+/// codes, pending requests, denylist entries and refresh families.
 fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
     let registry = state.registry.clone();
     let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
@@ -138,6 +140,14 @@ fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
             ticker.tick().await;
             if let Err(error) = registry.reap().await {
                 tracing::error!(%error, "could not reap abandoned clients");
+            }
+            match registry.store().delete_expired(registry.now()).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(
+                    count,
+                    "housekeeping: deleted expired codes, requests and tokens"
+                ),
+                Err(error) => tracing::error!(%error, "housekeeping failed"),
             }
         }
     })
@@ -149,12 +159,17 @@ type Apis = (
     RegistrationApi,
     AdminApi,
     AdminUsersApi,
+    AdminKeysApi,
 );
 
 /// Path of the authorization endpoint below the issuer.
 pub const AUTHORIZE_PATH: &str = "/authorize";
 /// Path of the token endpoint below the issuer.
 pub const TOKEN_PATH: &str = "/token";
+/// Path of the revocation endpoint (RFC 7009) below the issuer.
+pub const REVOKE_PATH: &str = "/revoke";
+/// Path of the introspection endpoint (RFC 7662) below the issuer.
+pub const INTROSPECT_PATH: &str = "/introspect";
 /// Path of the upstream's webhook below the issuer.
 pub const WEBHOOK_PATH: &str = "/upstream/webhook";
 
@@ -172,7 +187,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             AdminApi {
                 state: state.clone(),
             },
-            AdminUsersApi { state },
+            AdminUsersApi {
+                state: state.clone(),
+            },
+            AdminKeysApi { state },
         ),
         "authbridge",
         env!("CARGO_PKG_VERSION"),
@@ -193,7 +211,9 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         .at(CONSENT_PATH, post(authorize::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))
         .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook))
-        .at(TOKEN_PATH, post(token::token));
+        .at(TOKEN_PATH, post(token::token))
+        .at(REVOKE_PATH, post(revocation::revoke))
+        .at(INTROSPECT_PATH, post(revocation::introspect));
     if state.dev.is_some() {
         app = app.at(
             DEV_AUTHORIZE_PATH,
@@ -224,6 +244,7 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         format!("{prefix}{JWKS_PATH}"),
         format!("{prefix}{REGISTER_PATH}"),
         format!("{prefix}{TOKEN_PATH}"),
+        format!("{prefix}{REVOKE_PATH}"),
     ];
     root.data(state)
         .with(RequestLog)

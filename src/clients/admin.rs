@@ -61,6 +61,8 @@ pub struct ClientView {
     pub updated_at: i64,
     pub first_authorized_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The resource this client serves (token exchange and introspection), if any.
+    pub resource_server_for: Option<String>,
     /// The full registered metadata.
     pub metadata: Value,
 }
@@ -79,6 +81,7 @@ impl ClientView {
             updated_at: row.updated_at,
             first_authorized_at: row.first_authorized_at,
             last_used_at: row.last_used_at,
+            resource_server_for: row.resource_server_for.clone(),
             metadata: Value::Object(metadata.to_json()),
         }
     }
@@ -301,6 +304,68 @@ fn validate_chosen_client_id(id: &str) -> Result<(), AdminError> {
         ));
     }
     Ok(())
+}
+
+impl Registry {
+    /// Marks a confidential client as the resource server of `resource` (a configured resource,
+    /// by its canonical URI), or unmarks it with `None`. Only then may it use token exchange
+    /// and introspection.
+    pub async fn admin_set_resource_server(
+        &self,
+        actor: &str,
+        client_id: &str,
+        resource: Option<&str>,
+        configured: &[String],
+    ) -> Result<ClientView, AdminError> {
+        let mut row = self.existing(client_id).await?;
+        let canonical = match resource {
+            Some(resource) => {
+                let canonical = crate::oauth::resource::ResourceUri::from_request(resource)
+                    .map_err(AdminError::Invalid)?;
+                if !configured.iter().any(|c| c == canonical.as_str()) {
+                    return Err(AdminError::Invalid(format!(
+                        "`{resource}` is not a configured resource"
+                    )));
+                }
+                if row.secret_hash.is_none() {
+                    return Err(AdminError::Invalid("a resource server must be a confidential client (it authenticates with a secret)".into()));
+                }
+                Some(canonical.as_str().to_owned())
+            }
+            None => None,
+        };
+        let before = row.resource_server_for.clone();
+        row.resource_server_for = canonical.clone();
+        row.updated_at = self.now();
+        if !self.store().update_client(&row).await? {
+            return Err(AdminError::NotFound(client_id.to_owned()));
+        }
+        self.audit(
+            actor,
+            "client.resource_server",
+            client_id,
+            json!({"before": before, "after": canonical}),
+        )
+        .await?;
+        Ok(ClientView::from_row(&row))
+    }
+
+    /// Revokes every refresh-token family of a client and the access tokens issued with them.
+    pub async fn admin_revoke_client_tokens(
+        &self,
+        actor: &str,
+        client_id: &str,
+    ) -> Result<(), AdminError> {
+        self.existing(client_id).await?;
+        let condition = sea_orm::Condition::all().add(sea_orm::ColumnTrait::eq(
+            &crate::store::tokens::family::Column::ClientId,
+            client_id,
+        ));
+        self.store().revoke_families(condition, self.now()).await?;
+        self.audit(actor, "client.revoke_tokens", client_id, json!({}))
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub struct AdminClient {
     pub updated_at: i64,
     pub first_authorized_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The resource this client serves (it may then use token exchange and introspection).
+    pub resource_server_for: Option<String>,
     /// The full registered metadata, unknown fields included.
     pub metadata: Value,
 }
@@ -74,6 +76,7 @@ impl From<ClientView> for AdminClient {
             updated_at: v.updated_at,
             first_authorized_at: v.first_authorized_at,
             last_used_at: v.last_used_at,
+            resource_server_for: v.resource_server_for,
             metadata: v.metadata,
         }
     }
@@ -103,6 +106,12 @@ pub struct UpdateClientRequest {
     pub redirect_uris: Option<Vec<String>>,
     /// A disabled client cannot log users in or obtain tokens.
     pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Object)]
+pub struct ResourceServerRequest {
+    /// A configured resource's URI.
+    pub resource: String,
 }
 
 #[derive(Debug, Object)]
@@ -391,6 +400,80 @@ impl AdminApi {
     )]
     async fn delete_client(&self, token: AdminToken, client_id: Path<String>) -> ClientResponse {
         match self.state.registry.admin_delete(&token.0, &client_id).await {
+            Ok(()) => ClientResponse::Deleted,
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Mark a confidential client as the resource server of a configured resource: it may then
+    /// exchange users' access tokens for their upstream tokens, and introspect tokens.
+    #[oai(
+        path = "/clients/:client_id/resource-server",
+        method = "put",
+        tag = "AdminTags::AdminClients"
+    )]
+    async fn mark_resource_server(
+        &self,
+        token: AdminToken,
+        client_id: Path<String>,
+        body: Json<ResourceServerRequest>,
+    ) -> ClientResponse {
+        let configured: Vec<String> = self
+            .state
+            .resources
+            .iter()
+            .map(|r| r.uri.as_str().to_owned())
+            .collect();
+        match self
+            .state
+            .registry
+            .admin_set_resource_server(&token.0, &client_id, Some(&body.0.resource), &configured)
+            .await
+        {
+            Ok(client) => ClientResponse::Ok(Json(client.into())),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Unmark a client as a resource server.
+    #[oai(
+        path = "/clients/:client_id/resource-server",
+        method = "delete",
+        tag = "AdminTags::AdminClients"
+    )]
+    async fn unmark_resource_server(
+        &self,
+        token: AdminToken,
+        client_id: Path<String>,
+    ) -> ClientResponse {
+        match self
+            .state
+            .registry
+            .admin_set_resource_server(&token.0, &client_id, None, &[])
+            .await
+        {
+            Ok(client) => ClientResponse::Ok(Json(client.into())),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Revoke every refresh token of a client, and the access tokens issued with them.
+    #[oai(
+        path = "/clients/:client_id/revoke-tokens",
+        method = "post",
+        tag = "AdminTags::AdminClients"
+    )]
+    async fn revoke_client_tokens(
+        &self,
+        token: AdminToken,
+        client_id: Path<String>,
+    ) -> ClientResponse {
+        match self
+            .state
+            .registry
+            .admin_revoke_client_tokens(&token.0, &client_id)
+            .await
+        {
             Ok(()) => ClientResponse::Deleted,
             Err(error) => error.into(),
         }

@@ -31,6 +31,10 @@ pub struct AuthorizationServerMetadata {
     #[oai(skip_serializing_if_is_none)]
     pub token_endpoint: Option<String>,
     pub grant_types_supported: Vec<String>,
+    /// RFC 7009 revocation.
+    pub revocation_endpoint: String,
+    /// RFC 7662 introspection, for resource-server clients.
+    pub introspection_endpoint: String,
     /// Only the authorization code flow.
     pub response_types_supported: Vec<String>,
     /// PKCE with S256 only (plain is refused).
@@ -107,11 +111,17 @@ pub fn build_metadata(
         issuer: issuer.as_str().to_owned(),
         jwks_uri: issuer.endpoint(JWKS_PATH),
         authorization_endpoint: Some(issuer.endpoint(crate::app::AUTHORIZE_PATH)),
+        revocation_endpoint: issuer.endpoint(crate::app::REVOKE_PATH),
+        introspection_endpoint: issuer.endpoint(crate::app::INTROSPECT_PATH),
         response_types_supported: vec!["code".into()],
         code_challenge_methods_supported: vec!["S256".into()],
         authorization_response_iss_parameter_supported: true,
         token_endpoint: Some(issuer.endpoint(crate::app::TOKEN_PATH)),
-        grant_types_supported: vec!["authorization_code".into(), "refresh_token".into()],
+        grant_types_supported: vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            crate::tokens::exchange::GRANT_TOKEN_EXCHANGE.into(),
+        ],
         registration_endpoint: issuer.endpoint(crate::clients::registry::REGISTER_PATH),
         token_endpoint_auth_methods_supported: [
             "none",

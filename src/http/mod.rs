@@ -2,6 +2,7 @@
 //! and map the result; protocol rules live in `oauth`, SQL in `store`.
 
 pub mod admin;
+pub mod admin_keys;
 pub mod admin_users;
 pub mod authorize;
 pub mod browser;
@@ -14,6 +15,7 @@ pub mod middleware;
 pub mod pages;
 pub mod precomputed;
 pub mod registration;
+pub mod revocation;
 pub mod token;
 pub mod webhook;
 
@@ -103,6 +105,7 @@ impl AppState {
             clock: clock.clone(),
             issuer: issuer.clone(),
             config: config.tokens.clone(),
+            upstream: login.upstream.clone(),
         };
         Self {
             config,

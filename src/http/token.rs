@@ -13,6 +13,7 @@ use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::client_auth::presented_client;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::tokens::exchange::GRANT_TOKEN_EXCHANGE;
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -29,40 +30,85 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
 
 /// An RFC 6749 §5.2 error; `basic` adds the Basic challenge to a 401.
 pub fn oauth_error_response(error: &OAuthError, basic: bool) -> Response {
-    let body = serde_json::json!({"error": error.code.as_str(), "error_description": error.description});
+    let body =
+        serde_json::json!({"error": error.code.as_str(), "error_description": error.description});
     let status = StatusCode::from_u16(error.code.status()).expect("a valid status");
     let mut response = json_response(status, &body);
     if error.code == ErrorCode::InvalidClient {
-        let challenge = if basic { r#"Basic realm="authbridge""# } else { r#"Bearer realm="authbridge""# };
-        response.headers_mut().insert("www-authenticate", poem::http::HeaderValue::from_static(challenge));
+        let challenge = if basic {
+            r#"Basic realm="authbridge""#
+        } else {
+            r#"Bearer realm="authbridge""#
+        };
+        response.headers_mut().insert(
+            "www-authenticate",
+            poem::http::HeaderValue::from_static(challenge),
+        );
     }
     response
 }
 
 /// Parses a form body (refusing repeated parameters) and authenticates the client.
-pub async fn authenticate_form(state: &AppState, request: &Request, body: &str) -> Result<(AuthorizeQuery, AuthenticatedClient), (OAuthError, bool)> {
+pub async fn authenticate_form(
+    state: &AppState,
+    request: &Request,
+    body: &str,
+) -> Result<(AuthorizeQuery, AuthenticatedClient), (OAuthError, bool)> {
     let is_form = request
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
     if !is_form {
-        return Err((OAuthError::new(ErrorCode::InvalidRequest, "the body must be application/x-www-form-urlencoded"), false));
+        return Err((
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "the body must be application/x-www-form-urlencoded",
+            ),
+            false,
+        ));
     }
     let form = AuthorizeQuery::parse(body);
     if let Some(name) = form.repeated().first() {
-        return Err((OAuthError::new(ErrorCode::InvalidRequest, format!("the parameter `{name}` was sent more than once")), false));
+        return Err((
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                format!("the parameter `{name}` was sent more than once"),
+            ),
+            false,
+        ));
     }
     let mut headers = request.headers().get_all("authorization").iter();
     let authorization = headers.next().and_then(|v| v.to_str().ok());
     if headers.next().is_some() {
-        return Err((OAuthError::new(ErrorCode::InvalidRequest, "more than one Authorization header"), false));
+        return Err((
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "more than one Authorization header",
+            ),
+            false,
+        ));
     }
-    let presented = presented_client(authorization, form.get("client_id"), form.get("client_secret")).map_err(|e| (e, authorization.is_some()))?;
+    let presented = presented_client(
+        authorization,
+        form.get("client_id"),
+        form.get("client_secret"),
+    )
+    .map_err(|e| (e, authorization.is_some()))?;
     let documents = &state.config.client_metadata_documents;
-    let client = authenticate_client(&state.store, &presented, documents.enabled, documents.allow_http_loopback)
-        .await
-        .map_err(|e| (e, presented.used_basic()))?;
+    let client = authenticate_client(
+        &state.store,
+        &presented,
+        documents.enabled,
+        documents.allow_http_loopback,
+    )
+    .await
+    .map_err(|e| (e, presented.used_basic()))?;
     Ok((form, client))
 }
 
@@ -79,12 +125,47 @@ pub async fn token(request: &Request, body: String, Data(state): Data<&Arc<AppSt
     let result = match form.get("grant_type") {
         Some(GRANT_AUTHORIZATION_CODE) => {
             tokens
-                .exchange_code(&client, form.get("code"), form.get("redirect_uri"), form.get("code_verifier"), form.get("resource"))
+                .exchange_code(
+                    &client,
+                    form.get("code"),
+                    form.get("redirect_uri"),
+                    form.get("code_verifier"),
+                    form.get("resource"),
+                )
                 .await
         }
-        Some(GRANT_REFRESH_TOKEN) => tokens.refresh(&client, form.get("refresh_token"), form.get("scope"), form.get("resource")).await,
-        Some(other) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type `{other}` is not supported"))),
-        None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required")),
+        Some(GRANT_REFRESH_TOKEN) => {
+            tokens
+                .refresh(
+                    &client,
+                    form.get("refresh_token"),
+                    form.get("scope"),
+                    form.get("resource"),
+                )
+                .await
+        }
+        Some(GRANT_TOKEN_EXCHANGE) => {
+            match tokens
+                .exchange_token(
+                    &client,
+                    form.get("subject_token"),
+                    form.get("subject_token_type"),
+                    form.get("requested_token_type"),
+                )
+                .await
+            {
+                Ok(response) => return json_response(StatusCode::OK, &response),
+                Err(error) => Err(error),
+            }
+        }
+        Some(other) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{other}` is not supported"),
+        )),
+        None => Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "grant_type is required",
+        )),
     };
     match result {
         Ok(response) => json_response(StatusCode::OK, &response),

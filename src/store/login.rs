@@ -125,6 +125,7 @@ pub const STATUS_UPSTREAM: &str = "upstream";
 pub const STATUS_CONSUMED: &str = "consumed";
 
 /// Everything a completed login writes, in one transaction.
+#[derive(Clone)]
 pub struct CompletedLogin<'a> {
     pub provider: &'a str,
     pub subject: &'a str,
@@ -258,7 +259,15 @@ impl Store {
     pub async fn complete_login(
         &self,
         login: CompletedLogin<'_>,
-        seal_tokens: impl FnOnce(&str) -> String,
+        seal_tokens: impl Fn(&str) -> String + Sync,
+    ) -> Result<(String, String), StoreError> {
+        super::retry_when_busy(|| self.complete_login_once(login.clone(), &seal_tokens)).await
+    }
+
+    async fn complete_login_once(
+        &self,
+        login: CompletedLogin<'_>,
+        seal_tokens: &(dyn Fn(&str) -> String + Sync),
     ) -> Result<(String, String), StoreError> {
         let now = login.now;
         let txn = self.conn().begin().await?;
@@ -409,6 +418,83 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
+    /// The live grant of a user for a client and resource.
+    pub async fn live_grant_for(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<Option<GrantRow>, StoreError> {
+        Ok(grant::Entity::find()
+            .filter(grant::Column::UserId.eq(user_id))
+            .filter(grant::Column::ClientId.eq(client_id))
+            .filter(grant::Column::Resource.eq(resource))
+            .filter(grant::Column::RevokedAt.is_null())
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Takes the right to refresh a grant's upstream token, if nobody holds it and the
+    /// stored tokens are still `observed` (nobody refreshed them meanwhile). One conditional
+    /// update: exactly one caller wins, on any instance.
+    pub async fn claim_refresh_lease(
+        &self,
+        grant_id: &str,
+        observed: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = grant::Entity::update_many()
+            .col_expr(grant::Column::RefreshLeaseUntil, Expr::value(until))
+            .filter(grant::Column::GrantId.eq(grant_id))
+            .filter(grant::Column::RevokedAt.is_null())
+            .filter(grant::Column::UpstreamTokens.eq(observed))
+            .filter(
+                Condition::any()
+                    .add(grant::Column::RefreshLeaseUntil.is_null())
+                    .add(grant::Column::RefreshLeaseUntil.lt(now)),
+            )
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Stores refreshed upstream tokens and releases the lease.
+    pub async fn store_refreshed_upstream(
+        &self,
+        grant_id: &str,
+        sealed: String,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        grant::Entity::update_many()
+            .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
+            .col_expr(grant::Column::UpstreamExpiresAt, Expr::value(expires_at))
+            .col_expr(grant::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                grant::Column::RefreshLeaseUntil,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(grant::Column::GrantId.eq(grant_id))
+            .filter(grant::Column::RevokedAt.is_null())
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up a refresh lease (the upstream was unreachable; another caller may try).
+    pub async fn release_refresh_lease(&self, grant_id: &str) -> Result<(), StoreError> {
+        grant::Entity::update_many()
+            .col_expr(
+                grant::Column::RefreshLeaseUntil,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(grant::Column::GrantId.eq(grant_id))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     pub async fn user(&self, user_id: &str) -> Result<Option<UserRow>, StoreError> {
         Ok(user::Entity::find_by_id(user_id.to_owned())
             .one(self.conn())
@@ -454,6 +540,14 @@ impl Store {
     /// their unredeemed codes. Returns the revoked grants as they were (with their sealed
     /// upstream tokens, for a best-effort upstream revocation).
     pub async fn revoke_grants(
+        &self,
+        condition: Condition,
+        now: i64,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        super::retry_when_busy(|| self.revoke_grants_once(condition.clone(), now)).await
+    }
+
+    async fn revoke_grants_once(
         &self,
         condition: Condition,
         now: i64,

@@ -90,6 +90,35 @@ impl Store {
     }
 }
 
+/// Runs `attempt` again when SQLite reports the database busy. A deferred SQLite transaction
+/// that reads before it writes fails at once (without waiting for the busy timeout) when
+/// another writer committed in between; the whole transaction is then simply retried. Other
+/// errors, and PostgreSQL, pass straight through.
+pub(crate) async fn retry_when_busy<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut delay = Duration::from_millis(2);
+    for _ in 0..20 {
+        match attempt().await {
+            Err(StoreError::Db(error)) if is_busy(&error) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+    attempt().await
+}
+
+fn is_busy(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("database is locked")
+        || text.contains("(code: 5)")
+        || text.contains("(code: 517)")
+}
+
 /// The file path in an SQLite URL, if it names a file (not `:memory:`).
 fn sqlite_file(url: &str) -> Option<&str> {
     let rest = url

@@ -102,7 +102,11 @@ pub enum Rotation {
 
 impl Store {
     /// Spends a code once (RFC 6749 §4.1.2: single use).
-    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<CodeRedemption, StoreError> {
+    pub async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<CodeRedemption, StoreError> {
         let result = code::Entity::update_many()
             .col_expr(code::Column::RedeemedAt, Expr::value(now))
             .filter(code::Column::CodeHash.eq(code_hash))
@@ -110,7 +114,9 @@ impl Store {
             .filter(code::Column::ExpiresAt.gt(now))
             .exec(self.conn())
             .await?;
-        let row = code::Entity::find_by_id(code_hash.to_owned()).one(self.conn()).await?;
+        let row = code::Entity::find_by_id(code_hash.to_owned())
+            .one(self.conn())
+            .await?;
         Ok(match row {
             Some(row) if result.rows_affected == 1 => CodeRedemption::Redeemed(row),
             Some(row) if row.redeemed_at.is_some() => CodeRedemption::Replayed(row),
@@ -119,7 +125,11 @@ impl Store {
     }
 
     /// Starts a refresh-token family with its first token.
-    pub async fn create_family(&self, family: FamilyRow, first: RefreshRow) -> Result<(), StoreError> {
+    pub async fn create_family(
+        &self,
+        family: FamilyRow,
+        first: RefreshRow,
+    ) -> Result<(), StoreError> {
         let txn = self.conn().begin().await?;
         family::ActiveModel {
             family_id: Set(family.family_id),
@@ -139,18 +149,29 @@ impl Store {
     }
 
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        Ok(refresh::Entity::find_by_id(token_hash.to_owned()).one(self.conn()).await?)
+        Ok(refresh::Entity::find_by_id(token_hash.to_owned())
+            .one(self.conn())
+            .await?)
     }
 
     pub async fn family(&self, family_id: &str) -> Result<Option<FamilyRow>, StoreError> {
-        Ok(family::Entity::find_by_id(family_id.to_owned()).one(self.conn()).await?)
+        Ok(family::Entity::find_by_id(family_id.to_owned())
+            .one(self.conn())
+            .await?)
     }
 
     /// Rotates a refresh token once: marks it rotated, keeps the sealed response for the grace
     /// window, and stores its successor, in one transaction. A token already rotated within
     /// `grace_secs` yields that rotation's response; after that, it is reuse and the family is
     /// revoked.
-    pub async fn rotate_refresh_token(&self, token_hash: &str, successor: RefreshRow, sealed_response: String, grace_secs: i64, now: i64) -> Result<Rotation, StoreError> {
+    pub async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: RefreshRow,
+        sealed_response: String,
+        grace_secs: i64,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
         let txn = self.conn().begin().await?;
         let claimed = refresh::Entity::update_many()
             .col_expr(refresh::Column::RotatedAt, Expr::value(now))
@@ -161,7 +182,10 @@ impl Store {
             .exec(&txn)
             .await?;
         if claimed.rows_affected == 1 {
-            let old = refresh::Entity::find_by_id(token_hash.to_owned()).one(&txn).await?.ok_or_else(|| StoreError::Db(DbErr::RecordNotFound("refresh token".into())))?;
+            let old = refresh::Entity::find_by_id(token_hash.to_owned())
+                .one(&txn)
+                .await?
+                .ok_or_else(|| StoreError::Db(DbErr::RecordNotFound("refresh token".into())))?;
             insert_refresh(&txn, successor).await?;
             txn.commit().await?;
             return Ok(Rotation::Rotated(old));
@@ -171,10 +195,14 @@ impl Store {
             return Ok(Rotation::Invalid);
         };
         match (row.rotated_at, row.successor) {
-            (Some(at), Some(sealed)) if now - at <= grace_secs => Ok(Rotation::Replay { sealed_successor: sealed }),
+            (Some(at), Some(sealed)) if now - at <= grace_secs => Ok(Rotation::Replay {
+                sealed_successor: sealed,
+            }),
             (Some(_), _) => {
                 self.revoke_family(&row.family_id, now).await?;
-                Ok(Rotation::Reused { family_id: row.family_id })
+                Ok(Rotation::Reused {
+                    family_id: row.family_id,
+                })
             }
             (None, _) => Ok(Rotation::Invalid),
         }
@@ -183,20 +211,37 @@ impl Store {
     /// Revokes a family: its refresh tokens stop working and the access tokens issued with
     /// them (still unexpired) are denylisted.
     pub async fn revoke_family(&self, family_id: &str, now: i64) -> Result<(), StoreError> {
-        self.revoke_families(Condition::all().add(family::Column::FamilyId.eq(family_id)), now).await
+        self.revoke_families(
+            Condition::all().add(family::Column::FamilyId.eq(family_id)),
+            now,
+        )
+        .await
     }
 
     /// Revokes every family started from a code (RFC 6749 §4.1.2: a replayed code revokes the
     /// tokens issued from it), and the code's own access token.
-    pub async fn revoke_tokens_of_code(&self, code: &super::login::CodeRow, now: i64) -> Result<(), StoreError> {
+    pub async fn revoke_tokens_of_code(
+        &self,
+        code: &super::login::CodeRow,
+        now: i64,
+    ) -> Result<(), StoreError> {
         if let Some(jti) = &code.access_jti {
-            self.deny_access_token(jti, code.created_at + 24 * 3600).await?;
+            self.deny_access_token(jti, code.created_at + 24 * 3600)
+                .await?;
         }
-        self.revoke_families(Condition::all().add(family::Column::CodeHash.eq(code.code_hash.as_str())), now).await
+        self.revoke_families(
+            Condition::all().add(family::Column::CodeHash.eq(code.code_hash.as_str())),
+            now,
+        )
+        .await
     }
 
     /// Revokes every family of a client (admin action) or of a grant.
     pub async fn revoke_families(&self, condition: Condition, now: i64) -> Result<(), StoreError> {
+        super::retry_when_busy(|| self.revoke_families_once(condition.clone(), now)).await
+    }
+
+    async fn revoke_families_once(&self, condition: Condition, now: i64) -> Result<(), StoreError> {
         let txn = self.conn().begin().await?;
         let ids: Vec<String> = family::Entity::find()
             .select_only()
@@ -222,11 +267,18 @@ impl Store {
                 .all(&txn)
                 .await?;
             for (jti, expires_at) in live_access {
-                denylist::Entity::insert(denylist::ActiveModel { jti: Set(jti), expires_at: Set(expires_at) })
-                    .on_conflict(sea_orm::sea_query::OnConflict::column(denylist::Column::Jti).do_nothing().to_owned())
-                    .do_nothing()
-                    .exec(&txn)
-                    .await?;
+                denylist::Entity::insert(denylist::ActiveModel {
+                    jti: Set(jti),
+                    expires_at: Set(expires_at),
+                })
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(denylist::Column::Jti)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .do_nothing()
+                .exec(&txn)
+                .await?;
             }
         }
         txn.commit().await?;
@@ -235,16 +287,26 @@ impl Store {
 
     /// Remembers a revoked access token until it would have expired anyway.
     pub async fn deny_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
-        denylist::Entity::insert(denylist::ActiveModel { jti: Set(jti.to_owned()), expires_at: Set(expires_at) })
-            .on_conflict(sea_orm::sea_query::OnConflict::column(denylist::Column::Jti).do_nothing().to_owned())
-            .do_nothing()
-            .exec(self.conn())
-            .await?;
+        denylist::Entity::insert(denylist::ActiveModel {
+            jti: Set(jti.to_owned()),
+            expires_at: Set(expires_at),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(denylist::Column::Jti)
+                .do_nothing()
+                .to_owned(),
+        )
+        .do_nothing()
+        .exec(self.conn())
+        .await?;
         Ok(())
     }
 
     pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(denylist::Entity::find_by_id(jti.to_owned()).one(self.conn()).await?.is_some())
+        Ok(denylist::Entity::find_by_id(jti.to_owned())
+            .one(self.conn())
+            .await?
+            .is_some())
     }
 
     /// Records which access token a code's redemption issued.
@@ -271,13 +333,21 @@ impl Store {
     /// families past their absolute lifetime. Returns the rows deleted.
     pub async fn delete_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut deleted = 0;
-        deleted += code::Entity::delete_many().filter(code::Column::ExpiresAt.lt(now - 3600)).exec(self.conn()).await?.rows_affected;
+        deleted += code::Entity::delete_many()
+            .filter(code::Column::ExpiresAt.lt(now - 3600))
+            .exec(self.conn())
+            .await?
+            .rows_affected;
         deleted += super::login::request::Entity::delete_many()
             .filter(super::login::request::Column::ExpiresAt.lt(now))
             .exec(self.conn())
             .await?
             .rows_affected;
-        deleted += denylist::Entity::delete_many().filter(denylist::Column::ExpiresAt.lt(now)).exec(self.conn()).await?.rows_affected;
+        deleted += denylist::Entity::delete_many()
+            .filter(denylist::Column::ExpiresAt.lt(now))
+            .exec(self.conn())
+            .await?
+            .rows_affected;
         let dead_families: Vec<String> = family::Entity::find()
             .select_only()
             .column(family::Column::FamilyId)
@@ -286,12 +356,23 @@ impl Store {
             .all(self.conn())
             .await?;
         if !dead_families.is_empty() {
-            deleted += refresh::Entity::delete_many().filter(refresh::Column::FamilyId.is_in(dead_families.clone())).exec(self.conn()).await?.rows_affected;
-            deleted += family::Entity::delete_many().filter(family::Column::FamilyId.is_in(dead_families)).exec(self.conn()).await?.rows_affected;
+            deleted += refresh::Entity::delete_many()
+                .filter(refresh::Column::FamilyId.is_in(dead_families.clone()))
+                .exec(self.conn())
+                .await?
+                .rows_affected;
+            deleted += family::Entity::delete_many()
+                .filter(family::Column::FamilyId.is_in(dead_families))
+                .exec(self.conn())
+                .await?
+                .rows_affected;
         }
         // Sealed successors are only needed during the grace window.
         refresh::Entity::update_many()
-            .col_expr(refresh::Column::Successor, Expr::value(Option::<String>::None))
+            .col_expr(
+                refresh::Column::Successor,
+                Expr::value(Option::<String>::None),
+            )
             .filter(refresh::Column::RotatedAt.lt(now - 600))
             .filter(refresh::Column::Successor.is_not_null())
             .exec(self.conn())

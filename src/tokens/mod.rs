@@ -1,6 +1,7 @@
 //! Token machinery: signing keys and their lifecycle, the JWKS, and compact JWS signing.
 
 pub mod access;
+pub mod exchange;
 pub mod jwk;
 pub mod jws;
 pub mod keyring;

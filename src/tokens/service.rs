@@ -44,6 +44,7 @@ pub struct TokenService {
     pub clock: Arc<dyn Clock>,
     pub issuer: Issuer,
     pub config: TokenConfig,
+    pub upstream: Arc<dyn crate::upstream::UpstreamProvider>,
 }
 
 fn grant_error(description: &str) -> OAuthError {
@@ -52,7 +53,10 @@ fn grant_error(description: &str) -> OAuthError {
 
 fn server_error(error: StoreError) -> OAuthError {
     tracing::error!(%error, "token endpoint storage failure");
-    OAuthError::new(ErrorCode::ServerError, "the server could not complete the request")
+    OAuthError::new(
+        ErrorCode::ServerError,
+        "the server could not complete the request",
+    )
 }
 
 /// The vault context of a sealed rotation response.
@@ -62,27 +66,56 @@ fn successor_context(token_hash: &str) -> String {
 
 impl TokenService {
     /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and resource indicators (RFC 8707 §2.2).
-    pub async fn exchange_code(&self, client: &AuthenticatedClient, code: Option<&str>, redirect_uri: Option<&str>, verifier: Option<&str>, resource: Option<&str>) -> Result<TokenResponse, OAuthError> {
-        let code = code.ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
-        let verifier = verifier.ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code_verifier is required (PKCE)"))?;
+    pub async fn exchange_code(
+        &self,
+        client: &AuthenticatedClient,
+        code: Option<&str>,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code =
+            code.ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
+        let verifier = verifier.ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "code_verifier is required (PKCE)",
+            )
+        })?;
         let now = self.clock.now();
-        let row = match self.store.redeem_code(&opaque::hash(code), now).await.map_err(server_error)? {
+        let row = match self
+            .store
+            .redeem_code(&opaque::hash(code), now)
+            .await
+            .map_err(server_error)?
+        {
             CodeRedemption::Redeemed(row) => row,
             CodeRedemption::Replayed(row) => {
                 tracing::warn!(client_id = %row.client_id, "authorization code replayed: revoking the tokens issued from it");
-                self.store.revoke_tokens_of_code(&row, now).await.map_err(server_error)?;
+                self.store
+                    .revoke_tokens_of_code(&row, now)
+                    .await
+                    .map_err(server_error)?;
                 return Err(grant_error("the authorization code was already used"));
             }
-            CodeRedemption::Invalid => return Err(grant_error("the authorization code is unknown or expired")),
+            CodeRedemption::Invalid => {
+                return Err(grant_error("the authorization code is unknown or expired"));
+            }
         };
         if row.client_id != client.client_id {
-            return Err(grant_error("the authorization code was issued to another client"));
+            return Err(grant_error(
+                "the authorization code was issued to another client",
+            ));
         }
         if redirect_uri.is_some_and(|uri| uri != row.redirect_uri) {
-            return Err(grant_error("redirect_uri differs from the authorization request's"));
+            return Err(grant_error(
+                "redirect_uri differs from the authorization request's",
+            ));
         }
         if !CodeChallenge::from_stored(row.code_challenge.clone()).verify(verifier) {
-            return Err(grant_error("code_verifier does not match the code_challenge"));
+            return Err(grant_error(
+                "code_verifier does not match the code_challenge",
+            ));
         }
         check_resource(resource, &row.resource)?;
         let grant = self.live_grant(&row.grant_id).await?;
@@ -98,25 +131,56 @@ impl TokenService {
             revoked_at: None,
         };
         let (response, first) = self.issue(&grant, &family, &row.scope, now)?;
-        self.store.set_code_access_jti(&row.code_hash, &first.access_jti).await.map_err(server_error)?;
-        self.store.create_family(family, first).await.map_err(server_error)?;
-        self.store.touch_client(&client.client_id, now).await.map_err(server_error)?;
+        self.store
+            .set_code_access_jti(&row.code_hash, &first.access_jti)
+            .await
+            .map_err(server_error)?;
+        self.store
+            .create_family(family, first)
+            .await
+            .map_err(server_error)?;
+        self.store
+            .touch_client(&client.client_id, now)
+            .await
+            .map_err(server_error)?;
         tracing::info!(client_id = %client.client_id, grant_id = %grant.grant_id, "authorization code redeemed");
         Ok(response)
     }
 
     /// RFC 6749 §6, rotating (OAuth 2.1 §4.3.1) with a grace window for parallel refreshes.
-    pub async fn refresh(&self, client: &AuthenticatedClient, refresh_token: Option<&str>, scope: Option<&str>, resource: Option<&str>) -> Result<TokenResponse, OAuthError> {
-        let token = refresh_token.ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "refresh_token is required"))?;
+    pub async fn refresh(
+        &self,
+        client: &AuthenticatedClient,
+        refresh_token: Option<&str>,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let token = refresh_token.ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidRequest, "refresh_token is required")
+        })?;
         let now = self.clock.now();
         let token_hash = opaque::hash(token);
-        let current = self.store.refresh_token(&token_hash).await.map_err(server_error)?.ok_or_else(|| grant_error("the refresh token is unknown"))?;
-        let family = self.store.family(&current.family_id).await.map_err(server_error)?.ok_or_else(|| grant_error("the refresh token is unknown"))?;
+        let current = self
+            .store
+            .refresh_token(&token_hash)
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| grant_error("the refresh token is unknown"))?;
+        let family = self
+            .store
+            .family(&current.family_id)
+            .await
+            .map_err(server_error)?
+            .ok_or_else(|| grant_error("the refresh token is unknown"))?;
         if family.client_id != client.client_id {
-            return Err(grant_error("the refresh token was issued to another client"));
+            return Err(grant_error(
+                "the refresh token was issued to another client",
+            ));
         }
         if family.revoked_at.is_some() || family.absolute_expires_at <= now {
-            return Err(grant_error("the refresh token has been revoked or has expired"));
+            return Err(grant_error(
+                "the refresh token has been revoked or has expired",
+            ));
         }
         if current.rotated_at.is_none() && current.idle_expires_at <= now {
             return Err(grant_error("the refresh token has expired"));
@@ -126,24 +190,48 @@ impl TokenService {
         let scope = narrow_scope(scope, &current.scope)?;
 
         let (response, successor) = self.issue(&grant, &family, &scope, now)?;
-        let sealed = self.vault.seal(&serde_json::to_vec(&response).expect("a response serialises"), &successor_context(&token_hash));
+        let sealed = self.vault.seal(
+            &serde_json::to_vec(&response).expect("a response serialises"),
+            &successor_context(&token_hash),
+        );
         let grace = self.config.refresh_token_grace_secs as i64;
-        match self.store.rotate_refresh_token(&token_hash, successor, sealed, grace, now).await.map_err(server_error)? {
+        match self
+            .store
+            .rotate_refresh_token(&token_hash, successor, sealed, grace, now)
+            .await
+            .map_err(server_error)?
+        {
             Rotation::Rotated(_) => {
-                self.store.touch_client(&client.client_id, now).await.map_err(server_error)?;
+                self.store
+                    .touch_client(&client.client_id, now)
+                    .await
+                    .map_err(server_error)?;
                 Ok(response)
             }
             Rotation::Replay { sealed_successor } => {
-                let plain = self.vault.open(&sealed_successor, &successor_context(&token_hash)).map_err(|error| {
-                    tracing::error!(%error, "could not open a sealed rotation response");
-                    OAuthError::new(ErrorCode::ServerError, "the server could not complete the request")
-                })?;
+                let plain = self
+                    .vault
+                    .open(&sealed_successor, &successor_context(&token_hash))
+                    .map_err(|error| {
+                        tracing::error!(%error, "could not open a sealed rotation response");
+                        OAuthError::new(
+                            ErrorCode::ServerError,
+                            "the server could not complete the request",
+                        )
+                    })?;
                 tracing::info!(client_id = %client.client_id, "refresh token presented again within the grace window");
-                serde_json::from_slice(&plain).map_err(|_| OAuthError::new(ErrorCode::ServerError, "the server could not complete the request"))
+                serde_json::from_slice(&plain).map_err(|_| {
+                    OAuthError::new(
+                        ErrorCode::ServerError,
+                        "the server could not complete the request",
+                    )
+                })
             }
             Rotation::Reused { family_id } => {
                 tracing::warn!(client_id = %client.client_id, %family_id, "refresh token reused after rotation: family revoked");
-                Err(grant_error("the refresh token was already used; every token of this login is revoked"))
+                Err(grant_error(
+                    "the refresh token was already used; every token of this login is revoked",
+                ))
             }
             Rotation::Invalid => Err(grant_error("the refresh token has expired")),
         }
@@ -157,7 +245,13 @@ impl TokenService {
     }
 
     /// A new access token and the refresh token that goes with it.
-    fn issue(&self, grant: &GrantRow, family: &FamilyRow, scope: &str, now: i64) -> Result<(TokenResponse, RefreshRow), OAuthError> {
+    fn issue(
+        &self,
+        grant: &GrantRow,
+        family: &FamilyRow,
+        scope: &str,
+        now: i64,
+    ) -> Result<(TokenResponse, RefreshRow), OAuthError> {
         let ttl = self.config.access_token_ttl_secs as i64;
         let jti = opaque::random_base64url(16);
         let claims = AccessClaims {
@@ -173,7 +267,10 @@ impl TokenService {
         };
         let signer = self.keys.signer().ok_or_else(|| {
             tracing::error!("no active signing key");
-            OAuthError::new(ErrorCode::ServerError, "the server cannot sign tokens right now")
+            OAuthError::new(
+                ErrorCode::ServerError,
+                "the server cannot sign tokens right now",
+            )
         })?;
         let access_token = signer.sign(ACCESS_TOKEN_TYP, &claims);
         let refresh_token = opaque::generate("rt");
@@ -202,12 +299,18 @@ impl TokenService {
 
 /// RFC 8707 §2.2: a `resource` on the token request must be the one the grant is for.
 fn check_resource(requested: Option<&str>, bound: &str) -> Result<(), OAuthError> {
-    let Some(requested) = requested else { return Ok(()) };
-    let normalised = ResourceUri::from_request(requested).map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;
+    let Some(requested) = requested else {
+        return Ok(());
+    };
+    let normalised = ResourceUri::from_request(requested)
+        .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;
     if normalised.as_str() == bound {
         Ok(())
     } else {
-        Err(OAuthError::new(ErrorCode::InvalidTarget, "resource differs from the one this authorization is for"))
+        Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one this authorization is for",
+        ))
     }
 }
 
@@ -220,13 +323,20 @@ pub fn narrow_scope(requested: Option<&str>, granted: &str) -> Result<String, OA
     let mut kept: Vec<&str> = Vec::new();
     for token in requested.split(' ').filter(|t| !t.is_empty()) {
         if !granted_tokens.contains(&token) {
-            return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope `{token}` was not granted")));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("scope `{token}` was not granted"),
+            ));
         }
         if !kept.contains(&token) {
             kept.push(token);
         }
     }
-    Ok(granted_tokens.into_iter().filter(|t| kept.contains(t)).collect::<Vec<_>>().join(" "))
+    Ok(granted_tokens
+        .into_iter()
+        .filter(|t| kept.contains(t))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 #[cfg(test)]
@@ -238,13 +348,21 @@ mod tests {
         assert_eq!(narrow_scope(None, "a b").unwrap(), "a b");
         assert_eq!(narrow_scope(Some("b"), "a b").unwrap(), "b");
         assert_eq!(narrow_scope(Some("b a a"), "a b").unwrap(), "a b");
-        assert_eq!(narrow_scope(Some("c"), "a b").unwrap_err().code, ErrorCode::InvalidScope);
+        assert_eq!(
+            narrow_scope(Some("c"), "a b").unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
     }
 
     #[test]
     fn resource_must_match_the_grant() {
         assert!(check_resource(None, "https://h/mcp").is_ok());
         assert!(check_resource(Some("HTTPS://H/mcp"), "https://h/mcp").is_ok());
-        assert_eq!(check_resource(Some("https://other/mcp"), "https://h/mcp").unwrap_err().code, ErrorCode::InvalidTarget);
+        assert_eq!(
+            check_resource(Some("https://other/mcp"), "https://h/mcp")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidTarget
+        );
     }
 }

@@ -6,6 +6,7 @@ mod browser;
 mod cimd;
 mod cli;
 mod discovery;
+mod exchange;
 mod helpers;
 mod http_basics;
 mod keys;

@@ -606,6 +606,18 @@ async fn metadata_lists_the_token_endpoint() {
     assert_eq!(metadata["token_endpoint"], format!("{}/token", app.issuer));
     assert_eq!(
         metadata["grant_types_supported"],
-        json!(["authorization_code", "refresh_token"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
+    );
+    assert_eq!(
+        metadata["revocation_endpoint"],
+        format!("{}/revoke", app.issuer)
+    );
+    assert_eq!(
+        metadata["introspection_endpoint"],
+        format!("{}/introspect", app.issuer)
     );
 }
