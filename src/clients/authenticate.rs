@@ -20,14 +20,25 @@ pub struct AuthenticatedClient {
 
 /// Checks `presented` against the client it names. Public clients present no secret;
 /// confidential ones present theirs with `client_secret_basic` or `client_secret_post`.
-pub async fn authenticate_client(store: &Store, presented: &PresentedClient, documents_enabled: bool, allow_http_loopback: bool) -> Result<AuthenticatedClient, OAuthError> {
+pub async fn authenticate_client(
+    store: &Store,
+    presented: &PresentedClient,
+    documents_enabled: bool,
+    allow_http_loopback: bool,
+) -> Result<AuthenticatedClient, OAuthError> {
     let refuse = |m: &str| OAuthError::new(ErrorCode::InvalidClient, m);
     let client_id = presented.client_id();
     if documents_enabled && is_client_id_url(client_id, allow_http_loopback) {
         // A metadata-document client is public: it has no secret to present.
         return match presented {
-            PresentedClient::Public { .. } => Ok(AuthenticatedClient { client_id: client_id.to_owned(), public: true, resource_server_for: None }),
-            _ => Err(refuse("a client identified by a metadata document has no secret")),
+            PresentedClient::Public { .. } => Ok(AuthenticatedClient {
+                client_id: client_id.to_owned(),
+                public: true,
+                resource_server_for: None,
+            }),
+            _ => Err(refuse(
+                "a client identified by a metadata document has no secret",
+            )),
         };
     }
     let row = store
@@ -37,7 +48,9 @@ pub async fn authenticate_client(store: &Store, presented: &PresentedClient, doc
             tracing::error!(%error, "client lookup failed");
             OAuthError::new(ErrorCode::ServerError, "the client could not be looked up")
         })?
-        .ok_or_else(|| refuse("unknown client: it may have been deleted or expired; register again"))?;
+        .ok_or_else(|| {
+            refuse("unknown client: it may have been deleted or expired; register again")
+        })?;
     if row.disabled {
         return Err(refuse("this client has been disabled"));
     }

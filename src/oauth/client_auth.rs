@@ -21,7 +21,9 @@ pub enum PresentedClient {
 impl PresentedClient {
     pub fn client_id(&self) -> &str {
         match self {
-            Self::Public { client_id } | Self::Basic { client_id, .. } | Self::Post { client_id, .. } => client_id,
+            Self::Public { client_id }
+            | Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. } => client_id,
         }
     }
 
@@ -39,21 +41,41 @@ impl PresentedClient {
 
 /// Reads the credentials from the `Authorization` header and the body's `client_id` and
 /// `client_secret`.
-pub fn presented_client(authorization: Option<&str>, body_client_id: Option<&str>, body_secret: Option<&str>) -> Result<PresentedClient, OAuthError> {
+pub fn presented_client(
+    authorization: Option<&str>,
+    body_client_id: Option<&str>,
+    body_secret: Option<&str>,
+) -> Result<PresentedClient, OAuthError> {
     let invalid_client = |m: &str| OAuthError::new(ErrorCode::InvalidClient, m);
     if let Some(header) = authorization {
-        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
-            return Err(invalid_client("only HTTP Basic client authentication is accepted in the Authorization header"));
+        let Some(encoded) = header
+            .strip_prefix("Basic ")
+            .or_else(|| header.strip_prefix("basic "))
+        else {
+            return Err(invalid_client(
+                "only HTTP Basic client authentication is accepted in the Authorization header",
+            ));
         };
         if body_secret.is_some() {
-            return Err(OAuthError::new(ErrorCode::InvalidRequest, "use one client authentication method, not Basic and client_secret together"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "use one client authentication method, not Basic and client_secret together",
+            ));
         }
-        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid_client("the Basic credentials are not valid base64"))?;
-        let decoded = String::from_utf8(decoded).map_err(|_| invalid_client("the Basic credentials are not UTF-8"))?;
-        let (id, secret) = decoded.split_once(':').ok_or_else(|| invalid_client("the Basic credentials have no `:`"))?;
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| invalid_client("the Basic credentials are not valid base64"))?;
+        let decoded = String::from_utf8(decoded)
+            .map_err(|_| invalid_client("the Basic credentials are not UTF-8"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| invalid_client("the Basic credentials have no `:`"))?;
         let (client_id, secret) = (form_decode(id), form_decode(secret));
         if body_client_id.is_some_and(|body_id| body_id != client_id) {
-            return Err(OAuthError::new(ErrorCode::InvalidRequest, "client_id in the body differs from the one in the Authorization header"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "client_id in the body differs from the one in the Authorization header",
+            ));
         }
         if client_id.is_empty() {
             return Err(invalid_client("the Basic credentials name no client"));
@@ -61,11 +83,18 @@ pub fn presented_client(authorization: Option<&str>, body_client_id: Option<&str
         return Ok(PresentedClient::Basic { client_id, secret });
     }
     let Some(client_id) = body_client_id.filter(|id| !id.is_empty()) else {
-        return Err(invalid_client("no client authentication: send client_id (and the secret, if the client has one)"));
+        return Err(invalid_client(
+            "no client authentication: send client_id (and the secret, if the client has one)",
+        ));
     };
     Ok(match body_secret {
-        Some(secret) => PresentedClient::Post { client_id: client_id.to_owned(), secret: secret.to_owned() },
-        None => PresentedClient::Public { client_id: client_id.to_owned() },
+        Some(secret) => PresentedClient::Post {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
+        },
+        None => PresentedClient::Public {
+            client_id: client_id.to_owned(),
+        },
     })
 }
 
@@ -87,34 +116,83 @@ mod tests {
 
     #[test]
     fn methods() {
-        assert_eq!(presented_client(None, Some("c1"), None).unwrap(), PresentedClient::Public { client_id: "c1".into() });
+        assert_eq!(
+            presented_client(None, Some("c1"), None).unwrap(),
+            PresentedClient::Public {
+                client_id: "c1".into()
+            }
+        );
         assert_eq!(
             presented_client(None, Some("c1"), Some("s")).unwrap(),
-            PresentedClient::Post { client_id: "c1".into(), secret: "s".into() }
+            PresentedClient::Post {
+                client_id: "c1".into(),
+                secret: "s".into()
+            }
         );
         assert_eq!(
             presented_client(Some(&basic("c1", "s")), None, None).unwrap(),
-            PresentedClient::Basic { client_id: "c1".into(), secret: "s".into() }
+            PresentedClient::Basic {
+                client_id: "c1".into(),
+                secret: "s".into()
+            }
         );
-        assert!(presented_client(Some(&basic("c1", "s")), Some("c1"), None).is_ok(), "the same id in the body too");
+        assert!(
+            presented_client(Some(&basic("c1", "s")), Some("c1"), None).is_ok(),
+            "the same id in the body too"
+        );
     }
 
     #[test]
     fn basic_values_are_form_urlencoded() {
         // RFC 6749 §2.3.1: a secret with `:` or `%` is encoded before Basic.
-        let presented = presented_client(Some(&basic("my%3Aclient", "p%40ss+word%3A1")), None, None).unwrap();
-        assert_eq!(presented, PresentedClient::Basic { client_id: "my:client".into(), secret: "p@ss word:1".into() });
+        let presented =
+            presented_client(Some(&basic("my%3Aclient", "p%40ss+word%3A1")), None, None).unwrap();
+        assert_eq!(
+            presented,
+            PresentedClient::Basic {
+                client_id: "my:client".into(),
+                secret: "p@ss word:1".into()
+            }
+        );
     }
 
     #[test]
     fn refusals() {
         let cases = [
-            ("nothing", presented_client(None, None, None), ErrorCode::InvalidClient),
-            ("two methods", presented_client(Some(&basic("c1", "s")), None, Some("s")), ErrorCode::InvalidRequest),
-            ("ids differ", presented_client(Some(&basic("c1", "s")), Some("c2"), None), ErrorCode::InvalidRequest),
-            ("bearer header", presented_client(Some("Bearer x"), Some("c1"), None), ErrorCode::InvalidClient),
-            ("bad base64", presented_client(Some("Basic !!!"), None, None), ErrorCode::InvalidClient),
-            ("no colon", presented_client(Some(&format!("Basic {}", STANDARD.encode("c1"))), None, None), ErrorCode::InvalidClient),
+            (
+                "nothing",
+                presented_client(None, None, None),
+                ErrorCode::InvalidClient,
+            ),
+            (
+                "two methods",
+                presented_client(Some(&basic("c1", "s")), None, Some("s")),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "ids differ",
+                presented_client(Some(&basic("c1", "s")), Some("c2"), None),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "bearer header",
+                presented_client(Some("Bearer x"), Some("c1"), None),
+                ErrorCode::InvalidClient,
+            ),
+            (
+                "bad base64",
+                presented_client(Some("Basic !!!"), None, None),
+                ErrorCode::InvalidClient,
+            ),
+            (
+                "no colon",
+                presented_client(
+                    Some(&format!("Basic {}", STANDARD.encode("c1"))),
+                    None,
+                    None,
+                ),
+                ErrorCode::InvalidClient,
+            ),
         ];
         for (name, result, code) in cases {
             assert_eq!(result.unwrap_err().code, code, "{name}");
