@@ -841,3 +841,70 @@ async fn two_instances_share_the_login_state() {
     let redirect = location(&response);
     assert!(query_of(&redirect).contains_key("code"), "{redirect}");
 }
+
+#[tokio::test]
+async fn a_client_id_metadata_document_client_logs_in_and_gets_tokens() {
+    // The document is served on loopback, which the test switch allows.
+    let document = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let served = document.clone();
+    let endpoint = poem::endpoint::make(move |_request: poem::Request| {
+        let body = served.lock().unwrap().clone();
+        async move {
+            poem::Response::builder()
+                .content_type("application/json")
+                .body(body)
+        }
+    });
+    let (address, _server) = crate::ownerrez_double::serve(endpoint);
+    let client_id = format!("http://{address}/oauth/client.json");
+    *document.lock().unwrap() = json!({
+        "client_id": client_id,
+        "client_name": "ChatGPT",
+        "redirect_uris": [CLIENT_REDIRECT],
+        "token_endpoint_auth_method": "none",
+    })
+    .to_string();
+    let app = spawn_app_with(TestDb::new().await, |c| {
+        c.client_metadata_documents.allow_http_loopback = true
+    })
+    .await;
+
+    let mut browser = Browser::new();
+    let page = browser
+        .get(&authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]))
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("127.0.0.1"), "the document's host is shown");
+    let redirect = login_with_dev(&app, &mut browser, &client_id, CLIENT_REDIRECT, "dora").await;
+    let code = assert_success(&app, &redirect);
+    let tokens = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CLIENT_REDIRECT),
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokens.status(), 200);
+
+    // A redirect URI the document does not list is refused without a redirect.
+    let other = browser
+        .get(&authorize_url(
+            &app,
+            &client_id,
+            "https://evil.example/cb",
+            &[],
+        ))
+        .await;
+    assert_eq!(other.status(), 400);
+    assert!(other.headers().get("location").is_none());
+}

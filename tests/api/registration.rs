@@ -584,6 +584,23 @@ async fn reaper_deletes_abandoned_dynamic_clients_only() {
             .status(),
         401
     );
+    // The host learns it at the token endpoint, and registers again.
+    let token = app
+        .http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", dynamic_id),
+            ("refresh_token", "rt_x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 401);
+    assert_eq!(
+        token.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
     // Admin clients are never reaped, however old and unused.
     app.clock.advance(400 * 24 * 3600);
     assert_eq!(app.reap().await, 0);

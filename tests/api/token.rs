@@ -621,3 +621,44 @@ async fn metadata_lists_the_token_endpoint() {
         format!("{}/introspect", app.issuer)
     );
 }
+
+#[tokio::test]
+async fn housekeeping_deletes_what_can_no_longer_be_used() {
+    let app = spawn_app().await;
+    let (client_id, code) = code_for(&app).await;
+    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    // A revoked access token is remembered until it expires, then forgotten.
+    let revoked = app
+        .http
+        .post(app.url("/revoke"))
+        .form(&[
+            ("client_id", client_id.as_str()),
+            ("token", tokens["access_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let store = app.registry.store();
+    assert_eq!(
+        store.delete_expired(app.clock_now()).await.unwrap(),
+        0,
+        "nothing has expired yet"
+    );
+    // Past the code's hour of grace, the denylist entry's expiry and the family's 90 days.
+    app.clock.advance(91 * 24 * 3600);
+    let deleted = store.delete_expired(app.clock_now()).await.unwrap();
+    assert!(
+        deleted >= 4,
+        "code, denylist entry, refresh token and family: {deleted}"
+    );
+    assert!(!store.is_access_token_denied("anything").await.unwrap());
+    assert_eq!(
+        error_of(
+            refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await,
+            400
+        )
+        .await,
+        "invalid_grant"
+    );
+}
