@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
 use serde_json::Value;
 
 use super::AppState;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, error_body};
 use crate::clients::admin::{AdminError, ClientChanges, ClientView, NewClient};
 use crate::store::clients::ClientFilter;
 use crate::tokens::opaque;
@@ -147,13 +147,6 @@ pub struct AuditPage {
     /// Pass as `before` for older entries; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
     pub next_before: Option<i32>,
-}
-
-fn error_body(error: &str, description: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.into(),
-        error_description: description.into(),
-    })
 }
 
 /// The error half of every admin response.

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::admin::AdminToken;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, error_body};
 use crate::tokens::keyring::{KeyError, KeySummary};
 
 #[derive(Tags)]
@@ -42,13 +42,6 @@ impl From<KeySummary> for SigningKey {
             activates_at: k.activates_at,
         }
     }
-}
-
-fn error_body(error: &str, description: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.into(),
-        error_description: description.into(),
-    })
 }
 
 #[derive(ApiResponse)]

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::admin::AdminToken;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, error_body};
 use crate::store::login::{GrantRow, UserRow};
 
 #[derive(Tags)]
@@ -90,13 +90,6 @@ impl From<GrantRow> for AdminGrant {
             revoked_at: g.revoked_at,
         }
     }
-}
-
-fn error_body(error: &str, description: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.into(),
-        error_description: description.into(),
-    })
 }
 
 #[derive(ApiResponse)]

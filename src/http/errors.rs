@@ -17,6 +17,17 @@ pub struct ErrorBody {
     pub error_description: String,
 }
 
+/// An error body for a poem-openapi response.
+pub fn error_body(
+    error: &str,
+    description: impl Into<String>,
+) -> poem_openapi::payload::Json<ErrorBody> {
+    poem_openapi::payload::Json(ErrorBody {
+        error: error.to_owned(),
+        error_description: description.into(),
+    })
+}
+
 /// A JSON error response with `Cache-Control: no-store`.
 pub fn json_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
     let body = ErrorBody {

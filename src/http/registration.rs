@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, OpenApi, Tags};
 use serde_json::Value;
 
 use super::AppState;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, error_body};
 use crate::clients::registry::{ClientInformation, RegistrationError};
 
 #[derive(Tags)]
@@ -51,13 +51,6 @@ pub enum RegistrationResponse {
 
 fn no_store() -> String {
     "no-store".into()
-}
-
-fn error_body(error: &str, description: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.into(),
-        error_description: description.into(),
-    })
 }
 
 /// A body that is not JSON, or not sent as `application/json`.
