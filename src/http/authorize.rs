@@ -124,14 +124,13 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
         Err(error) => return bad(&error.to_string()),
     };
 
-    // 2. The redirect URI: exact (or loopback with any port) among the registered ones.
-    let requested = match query.get("redirect_uri") {
-        Some(uri) => Some(uri.to_owned()),
-        None if client.redirect_uris.len() == 1 => Some(client.redirect_uris[0].clone()),
-        None => None,
+    // 2. The redirect URI: exact (or loopback with any port) among the registered ones. It
+    // is required, so that the token request can be required to repeat it (RFC 6749 §4.1.3).
+    let Some(requested) = query.get("redirect_uri") else {
+        return bad("The request does not say where to return you (redirect_uri is missing).");
     };
-    let Some(redirect_uri) = requested
-        .and_then(|r| match_redirect_uri(client.redirect_uris.iter().map(String::as_str), &r))
+    let Some(redirect_uri) =
+        match_redirect_uri(client.redirect_uris.iter().map(String::as_str), requested)
     else {
         return bad(
             "The app asked to return you to an address it has not registered. Nothing was sent to it.",

@@ -107,9 +107,11 @@ impl TokenService {
                 "the authorization code was issued to another client",
             ));
         }
-        if redirect_uri.is_some_and(|uri| uri != row.redirect_uri) {
+        // RFC 6749 §4.1.3: the authorization request had one (it is required there), so the
+        // token request must repeat it.
+        if redirect_uri != Some(row.redirect_uri.as_str()) {
             return Err(grant_error(
-                "redirect_uri differs from the authorization request's",
+                "redirect_uri is missing or differs from the authorization request's",
             ));
         }
         if !CodeChallenge::from_stored(row.code_challenge.clone()).verify(verifier) {

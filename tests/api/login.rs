@@ -322,6 +322,13 @@ async fn errors_before_the_redirect_uri_is_verified_are_pages_not_redirects() {
     }
     let missing = browser.get(&app.url("/authorize?response_type=code")).await;
     assert_eq!(missing.status(), 400);
+    let no_redirect = browser
+        .get(&app.url(&format!(
+            "/authorize?response_type=code&client_id={client_id}"
+        )))
+        .await;
+    assert_eq!(no_redirect.status(), 400, "redirect_uri is required");
+    assert!(no_redirect.headers().get("location").is_none());
     // Loopback with another port is the same redirect URI (RFC 8252 §7.3).
     let other_port = browser
         .get(&authorize_url(

@@ -173,6 +173,12 @@ async fn code_exchange_errors() {
             "invalid_grant",
         ),
         (
+            "missing redirect_uri",
+            vec![("redirect_uri", String::new())],
+            400,
+            "invalid_grant",
+        ),
+        (
             "other client",
             vec![("client_id", other_client.clone())],
             400,
