@@ -238,6 +238,7 @@ steps=(
   "oauth4webapi|tests/interop/js/oauth4webapi-client.mjs|node tests/interop/js/oauth4webapi-client.mjs"
   "hosts|tests/interop/js/hosts.mjs|node tests/interop/js/hosts.mjs"
   "cors|tests/interop/js/cors.mjs|node tests/interop/js/cors.mjs"
+  "browser|tests/interop/browser.sh|bash tests/interop/browser.sh"
 )
 
 passed=0
