@@ -6,6 +6,7 @@ COPY migrations migrations
 COPY src src
 COPY config config
 COPY templates templates
+COPY benches benches
 RUN cargo build --release --locked --bin authbridge
 
 FROM debian:bookworm-slim

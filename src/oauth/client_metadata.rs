@@ -156,6 +156,17 @@ impl ClientMetadata {
         }
 
         let client_name = optional_string("client_name", take("client_name"))?;
+        // The name is shown on the consent page: no character may disguise what it says
+        // (bidi overrides turn "Cla\u{202E}edu" into "Claude"; zero-width ones hide text).
+        if client_name
+            .as_deref()
+            .is_some_and(|name| name.chars().any(is_deceptive_char))
+        {
+            return Err(invalid(
+                "client_name contains control, bidirectional-override or invisible characters"
+                    .into(),
+            ));
+        }
         if let Some(name) = &client_name
             && (name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS)
         {
@@ -225,6 +236,12 @@ impl ClientMetadata {
     pub fn redirect_uri_strs(&self) -> impl Iterator<Item = &str> {
         self.redirect_uris.iter().map(RedirectUri::as_str)
     }
+}
+
+/// Control characters, bidirectional overrides and isolates, and zero-width characters.
+fn is_deceptive_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn parse_redirect_uris(
@@ -450,6 +467,21 @@ mod tests {
             (
                 "client_name empty",
                 json!({"redirect_uris": ["https://a.example/cb"], "client_name": " "}),
+                "invalid_client_metadata",
+            ),
+            (
+                "client_name with a bidi override",
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Cla\u{202E}edu"}),
+                "invalid_client_metadata",
+            ),
+            (
+                "client_name with a zero-width space",
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Chat\u{200B}GPT"}),
+                "invalid_client_metadata",
+            ),
+            (
+                "client_name with a newline",
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": "a\nb"}),
                 "invalid_client_metadata",
             ),
             (
