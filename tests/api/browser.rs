@@ -196,3 +196,27 @@ pub async fn login_with_dev(
         .await;
     location(&response)
 }
+
+/// The RFC 7636 Appendix B verifier of [`CHALLENGE`].
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// Redeems a code issued to a public client at `/token`.
+pub async fn redeem_code(
+    app: &TestApp,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap()
+}

@@ -7,12 +7,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, approve, authorize_url, location, query_of, register_public_client};
+use crate::browser::{
+    Browser, VERIFIER, approve, authorize_url, location, query_of, register_public_client,
+};
 use crate::helpers::{TestApp, TestDb, spawn_app_on};
 use crate::ownerrez_double::{CLIENT_SECRET, Failure, OwnerRezDouble, Route};
 
 const REDIRECT: &str = "https://chatgpt.com/connector/oauth/abc";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const RESOURCE: &str = "http://localhost:3000/mcp";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";

@@ -662,22 +662,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
     let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
     let redirect = login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await;
     let code = assert_success(&app, &redirect);
-    let exchange = app
-        .http
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id.as_str()),
-            ("code", code.as_str()),
-            ("redirect_uri", CLIENT_REDIRECT),
-            (
-                "code_verifier",
-                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-            ),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let exchange = crate::browser::redeem_code(&app, &client_id, &code, CLIENT_REDIRECT).await;
     assert_eq!(exchange.status(), 200);
     let tokens: Value = exchange.json().await.unwrap();
     let refresh_form = [
@@ -885,22 +870,7 @@ async fn a_client_id_metadata_document_client_logs_in_and_gets_tokens() {
     assert!(html.contains("127.0.0.1"), "the document's host is shown");
     let redirect = login_with_dev(&app, &mut browser, &client_id, CLIENT_REDIRECT, "dora").await;
     let code = assert_success(&app, &redirect);
-    let tokens = app
-        .http
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id.as_str()),
-            ("code", code.as_str()),
-            ("redirect_uri", CLIENT_REDIRECT),
-            (
-                "code_verifier",
-                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-            ),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let tokens = crate::browser::redeem_code(&app, &client_id, &code, CLIENT_REDIRECT).await;
     assert_eq!(tokens.status(), 200);
 
     // A redirect URI the document does not list is refused without a redirect.

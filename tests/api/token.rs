@@ -5,12 +5,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, login_with_dev, query_of, register_public_client};
+use crate::browser::{Browser, VERIFIER, login_with_dev, query_of, register_public_client};
 use crate::helpers::{TestApp, spawn_app};
 
 const REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
-/// RFC 7636 Appendix B verifier of `browser::CHALLENGE`.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 /// A public client and a fresh authorization code for user `alice`.
 async fn code_for(app: &TestApp) -> (String, String) {
@@ -34,17 +32,7 @@ async fn post_token(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
 }
 
 async fn exchange(app: &TestApp, client_id: &str, code: &str) -> reqwest::Response {
-    post_token(
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await
+    crate::browser::redeem_code(app, client_id, code, REDIRECT).await
 }
 
 async fn refresh(app: &TestApp, client_id: &str, token: &str) -> reqwest::Response {
