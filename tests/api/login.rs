@@ -885,3 +885,45 @@ async fn a_client_id_metadata_document_client_logs_in_and_gets_tokens() {
     assert_eq!(other.status(), 400);
     assert!(other.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn graceful_shutdown_lets_an_in_flight_login_finish() {
+    let double = OwnerRezDouble::start().await;
+    let app = spawn_with_ownerrez(&double).await;
+    let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
+    let mut browser = Browser::new();
+    let upstream = approve(
+        &mut browser,
+        &app,
+        &authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]),
+    )
+    .await;
+    let callback = double.log_in(&upstream).await;
+    // OwnerRez takes 600 ms to answer the code exchange (the client timeout is 1 s).
+    double.set_failure(
+        Route::Token,
+        Some(Failure::Hang(std::time::Duration::from_millis(600))),
+    );
+    let url = callback.location.replace(&app.issuer, &app.address);
+    let in_flight = tokio::spawn(async move {
+        let mut browser = browser;
+        browser.get(&url).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let address = app.address.clone();
+    let stopped = tokio::spawn(app.stop());
+    let response = in_flight.await.unwrap();
+    // The double answers 503 after its delay, so the login ends in a redirect to the client
+    // with temporarily_unavailable: what matters is that the answer arrived.
+    assert_eq!(
+        response.status(),
+        302,
+        "the request in flight got its answer"
+    );
+    assert!(location(&response).starts_with(CLIENT_REDIRECT));
+    stopped.await.unwrap();
+    assert!(
+        reqwest::get(format!("{address}/healthz")).await.is_err(),
+        "no new connections after the stop"
+    );
+}
