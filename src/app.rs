@@ -24,8 +24,9 @@ use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{BodyLimit, PublicCors, RequestLog};
+use crate::http::oauth_api::OAuthApi;
 use crate::http::registration::RegistrationApi;
-use crate::http::{callback, dev_upstream, revocation, token, webhook};
+use crate::http::{callback, dev_upstream, webhook};
 use crate::oauth::issuer::Issuer;
 use crate::tokens::keyring::SigningKeys;
 use crate::upstream::dev::DEV_AUTHORIZE_PATH;
@@ -160,6 +161,7 @@ type Apis = (
     AdminApi,
     AdminUsersApi,
     AdminKeysApi,
+    OAuthApi,
 );
 
 /// Path of the authorization endpoint below the issuer.
@@ -190,7 +192,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             AdminUsersApi {
                 state: state.clone(),
             },
-            AdminKeysApi { state },
+            AdminKeysApi {
+                state: state.clone(),
+            },
+            OAuthApi { state },
         ),
         "authbridge",
         env!("CARGO_PKG_VERSION"),
@@ -210,10 +215,7 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         .at(AUTHORIZE_PATH, get(authorize::authorize))
         .at(CONSENT_PATH, post(authorize::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))
-        .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook))
-        .at(TOKEN_PATH, post(token::token))
-        .at(REVOKE_PATH, post(revocation::revoke))
-        .at(INTROSPECT_PATH, post(revocation::introspect));
+        .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook));
     if state.dev.is_some() {
         app = app.at(
             DEV_AUTHORIZE_PATH,

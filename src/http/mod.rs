@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod errors;
 pub mod health;
 pub mod middleware;
+pub mod oauth_api;
 pub mod pages;
 pub mod precomputed;
 pub mod registration;

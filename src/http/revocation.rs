@@ -1,10 +1,7 @@
 //! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
 
-use std::sync::Arc;
-
 use poem::http::StatusCode;
-use poem::web::Data;
-use poem::{Request, Response, handler};
+use poem::{Request, Response};
 use serde_json::json;
 
 use super::AppState;
@@ -16,13 +13,8 @@ use crate::tokens::verify::verify_access_token;
 /// RFC 7009: revokes a refresh token (its whole family) or an access token (by `jti`, until it
 /// expires). Unknown tokens, and tokens of other clients, get the same 200: a client learns
 /// nothing about tokens that are not its own, and cannot revoke them.
-#[handler]
-pub async fn revoke(
-    request: &Request,
-    body: String,
-    Data(state): Data<&Arc<AppState>>,
-) -> Response {
-    let (form, client) = match authenticate_form(state, request, &body).await {
+pub async fn revoke(state: &AppState, request: &Request, body: &str) -> Response {
+    let (form, client) = match authenticate_form(state, request, body).await {
         Ok(authenticated) => authenticated,
         Err((error, basic)) => return oauth_error_response(&error, basic),
     };
@@ -82,13 +74,8 @@ pub async fn revoke(
 
 /// RFC 7662, for resource-server clients only: `active` and the token's claims when it is a
 /// valid access token for that client's resource, `{"active": false}` for anything else.
-#[handler]
-pub async fn introspect(
-    request: &Request,
-    body: String,
-    Data(state): Data<&Arc<AppState>>,
-) -> Response {
-    let (form, client) = match authenticate_form(state, request, &body).await {
+pub async fn introspect(state: &AppState, request: &Request, body: &str) -> Response {
+    let (form, client) = match authenticate_form(state, request, body).await {
         Ok(authenticated) => authenticated,
         Err((error, basic)) => return oauth_error_response(&error, basic),
     };

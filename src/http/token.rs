@@ -2,11 +2,8 @@
 //! first (401 `invalid_client` on any failure, the answer on which hosts register again), then
 //! the grant.
 
-use std::sync::Arc;
-
 use poem::http::StatusCode;
-use poem::web::Data;
-use poem::{Request, Response, handler};
+use poem::{Request, Response};
 
 use super::AppState;
 use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
@@ -112,9 +109,9 @@ pub async fn authenticate_form(
     Ok((form, client))
 }
 
-#[handler]
-pub async fn token(request: &Request, body: String, Data(state): Data<&Arc<AppState>>) -> Response {
-    let (form, client) = match authenticate_form(state, request, &body).await {
+/// `POST /token`, mounted through the OpenAPI service (`http::oauth_api`).
+pub async fn token(state: &AppState, request: &Request, body: &str) -> Response {
+    let (form, client) = match authenticate_form(state, request, body).await {
         Ok(authenticated) => authenticated,
         Err((error, basic)) => {
             tracing::info!(error = %error.code, "token request refused before the grant");

@@ -21,6 +21,10 @@ async fn served_document_lists_every_json_endpoint() {
         "/jwks.json",
         "/healthz",
         "/readyz",
+        "/register",
+        "/token",
+        "/revoke",
+        "/introspect",
     ] {
         assert!(
             paths.contains_key(path),
