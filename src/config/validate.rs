@@ -1,0 +1,473 @@
+//! The configuration's rules: everything checked once at start, each error naming its key.
+
+use super::{Config, ConfigError, JWKS_MAX_AGE_SECS, ProviderKind, env_var_name, is_loopback_host};
+use crate::oauth::issuer::Issuer;
+use crate::oauth::resource::ResourceUri;
+
+impl Config {
+    /// Checks every rule that does not need the network or the file system.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let listen = self.listen_addr()?;
+        let issuer = self.issuer(listen)?;
+        if self.server.body_limit_bytes < 1024 {
+            return Err(ConfigError::new(
+                "server.body_limit_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        self.validate_encryption()?;
+        self.validate_lifetimes()?;
+        self.validate_upstream(&issuer)?;
+        self.validate_resources()?;
+        self.validate_registration()?;
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError::new(
+                "log.level",
+                format!("`{}` is not a log filter", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_encryption(&self) -> Result<(), ConfigError> {
+        let encryption = &self.encryption;
+        validate_key_id("encryption.key_id", &encryption.key_id)?;
+        if encryption.key.is_some() && encryption.key_file.is_some() {
+            return Err(ConfigError::new(
+                "encryption.key",
+                "set either encryption.key or encryption.key_file, not both",
+            ));
+        }
+        if let Some(key) = &encryption.key {
+            crate::vault::parse_key(key.expose())
+                .map_err(|e| ConfigError::new("encryption.key", e))?;
+        }
+        if encryption.key.is_none() && encryption.key_file.is_none() && !self.is_dev_mode() {
+            return Err(ConfigError::new(
+                "encryption.key",
+                format!(
+                    "an encryption key is required outside development mode; set {} to 32 random bytes in base64 (openssl rand -base64 32) or name a file with encryption.key_file",
+                    env_var_name("encryption.key")
+                ),
+            ));
+        }
+        let previous_given =
+            encryption.previous_key.is_some() || encryption.previous_key_file.is_some();
+        match (&encryption.previous_key_id, previous_given) {
+            (Some(id), true) => {
+                validate_key_id("encryption.previous_key_id", id)?;
+                if *id == encryption.key_id {
+                    return Err(ConfigError::new(
+                        "encryption.previous_key_id",
+                        "must differ from encryption.key_id",
+                    ));
+                }
+            }
+            (None, true) => {
+                return Err(ConfigError::new(
+                    "encryption.previous_key_id",
+                    "is required with a previous key",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(ConfigError::new(
+                    "encryption.previous_key",
+                    "encryption.previous_key_id is set but no previous key is given",
+                ));
+            }
+            (None, false) => {}
+        }
+        if let Some(key) = &encryption.previous_key {
+            crate::vault::parse_key(key.expose())
+                .map_err(|e| ConfigError::new("encryption.previous_key", e))?;
+        }
+        Ok(())
+    }
+
+    fn validate_lifetimes(&self) -> Result<(), ConfigError> {
+        let t = &self.tokens;
+        let in_range = |key: &str, value: u64, min: u64, max: u64| {
+            if value < min || value > max {
+                Err(ConfigError::new(
+                    key,
+                    format!("must be between {min} and {max} seconds, got {value}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        in_range(
+            "tokens.access_token_ttl_secs",
+            t.access_token_ttl_secs,
+            60,
+            24 * 3600,
+        )?;
+        in_range(
+            "tokens.authorization_code_ttl_secs",
+            t.authorization_code_ttl_secs,
+            10,
+            600,
+        )?;
+        in_range(
+            "tokens.refresh_token_idle_ttl_secs",
+            t.refresh_token_idle_ttl_secs,
+            300,
+            365 * 24 * 3600,
+        )?;
+        in_range(
+            "tokens.refresh_token_absolute_ttl_secs",
+            t.refresh_token_absolute_ttl_secs,
+            t.refresh_token_idle_ttl_secs,
+            365 * 24 * 3600,
+        )?;
+        in_range(
+            "tokens.refresh_token_grace_secs",
+            t.refresh_token_grace_secs,
+            0,
+            600,
+        )?;
+        in_range(
+            "keys.refresh_interval_secs",
+            self.keys.refresh_interval_secs,
+            1,
+            3600,
+        )?;
+        // A key must be in every verifier's cached JWKS before it signs: the cache may be
+        // JWKS_MAX_AGE_SECS old, and another instance may learn of the key one interval late.
+        let min_delay = JWKS_MAX_AGE_SECS + self.keys.refresh_interval_secs;
+        in_range(
+            "keys.activation_delay_secs",
+            self.keys.activation_delay_secs,
+            min_delay,
+            7 * 24 * 3600,
+        )?;
+        Ok(())
+    }
+
+    fn validate_upstream(&self, issuer: &Issuer) -> Result<(), ConfigError> {
+        match self.upstream.provider {
+            ProviderKind::Dev => {
+                if !issuer.is_loopback() && !self.upstream.force_dev {
+                    return Err(ConfigError::new(
+                        "upstream.provider",
+                        "the dev provider lets anyone log in as anyone; it is refused unless the issuer is a loopback URL (or upstream.force_dev = true)",
+                    ));
+                }
+            }
+            ProviderKind::Ownerrez => {
+                let o = &self.upstream.ownerrez;
+                require_client(
+                    "upstream.ownerrez",
+                    o.client_id.as_deref(),
+                    o.client_secret.is_some() || o.client_secret_file.is_some(),
+                )?;
+                validate_url("upstream.ownerrez.authorize_url", &o.authorize_url)?;
+                validate_url("upstream.ownerrez.token_url", &o.token_url)?;
+                validate_url("upstream.ownerrez.api_base_url", &o.api_base_url)?;
+                if o.user_agent.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        "upstream.ownerrez.user_agent",
+                        "must not be empty: OwnerRez rejects requests without a User-Agent",
+                    ));
+                }
+            }
+            ProviderKind::Oauth2 => {
+                let o = &self.upstream.oauth2;
+                require_client(
+                    "upstream.oauth2",
+                    o.client_id.as_deref(),
+                    o.client_secret.is_some() || o.client_secret_file.is_some(),
+                )?;
+                for (key, value) in [
+                    ("upstream.oauth2.authorize_url", &o.authorize_url),
+                    ("upstream.oauth2.token_url", &o.token_url),
+                ] {
+                    match value {
+                        Some(url) => validate_url(key, url)?,
+                        None => {
+                            return Err(ConfigError::new(
+                                key,
+                                "is required for the oauth2 provider",
+                            ));
+                        }
+                    }
+                }
+                for (key, value) in [
+                    ("upstream.oauth2.userinfo_url", &o.userinfo_url),
+                    ("upstream.oauth2.revocation_url", &o.revocation_url),
+                ] {
+                    if let Some(url) = value {
+                        validate_url(key, url)?;
+                    }
+                }
+                if !matches!(
+                    o.client_auth_method.as_str(),
+                    "client_secret_basic" | "client_secret_post"
+                ) {
+                    return Err(ConfigError::new(
+                        "upstream.oauth2.client_auth_method",
+                        "must be client_secret_basic or client_secret_post",
+                    ));
+                }
+                match o.subject_source.as_str() {
+                    "token_response" => {}
+                    "userinfo" if o.userinfo_url.is_some() => {}
+                    "userinfo" => {
+                        return Err(ConfigError::new(
+                            "upstream.oauth2.userinfo_url",
+                            "is required when upstream.oauth2.subject_source is userinfo",
+                        ));
+                    }
+                    _ => {
+                        return Err(ConfigError::new(
+                            "upstream.oauth2.subject_source",
+                            "must be token_response or userinfo",
+                        ));
+                    }
+                }
+                if o.subject_path.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        "upstream.oauth2.subject_path",
+                        "must not be empty",
+                    ));
+                }
+            }
+        }
+        if self.upstream.timeout_ms == 0 || self.upstream.timeout_ms > 60_000 {
+            return Err(ConfigError::new(
+                "upstream.timeout_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        let o = &self.upstream.ownerrez;
+        if o.webhook_user.is_some()
+            != (o.webhook_password.is_some() || o.webhook_password_file.is_some())
+        {
+            return Err(ConfigError::new(
+                "upstream.ownerrez.webhook_password",
+                "set upstream.ownerrez.webhook_user and a webhook password together (or neither)",
+            ));
+        }
+        if self.login.pending_request_ttl_secs < 60 || self.login.pending_request_ttl_secs > 600 {
+            return Err(ConfigError::new(
+                "login.pending_request_ttl_secs",
+                "must be between 60 and 600",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_registration(&self) -> Result<(), ConfigError> {
+        let r = &self.registration;
+        if r.require_initial_access_token && r.initial_access_token_hashes.is_empty() {
+            return Err(ConfigError::new(
+                "registration.initial_access_token_hashes",
+                "must list at least one token hash when registration.require_initial_access_token is true",
+            ));
+        }
+        for hash in &r.initial_access_token_hashes {
+            validate_sha256_hex("registration.initial_access_token_hashes", hash)?;
+        }
+        for (key, value) in [
+            (
+                "registration.per_source_limit",
+                u64::from(r.per_source_limit),
+            ),
+            (
+                "registration.per_source_window_secs",
+                r.per_source_window_secs,
+            ),
+            ("registration.max_redirect_uris", r.max_redirect_uris as u64),
+            ("registration.reap_interval_secs", r.reap_interval_secs),
+            (
+                "registration.reap_unauthorized_after_secs",
+                r.reap_unauthorized_after_secs,
+            ),
+            (
+                "registration.reap_unused_after_days",
+                r.reap_unused_after_days,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if r.max_redirect_uri_length < 20 {
+            return Err(ConfigError::new(
+                "registration.max_redirect_uri_length",
+                "must be at least 20",
+            ));
+        }
+        for (i, pattern) in r.redirect_uri_allowlist.iter().enumerate() {
+            crate::oauth::redirect_uri::AllowPattern::parse(pattern).map_err(|e| {
+                ConfigError::new(format!("registration.redirect_uri_allowlist[{i}]"), e)
+            })?;
+        }
+        let d = &self.client_metadata_documents;
+        if d.timeout_ms == 0 || d.timeout_ms > 30_000 {
+            return Err(ConfigError::new(
+                "client_metadata_documents.timeout_ms",
+                "must be between 1 and 30000",
+            ));
+        }
+        if d.max_bytes < 256 || d.max_bytes > 64 * 1024 {
+            return Err(ConfigError::new(
+                "client_metadata_documents.max_bytes",
+                "must be between 256 and 65536",
+            ));
+        }
+        if d.min_cache_secs > d.max_cache_secs {
+            return Err(ConfigError::new(
+                "client_metadata_documents.min_cache_secs",
+                "must not exceed client_metadata_documents.max_cache_secs",
+            ));
+        }
+        let mut names = Vec::new();
+        for (i, token) in self.admin.tokens.iter().enumerate() {
+            if token.name.trim().is_empty() || token.name.len() > 64 {
+                return Err(ConfigError::new(
+                    format!("admin.tokens[{i}].name"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+            if names.contains(&&token.name) {
+                return Err(ConfigError::new(
+                    format!("admin.tokens[{i}].name"),
+                    "is used twice",
+                ));
+            }
+            names.push(&token.name);
+            validate_sha256_hex(&format!("admin.tokens[{i}].sha256"), &token.sha256)?;
+        }
+        Ok(())
+    }
+
+    fn validate_resources(&self) -> Result<(), ConfigError> {
+        if self.resources.is_empty() {
+            return Err(ConfigError::new(
+                "resources",
+                "at least one resource must be configured",
+            ));
+        }
+        let mut seen = Vec::new();
+        for (i, resource) in self.resources.iter().enumerate() {
+            let key = |field: &str| format!("resources[{i}].{field}");
+            let uri =
+                ResourceUri::parse(&resource.uri).map_err(|e| ConfigError::new(key("uri"), e))?;
+            if seen.contains(&uri) {
+                return Err(ConfigError::new(key("uri"), "is listed twice"));
+            }
+            seen.push(uri);
+            if resource.name.trim().is_empty() {
+                return Err(ConfigError::new(key("name"), "must not be empty"));
+            }
+            if resource.scopes.is_empty() {
+                return Err(ConfigError::new(
+                    key("scopes"),
+                    "must list at least one scope",
+                ));
+            }
+            for scope in &resource.scopes {
+                if !crate::oauth::scope::is_scope_token(scope) {
+                    return Err(ConfigError::new(
+                        key("scopes"),
+                        format!("`{scope}` is not a valid scope token"),
+                    ));
+                }
+            }
+            for scope in &resource.default_scopes {
+                if !resource.scopes.contains(scope) {
+                    return Err(ConfigError::new(
+                        key("default_scopes"),
+                        format!("`{scope}` is not one of this resource's scopes"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn require_client(
+    section: &str,
+    client_id: Option<&str>,
+    has_secret: bool,
+) -> Result<(), ConfigError> {
+    if client_id.is_none_or(|id| id.trim().is_empty()) {
+        return Err(ConfigError::new(
+            format!("{section}.client_id"),
+            "is required",
+        ));
+    }
+    if !has_secret {
+        let key = format!("{section}.client_secret");
+        let message = format!(
+            "is required; set {} or name a file with {section}.client_secret_file",
+            env_var_name(&key)
+        );
+        return Err(ConfigError::new(key, message));
+    }
+    Ok(())
+}
+
+fn validate_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value)
+        .map_err(|e| ConfigError::new(key, format!("`{value}` is not an absolute URL: {e}")))?;
+    let loopback = url.host_str().is_some_and(is_loopback_host);
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(ConfigError::new(
+            key,
+            format!("`{value}` must be an https URL (http only on loopback)"),
+        )),
+    }
+}
+
+fn validate_sha256_hex(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            "must be a SHA-256 hash: 64 hexadecimal characters",
+        ))
+    }
+}
+
+fn validate_key_id(key: &str, id: &str) -> Result<(), ConfigError> {
+    let ok = !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            "must be 1 to 32 characters of A-Z, a-z, 0-9, - and _",
+        ))
+    }
+}
