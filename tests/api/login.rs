@@ -16,6 +16,23 @@ use crate::ownerrez_double::{
 
 const CLIENT_REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
 
+/// The first user's id and their grants, through the admin API.
+async fn first_user_grants(app: &TestApp) -> (String, Value) {
+    let admin_json = |path: String| async move {
+        app.admin(Method::GET, &path)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let users = admin_json("/admin/v1/users".into()).await;
+    let user_id = users["users"][0]["user_id"].as_str().unwrap().to_owned();
+    let grants = admin_json(format!("/admin/v1/users/{user_id}/grants")).await;
+    (user_id, grants)
+}
+
 fn assert_success(app: &TestApp, redirect: &str) -> String {
     assert!(redirect.starts_with(CLIENT_REDIRECT), "{redirect}");
     let params = query_of(redirect);
@@ -705,23 +722,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
             .unwrap();
         assert_eq!(revoked.status(), 200, "idempotent");
     }
-    let users: Value = app
-        .admin(Method::GET, "/admin/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let user_id = users["users"][0]["user_id"].as_str().unwrap().to_owned();
-    let grants: Value = app
-        .admin(Method::GET, &format!("/admin/v1/users/{user_id}/grants"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, grants) = first_user_grants(&app).await;
     assert!(grants["grants"][0]["revoked_at"].is_i64(), "{grants}");
     // The user's next token use fails: the host must send the user through login again.
     let refreshed = app
@@ -747,23 +748,7 @@ async fn admin_revokes_a_grant_locally_even_when_the_upstream_fails() {
         &app,
         &login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await,
     );
-    let users: Value = app
-        .admin(Method::GET, "/admin/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let user_id = users["users"][0]["user_id"].as_str().unwrap().to_owned();
-    let grants: Value = app
-        .admin(Method::GET, &format!("/admin/v1/users/{user_id}/grants"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (user_id, grants) = first_user_grants(&app).await;
     let grant_id = grants["grants"][0]["grant_id"].as_str().unwrap().to_owned();
 
     double.set_failure(Route::Revoke, Some(Failure::ServerError));
