@@ -10,6 +10,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
 use serde_json::Value;
+use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::errors::{ErrorBody, error_body};
@@ -32,10 +33,15 @@ pub struct AdminToken(pub String);
 
 async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<String> {
     let state = request.data::<Arc<AppState>>()?;
+    let presented = opaque::hash(&bearer.token);
     let mut found = None;
     // Every configured hash is compared, in constant time, whatever matched earlier.
     for token in &state.config.admin.tokens {
-        if opaque::verify(&bearer.token, &token.sha256.to_ascii_lowercase()) {
+        let matches: bool = presented
+            .as_bytes()
+            .ct_eq(token.sha256.to_ascii_lowercase().as_bytes())
+            .into();
+        if matches {
             found = Some(token.name.clone());
         }
     }
