@@ -12,4 +12,4 @@ pub mod resource;
 pub mod scope;
 
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;

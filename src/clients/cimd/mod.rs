@@ -531,4 +531,6 @@ impl Resolve for GuardedResolver {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
