@@ -271,7 +271,10 @@ fn expected_refusal(request: &Request, rules: &[ResourceRule]) -> Option<ErrorCo
     if !challenge_ok || request.get("code_challenge_method") != Some("S256") {
         return Some(InvalidRequest);
     }
-    if request.get("state").is_some_and(|s| s.len() > 2048) {
+    if request
+        .get("state")
+        .is_some_and(|s| s.len() > 2048 || s.chars().any(char::is_control))
+    {
         return Some(InvalidRequest);
     }
     let rule = match request.get("resource") {
