@@ -72,7 +72,7 @@ fn document() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// A client id counts as a document URL only when it is exactly its canonical https URL
     /// (http on loopback with the test switch), with a path, no fragment, no user information

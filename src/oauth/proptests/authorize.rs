@@ -313,7 +313,7 @@ fn expected_refusal(request: &Request, rules: &[ResourceRule]) -> Option<ErrorCo
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// Any query string parses, and every value reads back.
     #[test]

@@ -69,7 +69,7 @@ fn body_value() -> impl Strategy<Value = Option<String>> {
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// Basic credentials round-trip whatever they contain (`:`, `%`, `+`, spaces, any
     /// Unicode), under any case of the scheme name (RFC 7235 §2.1: auth-schemes are

@@ -208,7 +208,7 @@ fn other_fields_valid(body: &Map<String, Value>) -> bool {
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// No body panics; `invalid_redirect_uri` exactly when the redirect URIs are at fault
     /// (they are checked first), `invalid_client_metadata` for any other fault, and a body

@@ -29,7 +29,7 @@ fn near_verifier() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// A verifier is exactly what RFC 7636 §4.1 says: 43 to 128 unreserved characters.
     #[test]

@@ -74,7 +74,7 @@ fn with_port(uri: &str, port: Option<&str>) -> String {
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// A registered URI is kept exactly, and is only what RFC 6749 §3.1.2 and OAuth 2.1 allow:
     /// absolute, no fragment, no user information, no dangerous scheme, https or loopback http.
@@ -176,7 +176,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// RFC 8252 §7.3: a loopback match ignores the port and only the port, and only a port a
     /// URI can have; the verified URI is one that could be registered and renders on the

@@ -56,7 +56,7 @@ fn respelled(
 }
 
 proptest! {
-    #![proptest_config(config(4_000))]
+    #![proptest_config(config(3_000))]
 
     /// Whatever a client sends, an accepted resource is in canonical form: https (or http on
     /// loopback), no query, fragment or user information, and parsing it again gives itself.

@@ -351,7 +351,7 @@ fn expected(
 }
 
 proptest! {
-    #![proptest_config(config(3_000))]
+    #![proptest_config(config(2_000))]
 
     /// A token that is not exactly the one we signed never verifies, whatever was changed.
     #[test]
