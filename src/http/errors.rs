@@ -8,6 +8,8 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::Object;
 use serde::Serialize;
 
+use crate::oauth::error::{MAX_DESCRIPTION_CHARS, to_error_description};
+
 /// The error body of RFC 6749 §5.2, used by every JSON endpoint.
 #[derive(Debug, Clone, Object, Serialize)]
 pub struct ErrorBody {
@@ -17,23 +19,28 @@ pub struct ErrorBody {
     pub error_description: String,
 }
 
+impl ErrorBody {
+    /// A body whose description keeps to RFC 6749 §5.2's character set: descriptions quote
+    /// what the client sent (a redirect URI, a field), which may hold anything.
+    pub fn new(error: &str, description: impl Into<String>) -> Self {
+        Self {
+            error: error.to_owned(),
+            error_description: to_error_description(&description.into(), MAX_DESCRIPTION_CHARS),
+        }
+    }
+}
+
 /// An error body for a poem-openapi response.
 pub fn error_body(
     error: &str,
     description: impl Into<String>,
 ) -> poem_openapi::payload::Json<ErrorBody> {
-    poem_openapi::payload::Json(ErrorBody {
-        error: error.to_owned(),
-        error_description: description.into(),
-    })
+    poem_openapi::payload::Json(ErrorBody::new(error, description))
 }
 
 /// A JSON error response with `Cache-Control: no-store`.
 pub fn json_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
-    let body = ErrorBody {
-        error: error.to_owned(),
-        error_description: description.into(),
-    };
+    let body = ErrorBody::new(error, description);
     Response::builder()
         .status(status)
         .content_type("application/json")

@@ -123,6 +123,17 @@ pub fn validate_authorization(
             "state is longer than 2048 characters".into(),
         );
     }
+    // RFC 6749 Appendix A.5: state is visible characters. Control characters (NUL above all,
+    // which PostgreSQL cannot store) are refused rather than stored and echoed.
+    if state
+        .as_ref()
+        .is_some_and(|s| s.chars().any(char::is_control))
+    {
+        return invalid(
+            ErrorCode::InvalidRequest,
+            "state contains control characters".into(),
+        );
+    }
 
     let resource = select_resource(query.get("resource"), resources)?;
     let scope = select_scope(query.get("scope"), resource)?;
@@ -339,6 +350,18 @@ mod tests {
                 .code,
             ErrorCode::InvalidRequest
         );
+    }
+
+    #[test]
+    fn state_with_control_characters_is_refused() {
+        for state in ["a%00b", "a%0Ab", "%7F"] {
+            let raw = format!(
+                "response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256&state={state}"
+            );
+            let error =
+                validate_authorization(&AuthorizeQuery::parse(&raw), &resources()).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{state}");
+        }
     }
 
     #[test]

@@ -48,9 +48,10 @@ pub fn presented_client(
 ) -> Result<PresentedClient, OAuthError> {
     let invalid_client = |m: &str| OAuthError::new(ErrorCode::InvalidClient, m);
     if let Some(header) = authorization {
-        let Some(encoded) = header
-            .strip_prefix("Basic ")
-            .or_else(|| header.strip_prefix("basic "))
+        // RFC 7235 §2.1: the auth-scheme is case-insensitive.
+        let Some((_, encoded)) = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Basic"))
         else {
             return Err(invalid_client(
                 "only HTTP Basic client authentication is accepted in the Authorization header",
@@ -140,6 +141,21 @@ mod tests {
             presented_client(Some(&basic("c1", "s")), Some("c1"), None).is_ok(),
             "the same id in the body too"
         );
+    }
+
+    #[test]
+    fn the_basic_scheme_name_is_case_insensitive() {
+        let encoded = STANDARD.encode("c1:s");
+        for scheme in ["Basic", "basic", "BASIC", "bAsIc"] {
+            assert_eq!(
+                presented_client(Some(&format!("{scheme} {encoded}")), None, None),
+                Ok(PresentedClient::Basic {
+                    client_id: "c1".into(),
+                    secret: "s".into()
+                }),
+                "{scheme}"
+            );
+        }
     }
 
     #[test]

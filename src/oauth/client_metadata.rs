@@ -107,6 +107,9 @@ impl ClientMetadata {
             ));
         };
         let mut extra = fields.clone();
+        // A `null` field is an absent one (clients serialising optional fields send them),
+        // and the echo must never carry `null`.
+        extra.retain(|_, value| !value.is_null());
         for field in GENERATED_FIELDS {
             extra.remove(*field);
         }
@@ -373,6 +376,22 @@ mod tests {
             !echo.contains_key("client_id"),
             "generated fields are ignored"
         );
+    }
+
+    #[test]
+    fn null_fields_count_as_absent_and_are_never_echoed() {
+        let body = json!({
+            "redirect_uris": ["https://a.example/cb"],
+            "client_uri": null,
+            "token_endpoint_auth_method": null,
+            "software_id": null,
+        });
+        let m = ClientMetadata::from_json(&body, &rules()).unwrap();
+        assert_eq!(m.client_uri, None);
+        assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+        let echo = m.to_json();
+        assert!(!echo.contains_key("software_id"), "{echo:?}");
+        assert!(echo.values().all(|v| !v.is_null()));
     }
 
     #[test]

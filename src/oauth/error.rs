@@ -69,10 +69,64 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// An error whose description is reduced to what RFC 6749 §5.2 allows: descriptions quote
+    /// what the client sent, which may hold anything.
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
-            description: description.into(),
+            description: to_error_description(&description.into(), MAX_DESCRIPTION_CHARS),
         }
+    }
+}
+
+/// The longest `error_description` answered, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// `text` reduced to the characters RFC 6749 §5.2 allows in `error_description`
+/// (%x20-21 / %x23-5B / %x5D-7E; anything else becomes `?`) and cut after `max_chars`.
+pub fn to_error_description(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max_chars)
+        .map(|c| match c {
+            '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
+            _ => '?',
+        })
+        .collect();
+    if text.chars().nth(max_chars).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set() {
+        let cases = [
+            (
+                "printable ASCII is kept",
+                "scope `a:b` is not offered",
+                "scope `a:b` is not offered",
+            ),
+            ("quote and backslash", "`a\"b\\c`", "`a?b?c`"),
+            ("control characters", "a\nb\r\u{7f}\0", "a?b???"),
+            ("non-ASCII", "é\u{202e}", "??"),
+        ];
+        for (name, text, expected) in cases {
+            assert_eq!(
+                OAuthError::new(ErrorCode::InvalidRequest, text).description,
+                expected,
+                "{name}"
+            );
+        }
+        let long = OAuthError::new(ErrorCode::InvalidRequest, "a".repeat(5000)).description;
+        assert_eq!(
+            long.len(),
+            MAX_DESCRIPTION_CHARS + 3,
+            "cut, with an ellipsis"
+        );
     }
 }

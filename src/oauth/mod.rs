@@ -10,3 +10,6 @@ pub mod pkce;
 pub mod redirect_uri;
 pub mod resource;
 pub mod scope;
+
+#[cfg(test)]
+pub(crate) mod proptests;

@@ -93,6 +93,11 @@ fn active(row: &ClientRow) -> client::ActiveModel {
 
 impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        // No client id holds NUL, and PostgreSQL cannot even compare text with one: the query
+        // would fail, and an unknown client would become a server error.
+        if client_id.contains('\0') {
+            return Ok(None);
+        }
         Ok(client::Entity::find_by_id(client_id.to_owned())
             .one(self.conn())
             .await?)

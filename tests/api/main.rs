@@ -13,6 +13,7 @@ mod keys;
 mod login;
 mod openapi;
 mod ownerrez_double;
+mod properties;
 mod registration;
 mod storage;
 mod token;

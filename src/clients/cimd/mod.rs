@@ -20,6 +20,7 @@ use url::{Host, Url};
 
 use crate::clock::Clock;
 use crate::config::ClientMetadataDocumentConfig;
+use crate::oauth::error::to_error_description;
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::store::client_documents::ClientDocumentRow;
 use crate::store::{Store, StoreError};
@@ -289,19 +290,7 @@ fn optional_string<'a>(
 /// `text` reduced to the characters RFC 6749 §5.2 allows in `error_description`, and shortened:
 /// it comes from the document, so it may hold anything.
 fn printable(text: &str) -> String {
-    const MAX_CHARS: usize = 300;
-    let mut out: String = text
-        .chars()
-        .take(MAX_CHARS)
-        .map(|c| match c {
-            '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
-            _ => '?',
-        })
-        .collect();
-    if text.chars().nth(MAX_CHARS).is_some() {
-        out.push_str("...");
-    }
-    out
+    to_error_description(text, 300)
 }
 
 /// How many seconds a response may be cached, from its `Cache-Control` header (several header
@@ -541,5 +530,7 @@ impl Resolve for GuardedResolver {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -253,4 +253,6 @@ fn check_claims(
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
