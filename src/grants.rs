@@ -5,6 +5,7 @@ use crate::http::AppState;
 use crate::http::callback::{SealedUpstreamTokens, grant_context};
 use crate::store::StoreError;
 use crate::store::login::GrantRow;
+use crate::telemetry::untrusted;
 
 /// The result of an operator's revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,7 @@ async fn revoke_upstream(state: &AppState, grant: &GrantRow) -> bool {
     match state.upstream.revoke(&tokens.access_token).await {
         Ok(()) => true,
         Err(error) => {
-            tracing::warn!(grant_id = %grant.grant_id, %error, "upstream revocation failed; the grant is revoked here regardless");
+            tracing::warn!(grant_id = %grant.grant_id, error = %untrusted(&error), "upstream revocation failed; the grant is revoked here regardless");
             false
         }
     }
