@@ -14,6 +14,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
 mod validate;
+pub use validate::check_webhook_password;
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::issuer::Issuer;
@@ -162,6 +163,11 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// How long a client has to send a request's head (line and headers), counted from when
+    /// the server starts waiting for it, including the wait between kept-alive requests.
+    pub header_read_timeout_secs: u64,
+    /// How long a client has to send a request's body once its head arrived.
+    pub body_read_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,6 +331,8 @@ impl Default for ServerConfig {
             issuer: None,
             body_limit_bytes: 64 * 1024,
             shutdown_grace_secs: 10,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
         }
     }
 }

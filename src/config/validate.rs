@@ -1,5 +1,7 @@
 //! The configuration's rules: everything checked once at start, each error naming its key.
 
+use std::net::SocketAddr;
+
 use super::{Config, ConfigError, JWKS_MAX_AGE_SECS, ProviderKind, env_var_name, is_loopback_host};
 use crate::oauth::issuer::Issuer;
 use crate::oauth::resource::ResourceUri;
@@ -33,7 +35,8 @@ impl Config {
         }
         self.validate_encryption()?;
         self.validate_lifetimes()?;
-        self.validate_upstream(&issuer)?;
+        self.validate_timeouts()?;
+        self.validate_upstream(listen, &issuer)?;
         self.validate_resources()?;
         self.validate_registration()?;
         if self
@@ -165,16 +168,49 @@ impl Config {
         Ok(())
     }
 
-    fn validate_upstream(&self, issuer: &Issuer) -> Result<(), ConfigError> {
+    fn validate_timeouts(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.body_read_timeout_secs",
+                self.server.body_read_timeout_secs,
+            ),
+        ] {
+            if !(1..=300).contains(&value) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between 1 and 300 seconds, got {value}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_upstream(&self, listen: SocketAddr, issuer: &Issuer) -> Result<(), ConfigError> {
         match self.upstream.provider {
-            ProviderKind::Dev => {
-                if !issuer.is_loopback() && !self.upstream.force_dev {
+            // The dev login lets anyone log in as anyone: only for a server nobody else can
+            // reach, which a loopback issuer alone does not prove (`listen = 0.0.0.0:8080`).
+            ProviderKind::Dev if !self.upstream.force_dev => {
+                if !listen.ip().is_loopback() {
                     return Err(ConfigError::new(
                         "upstream.provider",
-                        "the dev provider lets anyone log in as anyone; it is refused unless the issuer is a loopback URL (or upstream.force_dev = true)",
+                        format!(
+                            "the dev provider lets anyone log in as anyone; it is refused because server.listen `{}` is not a loopback address (listen on 127.0.0.1 or [::1], or set upstream.force_dev = true)",
+                            self.server.listen
+                        ),
+                    ));
+                }
+                if !issuer.is_loopback() {
+                    return Err(ConfigError::new(
+                        "upstream.provider",
+                        "the dev provider lets anyone log in as anyone; it is refused because server.issuer is not a loopback URL (or set upstream.force_dev = true)",
                     ));
                 }
             }
+            ProviderKind::Dev => {}
             ProviderKind::Ownerrez => {
                 let o = &self.upstream.ownerrez;
                 require_client(
@@ -268,6 +304,9 @@ impl Config {
                 "upstream.ownerrez.webhook_password",
                 "set upstream.ownerrez.webhook_user and a webhook password together (or neither)",
             ));
+        }
+        if let Some(password) = &o.webhook_password {
+            check_webhook_password("upstream.ownerrez.webhook_password", password.expose())?;
         }
         if self.login.pending_request_ttl_secs < 60 || self.login.pending_request_ttl_secs > 600 {
             return Err(ConfigError::new(
@@ -429,6 +468,54 @@ fn require_client(
         return Err(ConfigError::new(key, message));
     }
     Ok(())
+}
+
+/// The shortest webhook password accepted, in characters.
+const MIN_WEBHOOK_PASSWORD_CHARS: usize = 16;
+/// The least estimated strength of a webhook password, in bits.
+const MIN_WEBHOOK_PASSWORD_BITS: f64 = 80.0;
+
+/// The webhook password guards an unauthenticated endpoint that revokes users' grants, so it
+/// must resist guessing: at least 16 characters and about 80 bits by a simple estimate (the
+/// length times the bits of the character classes used, and never from a handful of distinct
+/// characters). `openssl rand -base64 24` passes easily.
+pub fn check_webhook_password(key: &str, password: &str) -> Result<(), ConfigError> {
+    let length = password.chars().count();
+    let bits = estimated_bits(password);
+    if length < MIN_WEBHOOK_PASSWORD_CHARS || bits < MIN_WEBHOOK_PASSWORD_BITS {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "is too weak ({length} characters, about {bits:.0} bits): use at least {MIN_WEBHOOK_PASSWORD_CHARS} random characters and {MIN_WEBHOOK_PASSWORD_BITS:.0} bits, e.g. `openssl rand -base64 24`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A rough strength estimate: length × log2 of the alphabet the character classes suggest,
+/// and zero for a value of fewer than 8 (or under a quarter) distinct characters, which no
+/// random generator produces at these lengths.
+fn estimated_bits(password: &str) -> f64 {
+    let mut distinct: Vec<char> = password.chars().collect();
+    let length = distinct.len();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 8 || distinct.len() * 4 < length {
+        return 0.0;
+    }
+    let classes: [(fn(&char) -> bool, u32); 4] = [
+        (char::is_ascii_lowercase, 26),
+        (char::is_ascii_uppercase, 26),
+        (char::is_ascii_digit, 10),
+        (|c: &char| !c.is_ascii_alphanumeric(), 33),
+    ];
+    let alphabet: u32 = classes
+        .iter()
+        .filter(|(is, _)| distinct.iter().any(is))
+        .map(|(_, size)| size)
+        .sum();
+    length as f64 * f64::from(alphabet).log2()
 }
 
 fn validate_url(key: &str, value: &str) -> Result<(), ConfigError> {
