@@ -17,6 +17,7 @@ pub mod pages;
 pub mod precomputed;
 pub mod registration;
 pub mod revocation;
+pub mod server;
 pub mod token;
 pub mod webhook;
 
