@@ -9,6 +9,7 @@ use crate::browser::{
     Browser, approve, authorize_url, dev_login, hidden_field, location, login_with_dev, query_of,
     register_public_client,
 };
+use crate::hardening::STRONG_WEBHOOK_PASSWORD;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_on, spawn_app_with};
 use crate::ownerrez_double::{
     CLIENT_ID, CLIENT_SECRET, Failure, OwnerRezDouble, Route, TokenVariant,
@@ -673,7 +674,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
         c.upstream.ownerrez = config;
         c.upstream.ownerrez.client_secret = Some(Secret::new(CLIENT_SECRET));
         c.upstream.ownerrez.webhook_user = Some("ownerrez".into());
-        c.upstream.ownerrez.webhook_password = Some(Secret::new("hook-secret"));
+        c.upstream.ownerrez.webhook_password = Some(Secret::new(STRONG_WEBHOOK_PASSWORD));
     })
     .await;
     let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
@@ -704,7 +705,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
     let test_ping = app
         .http
         .post(&webhook)
-        .basic_auth("ownerrez", Some("hook-secret"))
+        .basic_auth("ownerrez", Some(STRONG_WEBHOOK_PASSWORD))
         .json(&json!({"action": "webhook_test"}))
         .send()
         .await
@@ -715,7 +716,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
         let revoked = app
             .http
             .post(&webhook)
-            .basic_auth("ownerrez", Some("hook-secret"))
+            .basic_auth("ownerrez", Some(STRONG_WEBHOOK_PASSWORD))
             .json(&event)
             .send()
             .await

@@ -7,6 +7,7 @@ mod cimd;
 mod cli;
 mod discovery;
 mod exchange;
+mod hardening;
 mod helpers;
 mod http_basics;
 mod keys;
