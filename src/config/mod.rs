@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
+mod password;
 mod validate;
-pub use validate::check_webhook_password;
+pub use password::check_webhook_password;
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::issuer::Issuer;

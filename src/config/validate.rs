@@ -306,7 +306,10 @@ impl Config {
             ));
         }
         if let Some(password) = &o.webhook_password {
-            check_webhook_password("upstream.ownerrez.webhook_password", password.expose())?;
+            super::password::check_webhook_password(
+                "upstream.ownerrez.webhook_password",
+                password.expose(),
+            )?;
         }
         if self.login.pending_request_ttl_secs < 60 || self.login.pending_request_ttl_secs > 600 {
             return Err(ConfigError::new(
@@ -468,54 +471,6 @@ fn require_client(
         return Err(ConfigError::new(key, message));
     }
     Ok(())
-}
-
-/// The shortest webhook password accepted, in characters.
-const MIN_WEBHOOK_PASSWORD_CHARS: usize = 16;
-/// The least estimated strength of a webhook password, in bits.
-const MIN_WEBHOOK_PASSWORD_BITS: f64 = 80.0;
-
-/// The webhook password guards an unauthenticated endpoint that revokes users' grants, so it
-/// must resist guessing: at least 16 characters and about 80 bits by a simple estimate (the
-/// length times the bits of the character classes used, and never from a handful of distinct
-/// characters). `openssl rand -base64 24` passes easily.
-pub fn check_webhook_password(key: &str, password: &str) -> Result<(), ConfigError> {
-    let length = password.chars().count();
-    let bits = estimated_bits(password);
-    if length < MIN_WEBHOOK_PASSWORD_CHARS || bits < MIN_WEBHOOK_PASSWORD_BITS {
-        return Err(ConfigError::new(
-            key,
-            format!(
-                "is too weak ({length} characters, about {bits:.0} bits): use at least {MIN_WEBHOOK_PASSWORD_CHARS} random characters and {MIN_WEBHOOK_PASSWORD_BITS:.0} bits, e.g. `openssl rand -base64 24`"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A rough strength estimate: length × log2 of the alphabet the character classes suggest,
-/// and zero for a value of fewer than 8 (or under a quarter) distinct characters, which no
-/// random generator produces at these lengths.
-fn estimated_bits(password: &str) -> f64 {
-    let mut distinct: Vec<char> = password.chars().collect();
-    let length = distinct.len();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() < 8 || distinct.len() * 4 < length {
-        return 0.0;
-    }
-    let classes: [(fn(&char) -> bool, u32); 4] = [
-        (char::is_ascii_lowercase, 26),
-        (char::is_ascii_uppercase, 26),
-        (char::is_ascii_digit, 10),
-        (|c: &char| !c.is_ascii_alphanumeric(), 33),
-    ];
-    let alphabet: u32 = classes
-        .iter()
-        .filter(|(is, _)| distinct.iter().any(is))
-        .map(|(_, size)| size)
-        .sum();
-    length as f64 * f64::from(alphabet).log2()
 }
 
 fn validate_url(key: &str, value: &str) -> Result<(), ConfigError> {
