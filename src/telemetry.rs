@@ -90,7 +90,10 @@ impl Write for Escaper<'_, '_> {
 /// Characters that could end a log line, hide text or reorder it on a terminal.
 fn needs_escape(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
         || ('\u{202a}'..='\u{202e}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
@@ -104,21 +107,49 @@ mod tests {
         let long = "x".repeat(MAX_UNTRUSTED_CHARS + 1);
         let exact = "y".repeat(MAX_UNTRUSTED_CHARS);
         let cases: [(&str, &str, String); 10] = [
-            ("plain text is unchanged", "access_denied", "access_denied".into()),
+            (
+                "plain text is unchanged",
+                "access_denied",
+                "access_denied".into(),
+            ),
             ("a newline is escaped", "a\nb", r"a\nb".into()),
             ("a carriage return is escaped", "a\r\nb", r"a\r\nb".into()),
             ("a tab is escaped", "a\tb", r"a\tb".into()),
-            ("an ANSI escape is escaped", "\u{1b}[31mred", r"\u{1b}[31mred".into()),
-            ("the line separator is escaped", "a\u{2028}b", r"a\u{2028}b".into()),
-            ("a bidi override is escaped", "a\u{202e}b", r"a\u{202e}b".into()),
-            ("a backslash cannot fake an escape", r"a\nb", r"a\\nb".into()),
-            ("a long value is cut", &long, format!("{}…(cut)", "x".repeat(MAX_UNTRUSTED_CHARS))),
+            (
+                "an ANSI escape is escaped",
+                "\u{1b}[31mred",
+                r"\u{1b}[31mred".into(),
+            ),
+            (
+                "the line separator is escaped",
+                "a\u{2028}b",
+                r"a\u{2028}b".into(),
+            ),
+            (
+                "a bidi override is escaped",
+                "a\u{202e}b",
+                r"a\u{202e}b".into(),
+            ),
+            (
+                "a backslash cannot fake an escape",
+                r"a\nb",
+                r"a\\nb".into(),
+            ),
+            (
+                "a long value is cut",
+                &long,
+                format!("{}…(cut)", "x".repeat(MAX_UNTRUSTED_CHARS)),
+            ),
             ("a value at the limit is whole", &exact, exact.clone()),
         ];
         for (name, input, expected) in cases {
             assert_eq!(untrusted(input).to_string(), expected, "{name}");
         }
-        assert_eq!(untrusted("é ü 日本").to_string(), "é ü 日本", "printable Unicode stays");
+        assert_eq!(
+            untrusted("é ü 日本").to_string(),
+            "é ü 日本",
+            "printable Unicode stays"
+        );
     }
 
     #[test]

@@ -64,7 +64,8 @@ async fn attacker_supplied_values_cannot_forge_log_lines() {
     )
     .await;
     let state = query_of(&upstream)["state"].clone();
-    let forged = "access_denied\n2030-01-01T00:00:00.000000Z  INFO FORGED-CALLBACK: admin logged in";
+    let forged =
+        "access_denied\n2030-01-01T00:00:00.000000Z  INFO FORGED-CALLBACK: admin logged in";
     let mut callback = url::Url::parse(&app.url("/upstream/callback")).unwrap();
     callback
         .query_pairs_mut()
@@ -105,7 +106,11 @@ async fn attacker_supplied_values_cannot_forge_log_lines() {
             "a forged line: {line}"
         );
         assert!(!line.contains('\u{2028}'), "a raw line separator: {line}");
-        assert!(line.len() < 2_000, "an unbounded field: {} bytes", line.len());
+        assert!(
+            line.len() < 2_000,
+            "an unbounded field: {} bytes",
+            line.len()
+        );
     }
 }
 
@@ -147,7 +152,11 @@ async fn the_dev_login_is_refused_on_a_non_loopback_listen_address() {
 
 #[tokio::test]
 async fn a_weak_webhook_password_stops_start_up_naming_the_key() {
-    let weak = ["hook-secret", "aaaaaaaaaaaaaaaaaaaaaaaa", "passwordpassword"];
+    let weak = [
+        "hook-secret",
+        "aaaaaaaaaaaaaaaaaaaaaaaa",
+        "passwordpassword",
+    ];
     for password in weak {
         let error = start(|c| {
             c.upstream.ownerrez.webhook_user = Some("ownerrez".into());
@@ -213,7 +222,10 @@ async fn every_response_carries_hsts_when_the_issuer_is_https() {
     let plain = spawn_app_with(TestDb::new().await, |_| {}).await;
     let response = plain.get("/healthz").await;
     assert!(
-        response.headers().get("strict-transport-security").is_none(),
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none(),
         "never on an http issuer (RFC 6797 §7.2)"
     );
 }
