@@ -23,10 +23,10 @@ use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{BodyLimit, PublicCors, RequestLog, StrictTransportSecurity};
-use crate::http::server::{self, ServeOptions};
 use crate::http::oauth_api::OAuthApi;
 use crate::http::registration::RegistrationApi;
-use crate::http::{callback, dev_upstream, webhook};
+use crate::http::server::{self, ServeOptions};
+use crate::http::{callback, consent, dev_upstream, webhook};
 use crate::oauth::issuer::Issuer;
 use crate::tokens::keyring::SigningKeys;
 use crate::upstream::dev::DEV_AUTHORIZE_PATH;
@@ -134,10 +134,13 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
 }
 
 /// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, and expired
-/// codes, pending requests, denylist entries and refresh families.
+/// codes, pending requests, denylist entries, refresh families and remembered approvals.
 fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
     let registry = state.registry.clone();
     let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
+    // An approval whose login has not completed within the pending request's lifetime never
+    // will.
+    let login_ttl = state.config.login.pending_request_ttl_secs as i64;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
@@ -152,6 +155,18 @@ fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
                     "housekeeping: deleted expired codes, requests and tokens"
                 ),
                 Err(error) => tracing::error!(%error, "housekeeping failed"),
+            }
+            let now = registry.now();
+            match registry
+                .store()
+                .purge_remembered_consents(now, now - login_ttl)
+                .await
+            {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "housekeeping: deleted remembered approvals"),
+                Err(error) => {
+                    tracing::error!(%error, "housekeeping of remembered approvals failed")
+                }
             }
         }
     })
@@ -220,7 +235,7 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
     let docs = api.swagger_ui();
     let mut app = Route::new()
         .at(AUTHORIZE_PATH, get(authorize::authorize))
-        .at(CONSENT_PATH, post(authorize::consent))
+        .at(CONSENT_PATH, post(consent::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))
         .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook));
     if state.dev.is_some() {

@@ -51,7 +51,8 @@ pub struct Config {
 pub struct LoginConfig {
     /// How long a user has from `/authorize` to finishing the upstream login.
     pub pending_request_ttl_secs: u64,
-    /// How long an approval is remembered for a browser and client; 0 never remembers.
+    /// How long an approval the user asked to remember lasts (at most a year); 0 never
+    /// remembers.
     pub remember_consent_secs: u64,
 }
 

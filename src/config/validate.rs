@@ -317,6 +317,12 @@ impl Config {
                 "must be between 60 and 600",
             ));
         }
+        if self.login.remember_consent_secs > 365 * 24 * 3600 {
+            return Err(ConfigError::new(
+                "login.remember_consent_secs",
+                "must be at most 31536000 (a year)",
+            ));
+        }
         Ok(())
     }
 

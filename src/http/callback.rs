@@ -167,6 +167,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     {
         Ok((user_id, grant_id)) => {
             tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
+            super::consent::record_consent_user(state, &row.request_hash, &user_id).await;
         }
         Err(error) => {
             tracing::error!(%error, "could not record the login");

@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod cimd;
 mod cli;
+mod consent;
 mod discovery;
 mod exchange;
 mod hardening;
