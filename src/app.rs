@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::endpoint::BoxEndpoint;
-use poem::listener::TcpAcceptor;
-use poem::{EndpointExt, IntoResponse, Route, Server, get, post};
+use poem::{EndpointExt, IntoResponse, Route, get, post};
 use poem_openapi::OpenApiService;
 use tokio::task::JoinHandle;
 
@@ -23,17 +22,18 @@ use crate::http::authorize::{self, CALLBACK_PATH, CONSENT_PATH};
 use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
-use crate::http::middleware::{BodyLimit, PublicCors, RequestLog};
+use crate::http::middleware::{BodyLimit, PublicCors, RequestLog, StrictTransportSecurity};
 use crate::http::oauth_api::OAuthApi;
 use crate::http::registration::RegistrationApi;
-use crate::http::{callback, dev_upstream, webhook};
+use crate::http::server::{self, ServeOptions};
+use crate::http::{callback, consent, dev_upstream, webhook};
 use crate::oauth::issuer::Issuer;
 use crate::tokens::keyring::SigningKeys;
 use crate::upstream::dev::DEV_AUTHORIZE_PATH;
 
 /// A server bound to its port, ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     state: Arc<AppState>,
     endpoint: BoxEndpoint<'static>,
@@ -57,10 +57,11 @@ impl Application {
                 addr: config.server.listen.clone(),
                 source,
             })?;
-        let acceptor = TcpAcceptor::from_std(listener).map_err(|source| StartupError::Listen {
-            addr: config.server.listen.clone(),
-            source,
-        })?;
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(|source| StartupError::Listen {
+                addr: config.server.listen.clone(),
+                source,
+            })?;
         let issuer = config.issuer(local_addr)?;
 
         let store = bootstrap::open_store(&config).await?;
@@ -74,7 +75,7 @@ impl Application {
         let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
         let endpoint = routes(state.clone());
         Ok(Self {
-            acceptor,
+            listener,
             local_addr,
             state,
             endpoint,
@@ -100,12 +101,14 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting connections and lets in-flight
     /// requests finish (up to `server.shutdown_grace_secs`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
+        let config = &self.state.config.server;
+        let options = ServeOptions {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        };
         let refresher = spawn_key_refresher(&self.state);
         let reaper = spawn_client_reaper(&self.state);
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(grace))
-            .await;
+        let result = server::serve(self.listener, self.endpoint, options, shutdown).await;
         refresher.abort();
         reaper.abort();
         self.state.store.clone().close().await.ok();
@@ -131,10 +134,13 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
 }
 
 /// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, and expired
-/// codes, pending requests, denylist entries and refresh families.
+/// codes, pending requests, denylist entries, refresh families and remembered approvals.
 fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
     let registry = state.registry.clone();
     let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
+    // An approval whose login has not completed within the pending request's lifetime never
+    // will.
+    let login_ttl = state.config.login.pending_request_ttl_secs as i64;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
@@ -149,6 +155,18 @@ fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
                     "housekeeping: deleted expired codes, requests and tokens"
                 ),
                 Err(error) => tracing::error!(%error, "housekeeping failed"),
+            }
+            let now = registry.now();
+            match registry
+                .store()
+                .purge_remembered_consents(now, now - login_ttl)
+                .await
+            {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "housekeeping: deleted remembered approvals"),
+                Err(error) => {
+                    tracing::error!(%error, "housekeeping of remembered approvals failed")
+                }
             }
         }
     })
@@ -206,14 +224,18 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
 fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
     let issuer = state.issuer.clone();
     let prefix = issuer.path().to_owned();
-    let body_limit = state.config.server.body_limit_bytes;
+    let body_limit = BodyLimit {
+        max_bytes: state.config.server.body_limit_bytes,
+        read_timeout: Duration::from_secs(state.config.server.body_read_timeout_secs),
+    };
+    let https = issuer.as_str().starts_with("https://");
 
     let api = api_service(state.clone()).server(issuer.as_str());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let mut app = Route::new()
         .at(AUTHORIZE_PATH, get(authorize::authorize))
-        .at(CONSENT_PATH, post(authorize::consent))
+        .at(CONSENT_PATH, post(consent::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))
         .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook));
     if state.dev.is_some() {
@@ -250,11 +272,10 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
     ];
     root.data(state)
         .with(RequestLog)
-        .with(BodyLimit {
-            max_bytes: body_limit,
-        })
+        .with(body_limit)
         .with(JsonErrors)
         .with(PublicCors::new(public_paths))
+        .with_if(https, StrictTransportSecurity)
         .boxed()
 }
 

@@ -246,14 +246,19 @@ pub async fn login_parts(
     };
     let o = &upstream.ownerrez;
     let webhook = match &o.webhook_user {
-        Some(user) => Some(WebhookCredentials {
-            user: user.clone(),
-            password: read_secret(
-                "upstream.ownerrez.webhook_password",
+        Some(user) => {
+            let key = "upstream.ownerrez.webhook_password";
+            let password = read_secret(
+                key,
                 o.webhook_password.as_ref(),
                 o.webhook_password_file.as_deref(),
-            )?,
-        }),
+            )?;
+            crate::config::check_webhook_password(key, &password)?;
+            Some(WebhookCredentials {
+                user: user.clone(),
+                password,
+            })
+        }
         None => None,
     };
     Ok(LoginParts {

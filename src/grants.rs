@@ -5,6 +5,7 @@ use crate::http::AppState;
 use crate::http::callback::{SealedUpstreamTokens, grant_context};
 use crate::store::StoreError;
 use crate::store::login::GrantRow;
+use crate::telemetry::untrusted;
 
 /// The result of an operator's revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +27,24 @@ pub async fn revoke_grant(
         return Ok(None);
     };
     tracing::info!(%grant_id, client_id = %grant.client_id, "grant revoked");
+    forget_remembered_consents(state, std::slice::from_ref(&grant)).await;
     Ok(Some(Revocation {
         upstream_revoked: revoke_upstream(state, &grant).await,
     }))
+}
+
+/// Revoked grants' remembered approvals: the next login through the same client shows the
+/// consent page again. A failure is logged; the grants are revoked regardless.
+pub async fn forget_remembered_consents(state: &AppState, grants: &[GrantRow]) {
+    for grant in grants {
+        if let Err(error) = state
+            .store
+            .forget_consents(&grant.user_id, &grant.client_id, &grant.resource)
+            .await
+        {
+            tracing::error!(grant_id = %grant.grant_id, %error, "could not forget the remembered approvals of a revoked grant");
+        }
+    }
 }
 
 /// Best effort: tells the upstream to revoke the grant's access token.
@@ -48,7 +64,7 @@ async fn revoke_upstream(state: &AppState, grant: &GrantRow) -> bool {
     match state.upstream.revoke(&tokens.access_token).await {
         Ok(()) => true,
         Err(error) => {
-            tracing::warn!(grant_id = %grant.grant_id, %error, "upstream revocation failed; the grant is revoked here regardless");
+            tracing::warn!(grant_id = %grant.grant_id, error = %untrusted(&error), "upstream revocation failed; the grant is revoked here regardless");
             false
         }
     }

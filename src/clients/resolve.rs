@@ -1,9 +1,12 @@
 //! Which client an authorization request names: a registered one (dynamic or admin-created)
 //! or a Client ID Metadata Document URL.
 
+use serde_json::json;
+
 use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
 use super::registry::{KIND_ADMIN, stored_metadata};
 use crate::store::{Store, StoreError};
+use crate::tokens::opaque;
 
 /// How the client came to exist, for the consent page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +27,9 @@ pub struct ResolvedClient {
     pub name: String,
     pub origin: ClientOrigin,
     pub redirect_uris: Vec<String>,
+    /// A digest of everything stored about the client (its metadata document's content for a
+    /// URL client): any edit changes it, which voids remembered approvals of the client.
+    pub fingerprint: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,11 +58,13 @@ pub async fn resolve_client(
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
+        let fingerprint = fingerprint(&json!(["document", document.raw]));
         return Ok(ResolvedClient {
             client_id: client_id.to_owned(),
             name: document.client_name.clone().unwrap_or_else(|| host.clone()),
             origin: ClientOrigin::MetadataDocument { host },
             redirect_uris: document.redirect_uris,
+            fingerprint,
         });
     }
     let row = store
@@ -79,5 +87,17 @@ pub async fn resolve_client(
             ClientOrigin::Dynamic
         },
         redirect_uris: metadata.redirect_uri_strs().map(str::to_owned).collect(),
+        fingerprint: fingerprint(&json!([
+            row.kind,
+            row.client_name,
+            row.metadata,
+            row.token_endpoint_auth_method,
+            row.updated_at,
+        ])),
     })
+}
+
+/// SHA-256 (hex) of a JSON value's serialisation: unambiguous, whatever the fields contain.
+fn fingerprint(value: &serde_json::Value) -> String {
+    opaque::hash(&value.to_string())
 }

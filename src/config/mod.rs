@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
+mod password;
 mod validate;
+pub use password::check_webhook_password;
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::issuer::Issuer;
@@ -49,7 +51,8 @@ pub struct Config {
 pub struct LoginConfig {
     /// How long a user has from `/authorize` to finishing the upstream login.
     pub pending_request_ttl_secs: u64,
-    /// How long an approval is remembered for a browser and client; 0 never remembers.
+    /// How long an approval the user asked to remember lasts (at most a year); 0 never
+    /// remembers.
     pub remember_consent_secs: u64,
 }
 
@@ -162,6 +165,11 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// How long a client has to send a request's head (line and headers), counted from when
+    /// the server starts waiting for it, including the wait between kept-alive requests.
+    pub header_read_timeout_secs: u64,
+    /// How long a client has to send a request's body once its head arrived.
+    pub body_read_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,6 +333,8 @@ impl Default for ServerConfig {
             issuer: None,
             body_limit_bytes: 64 * 1024,
             shutdown_grace_secs: 10,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
         }
     }
 }

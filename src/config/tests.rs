@@ -66,6 +66,21 @@ fn each_invalid_case_names_its_key() {
             "upstream.provider",
         ),
         (
+            "dev on every interface with a loopback issuer",
+            "[server]\nlisten = \"0.0.0.0:8080\"\nissuer = \"http://127.0.0.1:8080\"",
+            "upstream.provider",
+        ),
+        (
+            "no header read timeout",
+            "[server]\nheader_read_timeout_secs = 0",
+            "server.header_read_timeout_secs",
+        ),
+        (
+            "endless body read timeout",
+            "[server]\nbody_read_timeout_secs = 3600",
+            "server.body_read_timeout_secs",
+        ),
+        (
             "ownerrez without key",
             "[upstream]\nprovider = \"ownerrez\"\n[upstream.ownerrez]\nclient_id = \"c_1\"\nclient_secret_file = \"/s\"",
             "encryption.key",

@@ -1,5 +1,7 @@
 //! The configuration's rules: everything checked once at start, each error naming its key.
 
+use std::net::SocketAddr;
+
 use super::{Config, ConfigError, JWKS_MAX_AGE_SECS, ProviderKind, env_var_name, is_loopback_host};
 use crate::oauth::issuer::Issuer;
 use crate::oauth::resource::ResourceUri;
@@ -33,7 +35,8 @@ impl Config {
         }
         self.validate_encryption()?;
         self.validate_lifetimes()?;
-        self.validate_upstream(&issuer)?;
+        self.validate_timeouts()?;
+        self.validate_upstream(listen, &issuer)?;
         self.validate_resources()?;
         self.validate_registration()?;
         if self
@@ -165,16 +168,49 @@ impl Config {
         Ok(())
     }
 
-    fn validate_upstream(&self, issuer: &Issuer) -> Result<(), ConfigError> {
+    fn validate_timeouts(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.body_read_timeout_secs",
+                self.server.body_read_timeout_secs,
+            ),
+        ] {
+            if !(1..=300).contains(&value) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between 1 and 300 seconds, got {value}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_upstream(&self, listen: SocketAddr, issuer: &Issuer) -> Result<(), ConfigError> {
         match self.upstream.provider {
-            ProviderKind::Dev => {
-                if !issuer.is_loopback() && !self.upstream.force_dev {
+            // The dev login lets anyone log in as anyone: only for a server nobody else can
+            // reach, which a loopback issuer alone does not prove (`listen = 0.0.0.0:8080`).
+            ProviderKind::Dev if !self.upstream.force_dev => {
+                if !listen.ip().is_loopback() {
                     return Err(ConfigError::new(
                         "upstream.provider",
-                        "the dev provider lets anyone log in as anyone; it is refused unless the issuer is a loopback URL (or upstream.force_dev = true)",
+                        format!(
+                            "the dev provider lets anyone log in as anyone; it is refused because server.listen `{}` is not a loopback address (listen on 127.0.0.1 or [::1], or set upstream.force_dev = true)",
+                            self.server.listen
+                        ),
+                    ));
+                }
+                if !issuer.is_loopback() {
+                    return Err(ConfigError::new(
+                        "upstream.provider",
+                        "the dev provider lets anyone log in as anyone; it is refused because server.issuer is not a loopback URL (or set upstream.force_dev = true)",
                     ));
                 }
             }
+            ProviderKind::Dev => {}
             ProviderKind::Ownerrez => {
                 let o = &self.upstream.ownerrez;
                 require_client(
@@ -269,10 +305,22 @@ impl Config {
                 "set upstream.ownerrez.webhook_user and a webhook password together (or neither)",
             ));
         }
+        if let Some(password) = &o.webhook_password {
+            super::password::check_webhook_password(
+                "upstream.ownerrez.webhook_password",
+                password.expose(),
+            )?;
+        }
         if self.login.pending_request_ttl_secs < 60 || self.login.pending_request_ttl_secs > 600 {
             return Err(ConfigError::new(
                 "login.pending_request_ttl_secs",
                 "must be between 60 and 600",
+            ));
+        }
+        if self.login.remember_consent_secs > 365 * 24 * 3600 {
+            return Err(ConfigError::new(
+                "login.remember_consent_secs",
+                "must be at most 31536000 (a year)",
             ));
         }
         Ok(())

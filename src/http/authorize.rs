@@ -1,4 +1,5 @@
-//! `GET /authorize` and the consent form it shows (`POST /authorize/consent`).
+//! `GET /authorize` and the consent form it shows (answered at `POST /authorize/consent`,
+//! in `consent`).
 //!
 //! Until the client and its redirect URI are verified, every error is an HTML page and never
 //! a redirect (RFC 6749 §4.1.2.1): an unverified redirect URI would make this server an open
@@ -13,9 +14,11 @@ use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use super::AppState;
+use super::consent;
 use super::pages::{self, ConsentPage, ErrorPage};
 use crate::clients::resolve::{ClientOrigin, ResolveError, resolve_client};
 use crate::oauth::authorize::{AuthorizeQuery, Prompt, validate_authorization};
+use crate::oauth::consent::ConsentTerms;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::redirect_uri::{VerifiedRedirectUri, match_redirect_uri};
@@ -180,17 +183,24 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
     let cookies: Vec<String> = new_cookie.into_iter().collect();
     tracing::info!(client_id = %client.client_id, resource = %valid.resource, "authorization request accepted");
 
-    // An approval this browser remembers skips the page, unless the client asks for consent.
-    if valid.prompt == Prompt::Default
-        && state
-            .cookies
-            .has_remembered_consent(request, &client.client_id, &browser, now)
+    // An approval this browser remembers skips the page when it covers this request, unless
+    // the client asks for consent.
+    let terms = ConsentTerms {
+        client_id: &client.client_id,
+        client_fingerprint: &client.fingerprint,
+        redirect_uri: redirect_uri.as_str(),
+        resource: valid.resource.as_str(),
+        scope: &valid.scope,
+    };
+    if valid.prompt == Prompt::Default && consent::is_remembered(state, request, &terms, now).await
     {
         tracing::info!(client_id = %client.client_id, "remembered approval: straight to the upstream");
         return begin_upstream(state, &handle, &browser, cookies).await;
     }
 
-    let csrf = state.cookies.csrf_token(&handle, &browser);
+    let csrf = state
+        .cookies
+        .csrf_token(&handle, &browser, &client.fingerprint);
     let origin = match &client.origin {
         ClientOrigin::Dynamic => pages::ClientOrigin::Dynamic,
         ClientOrigin::Admin => pages::ClientOrigin::Admin,
@@ -229,96 +239,6 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
     response
 }
 
-/// The consent form's answer.
-#[handler]
-pub async fn consent(
-    request: &Request,
-    body: String,
-    Data(state): Data<&Arc<AppState>>,
-) -> Response {
-    let expired = || {
-        error_page(
-            StatusCode::BAD_REQUEST,
-            "This page has expired",
-            "The approval form was already used, has expired, or was not opened in this browser. Go back to the app and connect again.",
-        )
-    };
-    let form = AuthorizeQuery::parse(&body);
-    if !form.repeated().is_empty() {
-        return expired();
-    }
-    let (Some(handle), Some(csrf), Some(decision)) =
-        (form.get("request"), form.get("csrf"), form.get("decision"))
-    else {
-        return expired();
-    };
-    let Some(browser) = state.cookies.browser_value(request) else {
-        return expired();
-    };
-    if !state.cookies.verify_csrf(csrf, handle, &browser) {
-        tracing::warn!("consent form with a bad CSRF token refused");
-        return expired();
-    }
-    let now = state.clock.now();
-    let request_hash = opaque::hash(handle);
-    let browser_hash = opaque::hash(&browser);
-    match decision {
-        "deny" => match state
-            .store
-            .deny_request(&request_hash, &browser_hash, now)
-            .await
-        {
-            Ok(Some(row)) => {
-                let uri = stored_redirect_uri(&row);
-                let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
-                tracing::info!(client_id = %row.client_id, "user denied consent");
-                error_redirect(state, &uri, &error, row.state.as_deref())
-            }
-            Ok(None) => expired(),
-            Err(error) => {
-                tracing::error!(%error, "could not record the denial");
-                error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "Please try again.",
-                )
-            }
-        },
-        "approve" => {
-            let mut cookies = Vec::new();
-            let remember = state.config.login.remember_consent_secs;
-            if form.get("remember") == Some("1") && remember > 0 {
-                match state
-                    .store
-                    .pending_request(&request_hash, &browser_hash, now)
-                    .await
-                {
-                    Ok(Some(row)) => {
-                        cookies.push(state.cookies.remember_consent(
-                            &row.client_id,
-                            &browser,
-                            now + remember as i64,
-                            remember,
-                        ));
-                    }
-                    Ok(None) => return expired(),
-                    Err(error) => {
-                        tracing::error!(%error, "could not load the pending request");
-                        return error_page(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "Something went wrong",
-                            "Please try again.",
-                        );
-                    }
-                }
-            }
-            tracing::info!("user approved consent");
-            begin_upstream(state, handle, &browser, cookies).await
-        }
-        _ => expired(),
-    }
-}
-
 /// The redirect URI stored with a request: it was verified before the request was stored.
 pub fn stored_redirect_uri(row: &RequestRow) -> VerifiedRedirectUri {
     match_redirect_uri([row.redirect_uri.as_str()], &row.redirect_uri)
@@ -327,7 +247,7 @@ pub fn stored_redirect_uri(row: &RequestRow) -> VerifiedRedirectUri {
 
 /// Moves an approved request upstream: a fresh single-use state (stored hashed) and, when the
 /// provider takes it, PKCE; then the redirect to the upstream's login.
-async fn begin_upstream(
+pub(super) async fn begin_upstream(
     state: &AppState,
     handle: &str,
     browser: &str,

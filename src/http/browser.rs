@@ -1,6 +1,7 @@
 //! What ties a login to one browser: the browser-binding cookie, the consent form's CSRF
-//! token, and the remembered-approval cookie. Values are HMAC-signed with a server key kept
-//! (sealed) in the database, so every instance signs and checks alike.
+//! token, and the remembered-consent cookie. CSRF tokens are HMAC-signed with a server key kept
+//! (sealed) in the database, so every instance signs and checks alike. The remembered-consent
+//! cookie is only a random handle: what it remembers lives in the database, under its hash.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -35,11 +36,7 @@ impl BrowserCookies {
 
     /// The browser's binding value, if it sent one that looks like ours.
     pub fn browser_value(&self, request: &Request) -> Option<String> {
-        cookie_value(request, self.browser_cookie_name()).filter(|v| {
-            v.len() == 43
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        cookie_value(request, self.browser_cookie_name()).filter(|v| is_random_value(v))
     }
 
     /// A new binding value and the `Set-Cookie` header that stores it (a session cookie).
@@ -49,58 +46,50 @@ impl BrowserCookies {
         (value.clone(), header)
     }
 
-    /// The CSRF token of a consent form: bound to the pending request and the browser.
-    pub fn csrf_token(&self, request_handle: &str, browser: &str) -> String {
-        self.sign(&format!("csrf\n{request_handle}\n{browser}"))
-    }
-
-    pub fn verify_csrf(&self, token: &str, request_handle: &str, browser: &str) -> bool {
-        self.verify(&format!("csrf\n{request_handle}\n{browser}"), token)
-    }
-
-    fn consent_cookie_name(&self, client_id: &str) -> String {
-        let prefix = if self.secure { "__Host-" } else { "" };
-        format!("{prefix}ab_consent_{}", &opaque::hash(client_id)[..16])
-    }
-
-    /// The `Set-Cookie` header remembering an approval for this browser and client.
-    pub fn remember_consent(
+    /// The CSRF token of a consent form: bound to the pending request, the browser, and the
+    /// fingerprint of the client as the page showed it, which the token carries so that a
+    /// remembered approval is bound to what the user saw, not to what the client is by the
+    /// time the form comes back.
+    pub fn csrf_token(
         &self,
-        client_id: &str,
+        request_handle: &str,
         browser: &str,
-        expires_at: i64,
-        max_age: u64,
+        client_fingerprint: &str,
     ) -> String {
-        let signature = self.sign(&format!("consent\n{client_id}\n{browser}\n{expires_at}"));
-        self.cookie_header(
-            &self.consent_cookie_name(client_id),
-            &format!("{expires_at}.{signature}"),
-            Some(max_age),
-        )
+        let signature = self.sign(&csrf_message(request_handle, browser, client_fingerprint));
+        format!("{client_fingerprint}.{signature}")
     }
 
-    /// Whether this browser approved this client before, and the approval is still good.
-    pub fn has_remembered_consent(
-        &self,
-        request: &Request,
-        client_id: &str,
-        browser: &str,
-        now: i64,
-    ) -> bool {
-        let Some(value) = cookie_value(request, &self.consent_cookie_name(client_id)) else {
-            return false;
-        };
-        let Some((expires_at, signature)) = value.split_once('.') else {
-            return false;
-        };
-        let Ok(expires) = expires_at.parse::<i64>() else {
-            return false;
-        };
-        expires > now
-            && self.verify(
-                &format!("consent\n{client_id}\n{browser}\n{expires}"),
-                signature,
-            )
+    /// The client fingerprint a valid CSRF token carries; `None` for any other token.
+    pub fn verify_csrf(&self, token: &str, request_handle: &str, browser: &str) -> Option<String> {
+        let (fingerprint, signature) = token.split_once('.')?;
+        let message = csrf_message(request_handle, browser, fingerprint);
+        self.verify(&message, signature)
+            .then(|| fingerprint.to_owned())
+    }
+
+    fn consent_cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-ab_consents"
+        } else {
+            "ab_consents"
+        }
+    }
+
+    /// The browser's remembered-consent handle, if it sent one that looks like ours.
+    pub fn consent_handle(&self, request: &Request) -> Option<String> {
+        cookie_value(request, self.consent_cookie_name()).filter(|v| is_random_value(v))
+    }
+
+    /// A new remembered-consent handle (random, nothing readable in it).
+    pub fn new_consent_handle(&self) -> String {
+        opaque::random_base64url(32)
+    }
+
+    /// The `Set-Cookie` header that keeps `handle` for `max_age` seconds: persistent, unlike
+    /// the binding cookie, and HttpOnly, so no script reads it.
+    pub fn consent_handle_cookie(&self, handle: &str, max_age: u64) -> String {
+        self.cookie_header(self.consent_cookie_name(), handle, Some(max_age))
     }
 
     fn cookie_header(&self, name: &str, value: &str, max_age: Option<u64>) -> String {
@@ -125,6 +114,18 @@ impl BrowserCookies {
     }
 }
 
+fn csrf_message(request_handle: &str, browser: &str, client_fingerprint: &str) -> String {
+    format!("csrf\n{request_handle}\n{browser}\n{client_fingerprint}")
+}
+
+/// The shape of our random cookie values: 32 bytes in base64url.
+fn is_random_value(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The value of the cookie `name` in the request's `Cookie` headers.
 fn cookie_value(request: &Request, name: &str) -> Option<String> {
     request
@@ -147,55 +148,69 @@ mod tests {
     }
 
     #[test]
-    fn csrf_tokens_are_bound_to_request_and_browser() {
+    fn csrf_tokens_are_bound_to_request_browser_and_client_fingerprint() {
         let cookies = BrowserCookies::new(&[7; 32], false);
-        let token = cookies.csrf_token("req1", "browserA");
-        assert!(cookies.verify_csrf(&token, "req1", "browserA"));
-        assert!(
-            !cookies.verify_csrf(&token, "req2", "browserA"),
-            "other request"
+        let token = cookies.csrf_token("req1", "browserA", "fp1");
+        assert_eq!(
+            cookies.verify_csrf(&token, "req1", "browserA").as_deref(),
+            Some("fp1"),
+            "the fingerprint comes back"
         );
-        assert!(
-            !cookies.verify_csrf(&token, "req1", "browserB"),
-            "other browser"
-        );
-        assert!(
-            !BrowserCookies::new(&[8; 32], false).verify_csrf(&token, "req1", "browserA"),
+        let (_, signature) = token.split_once('.').unwrap();
+        let refused = [
+            ("other request", token.clone(), "req2", "browserA"),
+            ("other browser", token.clone(), "req1", "browserB"),
+            (
+                "swapped fingerprint",
+                format!("fp2.{signature}"),
+                "req1",
+                "browserA",
+            ),
+            ("no fingerprint", signature.to_owned(), "req1", "browserA"),
+            ("empty token", String::new(), "req1", "browserA"),
+        ];
+        for (name, token, request, browser) in refused {
+            assert_eq!(
+                cookies.verify_csrf(&token, request, browser),
+                None,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            BrowserCookies::new(&[8; 32], false).verify_csrf(&token, "req1", "browserA"),
+            None,
             "other key"
         );
-        assert!(!cookies.verify_csrf("", "req1", "browserA"));
     }
 
     #[test]
-    fn remembered_consent() {
+    fn remembered_consent_handle() {
         let cookies = BrowserCookies::new(&[7; 32], true);
-        let header = cookies.remember_consent("client_a", "browserA", 1000, 60);
+        let handle = cookies.new_consent_handle();
+        let header = cookies.consent_handle_cookie(&handle, 60);
         assert!(
-            header.contains("HttpOnly")
+            header.starts_with("__Host-ab_consents=")
+                && header.contains("HttpOnly")
                 && header.contains("Secure")
                 && header.contains("SameSite=Lax")
-                && header.starts_with("__Host-")
+                && header.contains("Path=/")
+                && header.contains("Max-Age=60"),
+            "{header}"
         );
         let pair = header.split(';').next().unwrap();
-        let request = request_with_cookie(pair);
-        assert!(cookies.has_remembered_consent(&request, "client_a", "browserA", 999));
-        assert!(
-            !cookies.has_remembered_consent(&request, "client_a", "browserA", 1000),
-            "expired"
+        assert_eq!(
+            cookies.consent_handle(&request_with_cookie(pair)),
+            Some(handle)
         );
-        assert!(
-            !cookies.has_remembered_consent(&request, "client_a", "browserB", 999),
-            "other browser"
+        assert_eq!(
+            cookies.consent_handle(&request_with_cookie("__Host-ab_consents=short")),
+            None
         );
+        let plain = BrowserCookies::new(&[7; 32], false);
         assert!(
-            !cookies.has_remembered_consent(&request, "client_b", "browserA", 999),
-            "other client"
-        );
-        let (name, value) = pair.split_once('=').unwrap();
-        let forged = request_with_cookie(&format!("{name}={}", value.replace("1000.", "9999.")));
-        assert!(
-            !cookies.has_remembered_consent(&forged, "client_a", "browserA", 2000),
-            "extended expiry"
+            plain
+                .consent_handle_cookie("h", 1)
+                .starts_with("ab_consents=")
         );
     }
 

@@ -18,6 +18,7 @@ use super::authorize::{
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::login::{CodeRow, CompletedLogin};
+use crate::telemetry::untrusted;
 use crate::tokens::opaque;
 use crate::upstream::{UpstreamError, UpstreamTokens};
 
@@ -86,7 +87,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     };
 
     if let Some(error) = query.get("error") {
-        tracing::info!(upstream_error = %error, "the upstream reported a failed login");
+        tracing::info!(upstream_error = %untrusted(error), "the upstream reported a failed login");
         return match error {
             "temporarily_unavailable" | "server_error" => fail(
                 ErrorCode::TemporarilyUnavailable,
@@ -123,21 +124,21 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     {
         Ok(tokens) => tokens,
         Err(UpstreamError::Unavailable(reason)) => {
-            tracing::warn!(%reason, "upstream unavailable during the code exchange");
+            tracing::warn!(reason = %untrusted(&reason), "upstream unavailable during the code exchange");
             return fail(
                 ErrorCode::TemporarilyUnavailable,
                 "the sign-in service is unavailable; try again",
             );
         }
         Err(UpstreamError::Refused { code, .. }) => {
-            tracing::warn!(upstream_error = %code, "the upstream refused the code exchange");
+            tracing::warn!(upstream_error = %untrusted(&code), "the upstream refused the code exchange");
             return fail(
                 ErrorCode::AccessDenied,
                 "the sign-in service refused the login",
             );
         }
         Err(UpstreamError::Malformed(reason)) => {
-            tracing::error!(%reason, "unusable answer from the upstream token endpoint");
+            tracing::error!(reason = %untrusted(&reason), "unusable answer from the upstream token endpoint");
             return fail(
                 ErrorCode::ServerError,
                 "the sign-in service did not identify the user",
@@ -166,6 +167,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     {
         Ok((user_id, grant_id)) => {
             tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
+            super::consent::record_consent_user(state, &row.request_hash, &user_id).await;
         }
         Err(error) => {
             tracing::error!(%error, "could not record the login");

@@ -75,7 +75,7 @@ pub fn framework_error_response(error: poem::Error) -> Response {
             json_error(status, "invalid_request", error.to_string())
         }
         status if status.is_server_error() => {
-            tracing::error!(%status, error = %error, "request failed");
+            tracing::error!(%status, error = %crate::telemetry::untrusted(&error), "request failed");
             json_error(
                 status,
                 "server_error",

@@ -1,8 +1,8 @@
-//! Cross-cutting request handling: body size limit, CORS for the public OAuth endpoints, and
-//! one log line per request.
+//! Cross-cutting request handling: body size limit and read timeout, CORS for the public OAuth
+//! endpoints, HSTS for an https issuer, and one log line per request.
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::web::headers::{ContentLength, HeaderMapExt};
@@ -10,10 +10,15 @@ use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 
 use super::errors::json_error;
 
-/// Refuses request bodies over `max_bytes`, whether or not they declare a length. Bodies are
-/// small on every endpoint, so the body is read here and handed on from memory.
+use crate::telemetry::untrusted;
+
+/// Refuses request bodies over `max_bytes`, whether or not they declare a length, and bodies
+/// that do not arrive within `read_timeout` (408, so that a client sending slowly cannot hold
+/// a connection). Bodies are small on every endpoint, so the body is read here and handed on
+/// from memory.
 pub struct BodyLimit {
     pub max_bytes: usize,
+    pub read_timeout: Duration,
 }
 
 impl<E: Endpoint> Middleware<E> for BodyLimit {
@@ -23,6 +28,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
         BodyLimitEndpoint {
             inner,
             max_bytes: self.max_bytes,
+            read_timeout: self.read_timeout,
         }
     }
 }
@@ -30,6 +36,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
 pub struct BodyLimitEndpoint<E> {
     inner: E,
     max_bytes: usize,
+    read_timeout: Duration,
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
@@ -48,7 +55,23 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         {
             return Ok(too_large());
         }
-        match request.take_body().into_bytes_limit(self.max_bytes).await {
+        let body = request.take_body().into_bytes_limit(self.max_bytes);
+        let Ok(read) = tokio::time::timeout(self.read_timeout, body).await else {
+            // RFC 9110 §15.5.9: the server closes the connection after a 408.
+            let mut response = json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                format!(
+                    "the request body did not arrive within {} seconds",
+                    self.read_timeout.as_secs()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(response);
+        };
+        match read {
             Ok(bytes) => request.set_body(Body::from_bytes(bytes)),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
             Err(error) => {
@@ -135,6 +158,44 @@ impl<E: Endpoint<Output = Response>> Endpoint for PublicCorsEndpoint<E> {
     }
 }
 
+/// `Strict-Transport-Security` on every response, for an https issuer (RFC 6797): once a
+/// browser has seen it, it never talks to this host over plain http for a year, so a network
+/// attacker cannot strip TLS from the consent page or the callback. Never sent for an http
+/// issuer (RFC 6797 §7.2: it would be ignored), and without `includeSubDomains`, which would
+/// bind every other service under the issuer's domain too.
+pub struct StrictTransportSecurity;
+
+/// The HSTS policy: one year.
+const HSTS: &str = "max-age=31536000";
+
+impl<E: Endpoint<Output = Response>> Middleware<E> for StrictTransportSecurity {
+    type Output = StrictTransportSecurityEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        StrictTransportSecurityEndpoint { inner }
+    }
+}
+
+pub struct StrictTransportSecurityEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint<Output = Response>> Endpoint for StrictTransportSecurityEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let mut response = match self.inner.call(request).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        };
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+        Ok(response)
+    }
+}
+
 /// One `info` line per request: method, path (never the query string, which can carry codes
 /// and state), status and duration.
 pub struct RequestLog;
@@ -163,7 +224,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestLogEndpoint<E> {
             Ok(response) => response.status(),
             Err(error) => error.status(),
         };
-        tracing::info!(%method, %path, status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+        tracing::info!(%method, path = %untrusted(&path), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
         result
     }
 }

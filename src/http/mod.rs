@@ -7,6 +7,7 @@ pub mod admin_users;
 pub mod authorize;
 pub mod browser;
 pub mod callback;
+pub mod consent;
 pub mod dev_upstream;
 pub mod discovery;
 pub mod errors;
@@ -17,6 +18,7 @@ pub mod pages;
 pub mod precomputed;
 pub mod registration;
 pub mod revocation;
+pub mod server;
 pub mod token;
 pub mod webhook;
 

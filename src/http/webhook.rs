@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::errors::json_error;
+use crate::telemetry::untrusted;
 
 /// The configured webhook credentials.
 #[derive(Clone)]
@@ -98,7 +99,8 @@ pub async fn ownerrez_webhook(
                 .await
             {
                 Ok(revoked) => {
-                    tracing::info!(upstream_user = %user_id, grants = revoked.len(), "upstream deauthorization: grants revoked");
+                    crate::grants::forget_remembered_consents(state, &revoked).await;
+                    tracing::info!(upstream_user = %untrusted(&user_id), grants = revoked.len(), "upstream deauthorization: grants revoked");
                     Response::builder().status(StatusCode::OK).finish()
                 }
                 Err(error) => {
@@ -112,7 +114,7 @@ pub async fn ownerrez_webhook(
             }
         }
         other => {
-            tracing::info!(action = %other, "webhook acknowledged");
+            tracing::info!(action = %untrusted(other), "webhook acknowledged");
             Response::builder().status(StatusCode::OK).finish()
         }
     }

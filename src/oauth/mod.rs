@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod client_metadata;
+pub mod consent;
 pub mod error;
 pub mod issuer;
 pub mod pkce;

@@ -236,7 +236,7 @@ impl TokenService {
                 Ok(merged)
             }
             Err(UpstreamError::Refused { code, .. }) => {
-                tracing::warn!(grant_id = %grant.grant_id, upstream_error = %code, "the upstream refused the refresh: grant revoked");
+                tracing::warn!(grant_id = %grant.grant_id, upstream_error = %crate::telemetry::untrusted(&code), "the upstream refused the refresh: grant revoked");
                 self.store
                     .revoke_grant(&grant.grant_id, self.clock.now())
                     .await
@@ -247,7 +247,7 @@ impl TokenService {
                 ))
             }
             Err(error) => {
-                tracing::warn!(grant_id = %grant.grant_id, %error, "upstream refresh failed; the grant is kept");
+                tracing::warn!(grant_id = %grant.grant_id, error = %crate::telemetry::untrusted(&error), "upstream refresh failed; the grant is kept");
                 self.store
                     .release_refresh_lease(&grant.grant_id)
                     .await

@@ -72,6 +72,12 @@ pub fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
+/// The `Location` of a 303 See Other, the answer to the consent form (asserting it is one).
+pub fn see_other(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), 303, "expected a 303 See Other");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
 /// The query parameters of a URL.
 pub fn query_of(url: &str) -> HashMap<String, String> {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
@@ -150,7 +156,7 @@ pub async fn approve(browser: &mut Browser, app: &TestApp, authorize: &str) -> S
             ],
         )
         .await;
-    location(&response)
+    see_other(&response)
 }
 
 /// On the dev upstream: types `user` and submits; returns the redirect to our callback.

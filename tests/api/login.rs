@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use crate::browser::{
     Browser, approve, authorize_url, dev_login, hidden_field, location, login_with_dev, query_of,
-    register_public_client,
+    register_public_client, see_other,
 };
+use crate::hardening::STRONG_WEBHOOK_PASSWORD;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_on, spawn_app_with};
 use crate::ownerrez_double::{
     CLIENT_ID, CLIENT_SECRET, Failure, OwnerRezDouble, Route, TokenVariant,
@@ -17,7 +18,7 @@ use crate::ownerrez_double::{
 const CLIENT_REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
 
 /// The first user's id and their grants, through the admin API.
-async fn first_user_grants(app: &TestApp) -> (String, Value) {
+pub async fn first_user_grants(app: &TestApp) -> (String, Value) {
     let admin_json = |path: String| async move {
         app.admin(Method::GET, &path)
             .send()
@@ -475,7 +476,7 @@ async fn consent_denied_and_forged_consent_posts() {
             &[("request", &request), ("csrf", &csrf), ("decision", "deny")],
         )
         .await;
-    assert_error(&app, &location(&denied), "access_denied");
+    assert_error(&app, &see_other(&denied), "access_denied");
     // And the request is spent.
     let again = browser
         .post_form(
@@ -572,12 +573,18 @@ async fn remembered_consent_skips_the_page_unless_prompt_consent() {
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
     assert!(
-        set_cookie.iter().any(|c| c.contains("ab_consent_")
+        set_cookie.iter().any(|c| c.starts_with("ab_consents=")
             && c.contains("HttpOnly")
             && c.contains("SameSite=Lax")),
         "{set_cookie:?}"
     );
-    location(&approved);
+    let upstream = see_other(&approved);
+    // Remembered once the login completes.
+    let callback = dev_login(&mut browser, &app, &upstream, "alice").await;
+    let back = browser
+        .get(&callback.replace(&app.issuer, &app.address))
+        .await;
+    assert_success(&app, &location(&back));
 
     let again = browser
         .get(&authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]))
@@ -673,7 +680,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
         c.upstream.ownerrez = config;
         c.upstream.ownerrez.client_secret = Some(Secret::new(CLIENT_SECRET));
         c.upstream.ownerrez.webhook_user = Some("ownerrez".into());
-        c.upstream.ownerrez.webhook_password = Some(Secret::new("hook-secret"));
+        c.upstream.ownerrez.webhook_password = Some(Secret::new(STRONG_WEBHOOK_PASSWORD));
     })
     .await;
     let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
@@ -704,7 +711,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
     let test_ping = app
         .http
         .post(&webhook)
-        .basic_auth("ownerrez", Some("hook-secret"))
+        .basic_auth("ownerrez", Some(STRONG_WEBHOOK_PASSWORD))
         .json(&json!({"action": "webhook_test"}))
         .send()
         .await
@@ -715,7 +722,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
         let revoked = app
             .http
             .post(&webhook)
-            .basic_auth("ownerrez", Some("hook-secret"))
+            .basic_auth("ownerrez", Some(STRONG_WEBHOOK_PASSWORD))
             .json(&event)
             .send()
             .await
@@ -819,28 +826,55 @@ async fn two_instances_share_the_login_state() {
     assert!(query_of(&redirect).contains_key("code"), "{redirect}");
 }
 
+/// A Client ID Metadata Document served on loopback (which the test switch allows) for 60 s
+/// of caching, whose name a test can change.
+pub struct ServedDocument {
+    pub client_id: String,
+    redirect_uri: String,
+    document: std::sync::Arc<std::sync::Mutex<String>>,
+    _server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ServedDocument {
+    pub fn start(name: &str, redirect_uri: &str) -> Self {
+        let document = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let served = document.clone();
+        let endpoint = poem::endpoint::make(move |_request: poem::Request| {
+            let body = served.lock().unwrap().clone();
+            async move {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .header("cache-control", "max-age=60")
+                    .body(body)
+            }
+        });
+        let (address, server) = crate::ownerrez_double::serve(endpoint);
+        let served = Self {
+            client_id: format!("http://{address}/oauth/client.json"),
+            redirect_uri: redirect_uri.to_owned(),
+            document,
+            _server: server,
+        };
+        served.publish(name);
+        served
+    }
+
+    /// Serves the document with `name` from now on.
+    pub fn publish(&self, name: &str) {
+        *self.document.lock().unwrap() = json!({
+            "client_id": self.client_id,
+            "client_name": name,
+            "redirect_uris": [self.redirect_uri],
+            "token_endpoint_auth_method": "none",
+        })
+        .to_string();
+    }
+}
+
 #[tokio::test]
 async fn a_client_id_metadata_document_client_logs_in_and_gets_tokens() {
-    // The document is served on loopback, which the test switch allows.
-    let document = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let served = document.clone();
-    let endpoint = poem::endpoint::make(move |_request: poem::Request| {
-        let body = served.lock().unwrap().clone();
-        async move {
-            poem::Response::builder()
-                .content_type("application/json")
-                .body(body)
-        }
-    });
-    let (address, _server) = crate::ownerrez_double::serve(endpoint);
-    let client_id = format!("http://{address}/oauth/client.json");
-    *document.lock().unwrap() = json!({
-        "client_id": client_id,
-        "client_name": "ChatGPT",
-        "redirect_uris": [CLIENT_REDIRECT],
-        "token_endpoint_auth_method": "none",
-    })
-    .to_string();
+    let document = ServedDocument::start("ChatGPT", CLIENT_REDIRECT);
+    let client_id = document.client_id.clone();
     let app = spawn_app_with(TestDb::new().await, |c| {
         c.client_metadata_documents.allow_http_loopback = true
     })

@@ -1,0 +1,200 @@
+//! `POST /authorize/consent`, the consent form's answer, and remembered approvals.
+//!
+//! An approval the user asks to remember is stored (`store::consents`) under the hash of a
+//! random handle the browser keeps in an HttpOnly cookie, bound to the terms the page showed:
+//! the client's fingerprint, the redirect URI, the resource and the scopes. It counts only once
+//! the login it started has completed (the callback records the user on it), and a later
+//! request skips the page only when `oauth::consent::is_covered` says the approval covers it.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Request, Response, handler};
+
+use super::AppState;
+use super::authorize::{begin_upstream, error_page, error_redirect, stored_redirect_uri};
+use crate::oauth::authorize::AuthorizeQuery;
+use crate::oauth::consent::{ConsentTerms, is_covered};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::consents::RememberedConsentRow;
+use crate::store::login::RequestRow;
+use crate::tokens::opaque;
+
+/// The consent form's answer. Every redirect is a 303 (RFC 9110 §15.4.4): the browser follows
+/// it with a GET, never by re-posting the form.
+#[handler]
+pub async fn consent(
+    request: &Request,
+    body: String,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    let mut response = answer(request, &body, state).await;
+    if response.status() == StatusCode::FOUND {
+        response.set_status(StatusCode::SEE_OTHER);
+    }
+    response
+}
+
+async fn answer(request: &Request, body: &str, state: &AppState) -> Response {
+    let expired = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This page has expired",
+            "The approval form was already used, has expired, or was not opened in this browser. Go back to the app and connect again.",
+        )
+    };
+    let failed = || {
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again.",
+        )
+    };
+    let form = AuthorizeQuery::parse(body);
+    if !form.repeated().is_empty() {
+        return expired();
+    }
+    let (Some(handle), Some(csrf), Some(decision)) =
+        (form.get("request"), form.get("csrf"), form.get("decision"))
+    else {
+        return expired();
+    };
+    let Some(browser) = state.cookies.browser_value(request) else {
+        return expired();
+    };
+    let Some(client_fingerprint) = state.cookies.verify_csrf(csrf, handle, &browser) else {
+        tracing::warn!("consent form with a bad CSRF token refused");
+        return expired();
+    };
+    let now = state.clock.now();
+    let request_hash = opaque::hash(handle);
+    let browser_hash = opaque::hash(&browser);
+    match decision {
+        "deny" => match state
+            .store
+            .deny_request(&request_hash, &browser_hash, now)
+            .await
+        {
+            Ok(Some(row)) => {
+                let uri = stored_redirect_uri(&row);
+                let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
+                tracing::info!(client_id = %row.client_id, "user denied consent");
+                error_redirect(state, &uri, &error, row.state.as_deref())
+            }
+            Ok(None) => expired(),
+            Err(error) => {
+                tracing::error!(%error, "could not record the denial");
+                failed()
+            }
+        },
+        "approve" => {
+            let mut cookies = Vec::new();
+            if form.get("remember") == Some("1") && state.config.login.remember_consent_secs > 0 {
+                match state
+                    .store
+                    .pending_request(&request_hash, &browser_hash, now)
+                    .await
+                {
+                    Ok(Some(row)) => {
+                        cookies.extend(
+                            remember_approval(state, request, &row, &client_fingerprint, now).await,
+                        );
+                    }
+                    Ok(None) => return expired(),
+                    Err(error) => {
+                        tracing::error!(%error, "could not load the pending request");
+                        return failed();
+                    }
+                }
+            }
+            tracing::info!("user approved consent");
+            begin_upstream(state, handle, &browser, cookies).await
+        }
+        _ => expired(),
+    }
+}
+
+/// Stores the approval of `row` for this browser; the `Set-Cookie` header of its handle (kept
+/// for as long as the approval), or `None` when it could not be stored: the login goes on, the
+/// page will simply show again next time.
+async fn remember_approval(
+    state: &AppState,
+    request: &Request,
+    row: &RequestRow,
+    client_fingerprint: &str,
+    now: i64,
+) -> Option<String> {
+    let max_age = state.config.login.remember_consent_secs;
+    let handle = state
+        .cookies
+        .consent_handle(request)
+        .unwrap_or_else(|| state.cookies.new_consent_handle());
+    let approval = RememberedConsentRow {
+        request_hash: row.request_hash.clone(),
+        handle_hash: opaque::hash(&handle),
+        client_id: row.client_id.clone(),
+        client_fingerprint: client_fingerprint.to_owned(),
+        redirect_uri: row.redirect_uri.clone(),
+        resource: row.resource.clone(),
+        scope: row.scope.clone(),
+        user_id: None,
+        created_at: now,
+        expires_at: now.saturating_add(i64::try_from(max_age).unwrap_or(i64::MAX)),
+    };
+    match state.store.remember_consent(approval).await {
+        Ok(()) => Some(state.cookies.consent_handle_cookie(&handle, max_age)),
+        Err(error) => {
+            tracing::error!(%error, "could not remember the approval; the login goes on");
+            None
+        }
+    }
+}
+
+/// Whether this browser holds a remembered approval, from a completed login and not expired,
+/// that covers `requested`. A database failure shows the page.
+pub async fn is_remembered(
+    state: &AppState,
+    request: &Request,
+    requested: &ConsentTerms<'_>,
+    now: i64,
+) -> bool {
+    if state.config.login.remember_consent_secs == 0 {
+        return false;
+    }
+    let Some(handle) = state.cookies.consent_handle(request) else {
+        return false;
+    };
+    match state
+        .store
+        .remembered_consents(&opaque::hash(&handle), requested.client_id, now)
+        .await
+    {
+        Ok(approvals) => approvals
+            .iter()
+            .any(|approval| is_covered(&approved_terms(approval), requested)),
+        Err(error) => {
+            tracing::error!(%error, "could not read remembered approvals; showing the page");
+            false
+        }
+    }
+}
+
+fn approved_terms(row: &RememberedConsentRow) -> ConsentTerms<'_> {
+    ConsentTerms {
+        client_id: &row.client_id,
+        client_fingerprint: &row.client_fingerprint,
+        redirect_uri: &row.redirect_uri,
+        resource: &row.resource,
+        scope: &row.scope,
+    }
+}
+
+/// After the login of the request `request_hash` completed as `user_id`: the approval given
+/// for it (if the user asked to remember it) becomes theirs and starts to count. A failure
+/// only means the approval is not remembered.
+pub async fn record_consent_user(state: &AppState, request_hash: &str, user_id: &str) {
+    if let Err(error) = state.store.record_consent_user(request_hash, user_id).await {
+        tracing::error!(%error, "could not record the user of a remembered approval");
+    }
+}

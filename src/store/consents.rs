@@ -1,0 +1,163 @@
+//! Remembered approvals (`remembered_consents`): rows found by the hash of the browser's
+//! remembered-consent handle, each bound to the terms the user approved, and owned by the user
+//! once their login completes.
+//!
+//! Anyone can write here by approving in their own browser, so the table is bounded: a browser
+//! handle keeps at most [`MAX_PER_BROWSER`] approvals (the oldest go first), a row whose login
+//! never completed is purged after the pending-request lifetime, and every row expires.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Query;
+use sea_orm::{ActiveValue::Set, QueryOrder, TransactionTrait};
+
+use super::{Store, StoreError, retry_when_busy};
+
+pub mod remembered_consent {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "remembered_consents")]
+    pub struct Model {
+        /// The approved authorization request's hash: its callback records the user.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_hash: String,
+        /// SHA-256 of the browser's remembered-consent handle.
+        pub handle_hash: String,
+        pub client_id: String,
+        pub client_fingerprint: String,
+        pub redirect_uri: String,
+        pub resource: String,
+        /// The approved scopes, space-separated.
+        pub scope: String,
+        /// Null until the login completes; such a row covers nothing.
+        pub user_id: Option<String>,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub type RememberedConsentRow = remembered_consent::Model;
+
+use remembered_consent::{Column, Entity};
+
+/// The most approvals one browser handle keeps.
+pub const MAX_PER_BROWSER: usize = 20;
+
+impl Store {
+    /// Stores an approval and, in the same transaction, drops the oldest approvals of its
+    /// browser handle beyond [`MAX_PER_BROWSER`].
+    pub async fn remember_consent(&self, row: RememberedConsentRow) -> Result<(), StoreError> {
+        retry_when_busy(|| self.remember_consent_once(row.clone())).await
+    }
+
+    async fn remember_consent_once(&self, row: RememberedConsentRow) -> Result<(), StoreError> {
+        let handle_hash = row.handle_hash.clone();
+        let txn = self.conn().begin().await?;
+        remembered_consent::ActiveModel {
+            request_hash: Set(row.request_hash),
+            handle_hash: Set(row.handle_hash),
+            client_id: Set(row.client_id),
+            client_fingerprint: Set(row.client_fingerprint),
+            redirect_uri: Set(row.redirect_uri),
+            resource: Set(row.resource),
+            scope: Set(row.scope),
+            user_id: Set(row.user_id),
+            created_at: Set(row.created_at),
+            expires_at: Set(row.expires_at),
+        }
+        .insert(&txn)
+        .await?;
+        // The newest MAX_PER_BROWSER of this handle, as a sub-query: no id list crosses over.
+        let newest = Query::select()
+            .column(Column::RequestHash)
+            .from(Entity)
+            .and_where(Column::HandleHash.eq(handle_hash.as_str()))
+            .order_by(Column::CreatedAt, sea_orm::Order::Desc)
+            .order_by(Column::RequestHash, sea_orm::Order::Desc)
+            .limit(MAX_PER_BROWSER as u64)
+            .to_owned();
+        Entity::delete_many()
+            .filter(Column::HandleHash.eq(handle_hash.as_str()))
+            .filter(Column::RequestHash.not_in_subquery(newest))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The live approvals a browser handle holds for a client, from completed logins.
+    pub async fn remembered_consents(
+        &self,
+        handle_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Vec<RememberedConsentRow>, StoreError> {
+        Ok(Entity::find()
+            .filter(Column::HandleHash.eq(handle_hash))
+            .filter(Column::ClientId.eq(client_id))
+            .filter(Column::UserId.is_not_null())
+            .filter(Column::ExpiresAt.gt(now))
+            .order_by_desc(Column::CreatedAt)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Records whose approval it was once the login of the approved request completed.
+    /// Returns whether there was such an approval.
+    pub async fn record_consent_user(
+        &self,
+        request_hash: &str,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let result = Entity::update_many()
+            .col_expr(Column::UserId, Expr::value(user_id))
+            .filter(Column::RequestHash.eq(request_hash))
+            .filter(Column::UserId.is_null())
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Forgets a user's approvals of a client for a resource (its grant was revoked).
+    pub async fn forget_consents(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(Entity::delete_many()
+            .filter(Column::UserId.eq(user_id))
+            .filter(Column::ClientId.eq(client_id))
+            .filter(Column::Resource.eq(resource))
+            .exec(self.conn())
+            .await?
+            .rows_affected)
+    }
+
+    /// Deletes expired approvals, and those whose login did not complete by
+    /// `unclaimed_before`. Returns how many went.
+    pub async fn purge_remembered_consents(
+        &self,
+        now: i64,
+        unclaimed_before: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(Entity::delete_many()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(Column::ExpiresAt.lte(now))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(Column::UserId.is_null())
+                            .add(Column::CreatedAt.lt(unclaimed_before)),
+                    ),
+            )
+            .exec(self.conn())
+            .await?
+            .rows_affected)
+    }
+}
