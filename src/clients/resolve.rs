@@ -2,7 +2,8 @@
 //! or a Client ID Metadata Document URL.
 
 use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
-use super::registry::{KIND_ADMIN, stored_metadata};
+use super::registry::KIND_ADMIN;
+use super::stored::{stored_metadata, stored_redirect_uris};
 use crate::store::{Store, StoreError};
 
 /// How the client came to exist, for the consent page.
@@ -24,6 +25,12 @@ pub struct ResolvedClient {
     pub name: String,
     pub origin: ClientOrigin,
     pub redirect_uris: Vec<String>,
+    /// Whether an error may be sent to the client's verified redirect URI, or must be shown
+    /// as a page here. RFC 9700 §4.11.2: a redirect URI nobody has vouched for turns error
+    /// redirects into an open redirector, so only admin-created clients and dynamic clients a
+    /// user has approved (a completed login) get them. A metadata document's URIs are chosen
+    /// by whoever serves the document, so they count as unvouched too.
+    pub may_redirect_errors: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,7 @@ pub async fn resolve_client(
             name: document.client_name.clone().unwrap_or_else(|| host.clone()),
             origin: ClientOrigin::MetadataDocument { host },
             redirect_uris: document.redirect_uris,
+            may_redirect_errors: false,
         });
     }
     let row = store
@@ -66,18 +74,20 @@ pub async fn resolve_client(
     if row.disabled {
         return Err(ResolveError::Disabled);
     }
-    let metadata = stored_metadata(&row);
+    let redirect_uris = stored_redirect_uris(&stored_metadata(&row));
+    let admin = row.kind == KIND_ADMIN;
     Ok(ResolvedClient {
         client_id: row.client_id.clone(),
         name: row
             .client_name
             .clone()
             .unwrap_or_else(|| format!("Unnamed app ({})", row.client_id)),
-        origin: if row.kind == KIND_ADMIN {
+        origin: if admin {
             ClientOrigin::Admin
         } else {
             ClientOrigin::Dynamic
         },
-        redirect_uris: metadata.redirect_uri_strs().map(str::to_owned).collect(),
+        redirect_uris,
+        may_redirect_errors: admin || row.first_authorized_at.is_some(),
     })
 }

@@ -7,6 +7,7 @@ pub mod client_metadata;
 pub mod error;
 pub mod issuer;
 pub mod pkce;
+pub mod redirect_scheme;
 pub mod redirect_uri;
 pub mod resource;
 pub mod scope;

@@ -1,9 +1,15 @@
-//! The `clients` and `registration_tokens` tables.
+//! The `clients` and `registration_tokens` tables. Every insert and delete of a client goes
+//! through [`Store::insert_client`] and [`Store::delete_client`], which keep the dynamic-client
+//! counter (`counters`) in the same transaction.
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
 
+use super::counters::{self, DYNAMIC_CLIENTS};
 use super::{Store, StoreError};
+
+/// `clients.kind` of a client registered through RFC 7591.
+pub const KIND_DYNAMIC: &str = "dynamic";
 
 pub mod client {
     use sea_orm::entity::prelude::*;
@@ -98,13 +104,34 @@ impl Store {
             .await?)
     }
 
-    /// Inserts a client and, when given, its first registration access token, atomically.
+    /// Inserts a client and, when given, its first registration access token, atomically. A
+    /// dynamic client takes a slot of the dynamic-client counter, at most `dynamic_cap`;
+    /// returns `false` (and writes nothing) when the cap is reached.
     pub async fn insert_client(
         &self,
         row: &ClientRow,
         registration_token_hash: Option<&str>,
-    ) -> Result<(), StoreError> {
+        dynamic_cap: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| {
+            self.insert_client_once(row, registration_token_hash, dynamic_cap)
+        })
+        .await
+    }
+
+    async fn insert_client_once(
+        &self,
+        row: &ClientRow,
+        registration_token_hash: Option<&str>,
+        dynamic_cap: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let txn = self.conn().begin().await?;
+        if row.kind == KIND_DYNAMIC
+            && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
+        {
+            txn.rollback().await?;
+            return Ok(false);
+        }
         active(row).insert(&txn).await?;
         if let Some(hash) = registration_token_hash {
             registration_token::ActiveModel {
@@ -116,23 +143,7 @@ impl Store {
             .await?;
         }
         txn.commit().await?;
-        Ok(())
-    }
-
-    pub async fn add_registration_token(
-        &self,
-        client_id: &str,
-        token_hash: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        registration_token::ActiveModel {
-            token_hash: Set(token_hash.to_owned()),
-            client_id: Set(client_id.to_owned()),
-            created_at: Set(now),
-        }
-        .insert(self.conn())
-        .await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The client a registration access token (by hash) manages, if it still exists.
@@ -150,10 +161,13 @@ impl Store {
     }
 
     /// Replaces a client's row (metadata, name, secret, flags). Returns whether it existed.
+    /// Its first and last use are left alone: a login may record them meanwhile.
     pub async fn update_client(&self, row: &ClientRow) -> Result<bool, StoreError> {
         let mut model = active(row);
         model.created_at = sea_orm::ActiveValue::NotSet;
         model.kind = sea_orm::ActiveValue::NotSet;
+        model.first_authorized_at = sea_orm::ActiveValue::NotSet;
+        model.last_used_at = sea_orm::ActiveValue::NotSet;
         let result = client::Entity::update_many()
             .set(model)
             .filter(client::Column::ClientId.eq(row.client_id.as_str()))
@@ -165,12 +179,45 @@ impl Store {
     /// Deletes a client; its registration tokens, grants and codes go with it. Returns whether
     /// it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| self.delete_client_once(client_id, false)).await
+    }
+
+    /// Deletes a client as [`delete_client`](Self::delete_client) does, but only a dynamic one
+    /// that no user has authorized (the condition is in the statement, so a login completing
+    /// meanwhile keeps its client).
+    async fn delete_never_authorized_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| self.delete_client_once(client_id, true)).await
+    }
+
+    async fn delete_client_once(
+        &self,
+        client_id: &str,
+        never_authorized_only: bool,
+    ) -> Result<bool, StoreError> {
         let txn = self.conn().begin().await?;
+        // The kind is part of the condition, so the counter follows exactly what was deleted.
+        let mut dynamic = client::Entity::delete_many()
+            .filter(client::Column::ClientId.eq(client_id))
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC));
+        if never_authorized_only {
+            dynamic = dynamic.filter(client::Column::FirstAuthorizedAt.is_null());
+        }
+        let dynamic = dynamic.exec(&txn).await?.rows_affected;
+        counters::release_slots(&txn, DYNAMIC_CLIENTS, dynamic).await?;
+        let other = if never_authorized_only {
+            0
+        } else {
+            client::Entity::delete_by_id(client_id.to_owned())
+                .exec(&txn)
+                .await?
+                .rows_affected
+        };
+        if dynamic + other == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
         registration_token::Entity::delete_many()
             .filter(registration_token::Column::ClientId.eq(client_id))
-            .exec(&txn)
-            .await?;
-        let deleted = client::Entity::delete_by_id(client_id.to_owned())
             .exec(&txn)
             .await?;
         // Its grants go with it: no code is redeemed and no token refreshed afterwards.
@@ -192,7 +239,7 @@ impl Store {
                 .await?;
         }
         txn.commit().await?;
-        Ok(deleted.rows_affected == 1)
+        Ok(true)
     }
 
     /// The newest dynamic client with this registration fingerprint created at or after `since`.
@@ -209,11 +256,26 @@ impl Store {
             .await?)
     }
 
-    pub async fn count_clients(&self, kind: &str) -> Result<u64, StoreError> {
-        Ok(client::Entity::find()
-            .filter(client::Column::Kind.eq(kind))
-            .count(self.conn())
-            .await?)
+    /// Deletes the oldest dynamic client no user has ever authorized, to make room under the
+    /// cap. Returns its id, or `None` when every dynamic client has been authorized.
+    pub async fn evict_oldest_unauthorized_client(&self) -> Result<Option<String>, StoreError> {
+        let oldest: Option<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::ClientId)
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .filter(client::Column::FirstAuthorizedAt.is_null())
+            .order_by_asc(client::Column::CreatedAt)
+            .order_by_asc(client::Column::ClientId)
+            .into_tuple()
+            .one(self.conn())
+            .await?;
+        let Some(client_id) = oldest else {
+            return Ok(None);
+        };
+        // Another registration may evict the same client first, or a login authorize it; the
+        // caller simply tries again.
+        self.delete_never_authorized_client(&client_id).await?;
+        Ok(Some(client_id))
     }
 
     pub async fn list_clients(&self, filter: &ClientFilter) -> Result<Vec<ClientRow>, StoreError> {
@@ -280,7 +342,7 @@ impl Store {
         let doomed: Vec<String> = client::Entity::find()
             .select_only()
             .column(client::Column::ClientId)
-            .filter(client::Column::Kind.eq("dynamic"))
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
             .filter(Condition::any().add(never_authorized).add(unused))
             .into_tuple()
             .all(self.conn())

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod client_documents;
 pub mod clients;
+pub mod counters;
 pub mod login;
 pub mod rate_limits;
 pub mod settings;
