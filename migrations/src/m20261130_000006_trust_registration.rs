@@ -17,6 +17,7 @@ enum Counters {
 #[derive(DeriveIden)]
 enum Clients {
     Table,
+    ClientId,
     Kind,
     FirstAuthorizedAt,
     CreatedAt,
@@ -104,7 +105,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The oldest never-authorized dynamic client, found without a scan when the cap is full.
+        // The oldest never-authorized dynamic client (ties by id), found by one index seek when
+        // the cap is full.
         manager
             .create_index(
                 Index::create()
@@ -113,6 +115,7 @@ impl MigrationTrait for Migration {
                     .col(Clients::Kind)
                     .col(Clients::FirstAuthorizedAt)
                     .col(Clients::CreatedAt)
+                    .col(Clients::ClientId)
                     .to_owned(),
             )
             .await

@@ -149,7 +149,7 @@ impl Registry {
             resource_server_for: None,
         };
         self.store()
-            .insert_client(&row, None, None)
+            .insert_client(&row, None, None, false)
             .await
             .map_err(|error| match error {
                 // Two operators choosing the same id at once: the primary key decides.

@@ -21,16 +21,13 @@ use crate::oauth::client_metadata::{
 };
 use crate::oauth::issuer::Issuer;
 use crate::oauth::redirect_uri::AllowPattern;
-use crate::store::clients::ClientRow;
+use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
 use super::stored::stored_metadata;
 pub use crate::store::clients::KIND_DYNAMIC;
 pub const KIND_ADMIN: &str = "admin";
-
-/// How often a registration tries to make room under a full cap before it gives up.
-const EVICTION_ATTEMPTS: usize = 3;
 
 /// Path of the registration endpoint below the issuer.
 pub const REGISTER_PATH: &str = "/register";
@@ -231,33 +228,35 @@ impl Registry {
         }))
     }
 
-    /// Inserts a new dynamic client under the cap. A full cap first loses its oldest client
-    /// that no user ever authorized, so registrations nobody completes cannot lock real hosts
-    /// out; only authorized clients can fill it.
+    /// Inserts a new dynamic client under the cap. A full cap loses its oldest client that no
+    /// user ever authorized, in the same transaction, so registrations nobody completes cannot
+    /// lock real hosts out; only authorized clients can fill it.
     async fn insert_within_cap(
         &self,
         row: &ClientRow,
         token_hash: &str,
     ) -> Result<(), RegistrationError> {
         let cap = Some(self.config.max_dynamic_clients);
-        for _ in 0..EVICTION_ATTEMPTS {
-            if self.store.insert_client(row, Some(token_hash), cap).await? {
-                return Ok(());
+        match self
+            .store
+            .insert_client(row, Some(token_hash), cap, true)
+            .await?
+        {
+            CappedInsert::Inserted => Ok(()),
+            CappedInsert::MadeRoom { evicted } => {
+                tracing::info!(client_id = %evicted, "client cap reached: deleted the oldest never-authorized client");
+                Ok(())
             }
-            match self.store.evict_oldest_unauthorized_client().await? {
-                Some(evicted) => {
-                    tracing::info!(client_id = %evicted, "client cap reached: deleted the oldest never-authorized client");
-                }
-                None => break,
+            CappedInsert::Full => {
+                tracing::warn!(
+                    max = self.config.max_dynamic_clients,
+                    "dynamic client cap reached by authorized clients"
+                );
+                Err(RegistrationError::CapReached {
+                    retry_after: self.config.reap_interval_secs,
+                })
             }
         }
-        tracing::warn!(
-            max = self.config.max_dynamic_clients,
-            "dynamic client cap reached by authorized clients"
-        );
-        Err(RegistrationError::CapReached {
-            retry_after: self.config.reap_interval_secs,
-        })
     }
 
     /// RFC 7592 §2: authenticates a management request. Any failure is the same

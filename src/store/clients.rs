@@ -3,7 +3,9 @@
 //! counter (`counters`) in the same transaction.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect, TransactionTrait,
+};
 
 use super::counters::{self, DYNAMIC_CLIENTS};
 use super::{Store, StoreError};
@@ -105,16 +107,18 @@ impl Store {
     }
 
     /// Inserts a client and, when given, its first registration access token, atomically. A
-    /// dynamic client takes a slot of the dynamic-client counter, at most `dynamic_cap`;
-    /// returns `false` (and writes nothing) when the cap is reached.
+    /// dynamic client takes a slot of the dynamic-client counter, at most `dynamic_cap`. When
+    /// the cap is full and `make_room` is set, the oldest dynamic client no user has ever
+    /// authorized is deleted in the same transaction and its slot taken over.
     pub async fn insert_client(
         &self,
         row: &ClientRow,
         registration_token_hash: Option<&str>,
         dynamic_cap: Option<u64>,
-    ) -> Result<bool, StoreError> {
+        make_room: bool,
+    ) -> Result<CappedInsert, StoreError> {
         super::retry_when_busy(|| {
-            self.insert_client_once(row, registration_token_hash, dynamic_cap)
+            self.insert_client_once(row, registration_token_hash, dynamic_cap, make_room)
         })
         .await
     }
@@ -124,13 +128,22 @@ impl Store {
         row: &ClientRow,
         registration_token_hash: Option<&str>,
         dynamic_cap: Option<u64>,
-    ) -> Result<bool, StoreError> {
+        make_room: bool,
+    ) -> Result<CappedInsert, StoreError> {
         let txn = self.conn().begin().await?;
+        let mut outcome = CappedInsert::Inserted;
         if row.kind == KIND_DYNAMIC
             && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
         {
-            txn.rollback().await?;
-            return Ok(false);
+            let evicted = match make_room {
+                true => evict_oldest_never_authorized(&txn).await?,
+                false => None,
+            };
+            let Some(evicted) = evicted else {
+                txn.rollback().await?;
+                return Ok(CappedInsert::Full);
+            };
+            outcome = CappedInsert::MadeRoom { evicted };
         }
         active(row).insert(&txn).await?;
         if let Some(hash) = registration_token_hash {
@@ -143,7 +156,7 @@ impl Store {
             .await?;
         }
         txn.commit().await?;
-        Ok(true)
+        Ok(outcome)
     }
 
     /// The client a registration access token (by hash) manages, if it still exists.
@@ -179,39 +192,23 @@ impl Store {
     /// Deletes a client; its registration tokens, grants and codes go with it. Returns whether
     /// it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        super::retry_when_busy(|| self.delete_client_once(client_id, false)).await
+        super::retry_when_busy(|| self.delete_client_once(client_id)).await
     }
 
-    /// Deletes a client as [`delete_client`](Self::delete_client) does, but only a dynamic one
-    /// that no user has authorized (the condition is in the statement, so a login completing
-    /// meanwhile keeps its client).
-    async fn delete_never_authorized_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        super::retry_when_busy(|| self.delete_client_once(client_id, true)).await
-    }
-
-    async fn delete_client_once(
-        &self,
-        client_id: &str,
-        never_authorized_only: bool,
-    ) -> Result<bool, StoreError> {
+    async fn delete_client_once(&self, client_id: &str) -> Result<bool, StoreError> {
         let txn = self.conn().begin().await?;
         // The kind is part of the condition, so the counter follows exactly what was deleted.
-        let mut dynamic = client::Entity::delete_many()
+        let dynamic = client::Entity::delete_many()
             .filter(client::Column::ClientId.eq(client_id))
-            .filter(client::Column::Kind.eq(KIND_DYNAMIC));
-        if never_authorized_only {
-            dynamic = dynamic.filter(client::Column::FirstAuthorizedAt.is_null());
-        }
-        let dynamic = dynamic.exec(&txn).await?.rows_affected;
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .exec(&txn)
+            .await?
+            .rows_affected;
         counters::release_slots(&txn, DYNAMIC_CLIENTS, dynamic).await?;
-        let other = if never_authorized_only {
-            0
-        } else {
-            client::Entity::delete_by_id(client_id.to_owned())
-                .exec(&txn)
-                .await?
-                .rows_affected
-        };
+        let other = client::Entity::delete_by_id(client_id.to_owned())
+            .exec(&txn)
+            .await?
+            .rows_affected;
         if dynamic + other == 0 {
             txn.rollback().await?;
             return Ok(false);
@@ -254,28 +251,6 @@ impl Store {
             .order_by_desc(client::Column::CreatedAt)
             .one(self.conn())
             .await?)
-    }
-
-    /// Deletes the oldest dynamic client no user has ever authorized, to make room under the
-    /// cap. Returns its id, or `None` when every dynamic client has been authorized.
-    pub async fn evict_oldest_unauthorized_client(&self) -> Result<Option<String>, StoreError> {
-        let oldest: Option<String> = client::Entity::find()
-            .select_only()
-            .column(client::Column::ClientId)
-            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
-            .filter(client::Column::FirstAuthorizedAt.is_null())
-            .order_by_asc(client::Column::CreatedAt)
-            .order_by_asc(client::Column::ClientId)
-            .into_tuple()
-            .one(self.conn())
-            .await?;
-        let Some(client_id) = oldest else {
-            return Ok(None);
-        };
-        // Another registration may evict the same client first, or a login authorize it; the
-        // caller simply tries again.
-        self.delete_never_authorized_client(&client_id).await?;
-        Ok(Some(client_id))
     }
 
     pub async fn list_clients(&self, filter: &ClientFilter) -> Result<Vec<ClientRow>, StoreError> {
@@ -355,4 +330,61 @@ impl Store {
         }
         Ok(reaped)
     }
+}
+
+/// The outcome of inserting a client under the dynamic-client cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CappedInsert {
+    Inserted,
+    /// The cap was full: this never-authorized client was deleted to make room.
+    MadeRoom {
+        evicted: String,
+    },
+    /// The cap was full and nothing could make room; nothing was written.
+    Full,
+}
+
+/// Deletes, within `txn`, the oldest dynamic client no user has ever authorized (the condition
+/// is in the statement, so a login completing meanwhile keeps its client); its slot of the
+/// counter passes to the caller. Concurrent registrations see the same oldest clients, so each
+/// goes down a short list until it deletes one itself, and reads a fresh list when others got
+/// them all first. `None` only when no such client is left (or, under a flood, after a few
+/// lists). Such a client has no grant yet.
+async fn evict_oldest_never_authorized(
+    txn: &impl ConnectionTrait,
+) -> Result<Option<String>, StoreError> {
+    const CANDIDATES: u64 = 8;
+    const LISTS: usize = 4;
+    for _ in 0..LISTS {
+        let oldest: Vec<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::ClientId)
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .filter(client::Column::FirstAuthorizedAt.is_null())
+            .order_by_asc(client::Column::CreatedAt)
+            .order_by_asc(client::Column::ClientId)
+            .limit(CANDIDATES)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        if oldest.is_empty() {
+            return Ok(None);
+        }
+        for client_id in oldest {
+            let deleted = client::Entity::delete_many()
+                .filter(client::Column::ClientId.eq(client_id.as_str()))
+                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+                .filter(client::Column::FirstAuthorizedAt.is_null())
+                .exec(txn)
+                .await?;
+            if deleted.rows_affected == 1 {
+                registration_token::Entity::delete_many()
+                    .filter(registration_token::Column::ClientId.eq(client_id.as_str()))
+                    .exec(txn)
+                    .await?;
+                return Ok(Some(client_id));
+            }
+        }
+    }
+    Ok(None)
 }
