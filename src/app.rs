@@ -22,7 +22,9 @@ use crate::http::authorize::{self, CALLBACK_PATH, CONSENT_PATH};
 use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
-use crate::http::middleware::{BodyLimit, PublicCors, RequestLog, StrictTransportSecurity};
+use crate::http::middleware::{
+    AuthorizeSourceLimit, BodyLimit, PublicCors, RequestLog, StrictTransportSecurity,
+};
 use crate::http::oauth_api::OAuthApi;
 use crate::http::registration::RegistrationApi;
 use crate::http::server::{self, ServeOptions};
@@ -133,20 +135,35 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
     })
 }
 
-/// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, and expired
-/// codes, pending requests, denylist entries, refresh families and remembered approvals.
+/// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, stale
+/// rate-limit windows and expired metadata documents, and expired codes, pending requests,
+/// denylist entries, refresh families and remembered approvals.
 fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
     let registry = state.registry.clone();
     let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
     // An approval whose login has not completed within the pending request's lifetime never
     // will.
     let login_ttl = state.config.login.pending_request_ttl_secs as i64;
+    // A rate-limit row is dead once its window has passed; the longest window decides.
+    let longest_window = state
+        .config
+        .registration
+        .per_source_window_secs
+        .max(state.config.login.per_source_window_secs);
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
             if let Err(error) = registry.reap().await {
                 tracing::error!(%error, "could not reap abandoned clients");
+            }
+            match registry.purge_outsider_rows(longest_window).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(
+                    count,
+                    "housekeeping: deleted stale rate limits and expired metadata documents"
+                ),
+                Err(error) => tracing::error!(%error, "housekeeping of outsider rows failed"),
             }
             match registry.store().delete_expired(registry.now()).await {
                 Ok(0) => {}
@@ -234,7 +251,12 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let mut app = Route::new()
-        .at(AUTHORIZE_PATH, get(authorize::authorize))
+        .at(
+            AUTHORIZE_PATH,
+            get(authorize::authorize).with(AuthorizeSourceLimit {
+                state: state.clone(),
+            }),
+        )
         .at(CONSENT_PATH, post(consent::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))
         .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook));

@@ -4,7 +4,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::registry::{KIND_ADMIN, Registry, apply_metadata, generate_client_id, stored_metadata};
+use super::registry::{KIND_ADMIN, Registry, apply_metadata, generate_client_id};
+use super::stored::{stored_metadata, stored_redirect_uris};
 use crate::oauth::client_metadata::{ClientMetadata, MetadataError};
 use crate::store::StoreError;
 use crate::store::audit::AuditRow;
@@ -68,13 +69,14 @@ pub struct ClientView {
 }
 
 impl ClientView {
+    /// The view of a stored client, its metadata as stored (never re-validated).
     pub fn from_row(row: &ClientRow) -> Self {
         let metadata = stored_metadata(row);
         Self {
             client_id: row.client_id.clone(),
             kind: row.kind.clone(),
             client_name: row.client_name.clone(),
-            redirect_uris: metadata.redirect_uri_strs().map(str::to_owned).collect(),
+            redirect_uris: stored_redirect_uris(&metadata),
             token_endpoint_auth_method: row.token_endpoint_auth_method.clone(),
             disabled: row.disabled,
             created_at: row.created_at,
@@ -82,7 +84,7 @@ impl ClientView {
             first_authorized_at: row.first_authorized_at,
             last_used_at: row.last_used_at,
             resource_server_for: row.resource_server_for.clone(),
-            metadata: Value::Object(metadata.to_json()),
+            metadata: Value::Object(metadata),
         }
     }
 
@@ -147,7 +149,7 @@ impl Registry {
             resource_server_for: None,
         };
         self.store()
-            .insert_client(&row, None)
+            .insert_client(&row, None, None, false)
             .await
             .map_err(|error| match error {
                 // Two operators choosing the same id at once: the primary key decides.
@@ -187,17 +189,22 @@ impl Registry {
         client_id: &str,
         changes: ClientChanges,
     ) -> Result<ClientView, AdminError> {
-        let row = self.existing(client_id).await?;
+        let mut row = self.existing(client_id).await?;
         let before = ClientView::from_row(&row);
-        let mut body = before.metadata.clone();
-        if let Some(name) = changes.client_name {
-            body["client_name"] = name.into();
+        // New metadata is validated; a change of `disabled` alone keeps the metadata as stored,
+        // so a client registered under older rules can still be disabled.
+        if changes.client_name.is_some() || changes.redirect_uris.is_some() {
+            let mut body = before.metadata.clone();
+            if let Some(name) = changes.client_name {
+                body["client_name"] = name.into();
+            }
+            if let Some(uris) = changes.redirect_uris {
+                body["redirect_uris"] = uris.into();
+            }
+            let metadata = ClientMetadata::from_json(&body, self.rules())?;
+            (row, _) = apply_metadata(row, &metadata, self.now());
         }
-        if let Some(uris) = changes.redirect_uris {
-            body["redirect_uris"] = uris.into();
-        }
-        let metadata = ClientMetadata::from_json(&body, self.rules())?;
-        let (mut row, _) = apply_metadata(row, &metadata, self.now());
+        row.updated_at = self.now();
         if let Some(disabled) = changes.disabled {
             row.disabled = disabled;
         }

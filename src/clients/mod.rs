@@ -6,3 +6,4 @@ pub mod authenticate;
 pub mod cimd;
 pub mod registry;
 pub mod resolve;
+pub mod stored;

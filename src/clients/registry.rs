@@ -2,6 +2,11 @@
 //! the registration policy (initial access token, per-source rate, global cap, idempotent
 //! re-registration) and the reaping of abandoned dynamic clients.
 //!
+//! Registration is unauthenticated, so nothing here may let one caller act on a client another
+//! caller created: a deduplicated answer names the existing client but carries no
+//! registration access token. And no caller may lock the others out: when the cap is reached,
+//! the oldest client that no user ever authorized makes room.
+//!
 //! Admin-created clients live in the same table (`kind = admin`) and are handled by
 //! `clients::admin`, which shares the row conversions defined here.
 
@@ -11,14 +16,17 @@ use serde_json::{Map, Value};
 
 use crate::clock::Clock;
 use crate::config::RegistrationConfig;
-use crate::oauth::client_metadata::{ClientMetadata, MetadataError, MetadataRules};
+use crate::oauth::client_metadata::{
+    ClientMetadata, GENERATED_FIELDS, MetadataError, MetadataRules,
+};
 use crate::oauth::issuer::Issuer;
 use crate::oauth::redirect_uri::AllowPattern;
-use crate::store::clients::ClientRow;
+use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
-pub const KIND_DYNAMIC: &str = "dynamic";
+use super::stored::stored_metadata;
+pub use crate::store::clients::KIND_DYNAMIC;
 pub const KIND_ADMIN: &str = "admin";
 
 /// Path of the registration endpoint below the issuer.
@@ -37,6 +45,17 @@ pub enum RegistrationError {
     CapReached { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a client information response lets its caller do through RFC 7592.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Management<'a> {
+    /// A new registration access token, and the registration client URI to use it at.
+    Token(&'a str),
+    /// The registration client URI only (the caller already holds a token).
+    Uri,
+    /// Nothing: the caller may not be the client's registrant.
+    None,
 }
 
 /// The outcome of a registration or an RFC 7592 read/update: the client information
@@ -73,6 +92,7 @@ impl Registry {
             max_redirect_uris: config.max_redirect_uris,
             max_redirect_uri_length: config.max_redirect_uri_length,
             allowlist,
+            custom_schemes: config.custom_redirect_schemes.clone(),
         };
         Self {
             store,
@@ -119,51 +139,27 @@ impl Registry {
         let now = self.clock.now();
 
         // Hosts re-register on every connection. An identical public registration from the
-        // same source is answered with the client it already made. (A confidential client
-        // always gets a new id: its secret exists only in the first answer.)
+        // same source is answered with the client it already made, writing nothing. (A
+        // confidential client always gets a new id: its secret exists only in the first answer.)
         let fingerprint = (!metadata.token_endpoint_auth_method.has_secret())
             .then(|| registration_fingerprint(source, &metadata));
-        if let Some(fingerprint) = &fingerprint {
-            let since = now - self.config.dedupe_window_secs as i64;
-            if let Some(existing) = self
-                .store
-                .recent_client_by_fingerprint(fingerprint, since)
-                .await?
-                && !existing.disabled
-            {
-                let token = opaque::generate("reg");
-                self.store
-                    .add_registration_token(&existing.client_id, &opaque::hash(&token), now)
-                    .await?;
-                let stored = stored_metadata(&existing);
-                tracing::info!(client_id = %existing.client_id, "identical registration: returning the existing client");
-                return Ok(ClientInformation {
-                    client_id: existing.client_id.clone(),
-                    body: self.information(&existing, &stored, None, Some(&token)),
-                    created: false,
-                });
-            }
+        if let Some(fingerprint) = &fingerprint
+            && let Some(existing) = self.recent_identical(fingerprint, now).await?
+        {
+            return Ok(existing);
         }
 
-        let window = self.config.per_source_window_secs as i64;
-        let window_start = now - now.rem_euclid(window);
-        let hits = self
+        let limit = self
             .store
-            .count_hit(&format!("register:{source}"), window_start)
+            .hit_limit(
+                &format!("register:{source}"),
+                self.config.per_source_limit,
+                self.config.per_source_window_secs,
+                now,
+            )
             .await?;
-        if hits > i64::from(self.config.per_source_limit) {
-            return Err(RegistrationError::RateLimited {
-                retry_after: (window_start + window - now).max(1) as u64,
-            });
-        }
-        if self.store.count_clients(KIND_DYNAMIC).await? >= self.config.max_dynamic_clients {
-            tracing::warn!(
-                max = self.config.max_dynamic_clients,
-                "dynamic client cap reached"
-            );
-            return Err(RegistrationError::CapReached {
-                retry_after: self.config.reap_interval_secs,
-            });
+        if let Some(retry_after) = limit {
+            return Err(RegistrationError::RateLimited { retry_after });
         }
 
         let client_id = generate_client_id();
@@ -188,15 +184,79 @@ impl Registry {
             disabled: false,
             resource_server_for: None,
         };
-        self.store
-            .insert_client(&row, Some(&opaque::hash(&token)))
-            .await?;
+        self.insert_within_cap(&row, &opaque::hash(&token)).await?;
         tracing::info!(%client_id, auth_method = %row.token_endpoint_auth_method, "client registered");
         Ok(ClientInformation {
             client_id,
-            body: self.information(&row, &metadata, secret.as_deref(), Some(&token)),
+            body: self.information(
+                &row,
+                &metadata.to_json(),
+                secret.as_deref(),
+                Management::Token(&token),
+            ),
             created: true,
         })
+    }
+
+    /// The client an identical registration from the same source made within the dedupe
+    /// window, answered without any management power: whoever sends the same metadata from
+    /// behind the same NAT is not necessarily its registrant.
+    async fn recent_identical(
+        &self,
+        fingerprint: &str,
+        now: i64,
+    ) -> Result<Option<ClientInformation>, RegistrationError> {
+        let since = now - self.config.dedupe_window_secs as i64;
+        let Some(existing) = self
+            .store
+            .recent_client_by_fingerprint(fingerprint, since)
+            .await?
+            .filter(|row| !row.disabled)
+        else {
+            return Ok(None);
+        };
+        tracing::info!(client_id = %existing.client_id, "identical registration: returning the existing client");
+        Ok(Some(ClientInformation {
+            client_id: existing.client_id.clone(),
+            body: self.information(
+                &existing,
+                &stored_metadata(&existing),
+                None,
+                Management::None,
+            ),
+            created: false,
+        }))
+    }
+
+    /// Inserts a new dynamic client under the cap. A full cap loses its oldest client that no
+    /// user ever authorized, in the same transaction, so registrations nobody completes cannot
+    /// lock real hosts out; only authorized clients can fill it.
+    async fn insert_within_cap(
+        &self,
+        row: &ClientRow,
+        token_hash: &str,
+    ) -> Result<(), RegistrationError> {
+        let cap = Some(self.config.max_dynamic_clients);
+        match self
+            .store
+            .insert_client(row, Some(token_hash), cap, true)
+            .await?
+        {
+            CappedInsert::Inserted => Ok(()),
+            CappedInsert::MadeRoom { evicted } => {
+                tracing::info!(client_id = %evicted, "client cap reached: deleted the oldest never-authorized client");
+                Ok(())
+            }
+            CappedInsert::Full => {
+                tracing::warn!(
+                    max = self.config.max_dynamic_clients,
+                    "dynamic client cap reached by authorized clients"
+                );
+                Err(RegistrationError::CapReached {
+                    retry_after: self.config.reap_interval_secs,
+                })
+            }
+        }
     }
 
     /// RFC 7592 §2: authenticates a management request. Any failure is the same
@@ -222,12 +282,11 @@ impl Registry {
         }
     }
 
-    /// RFC 7592 §2.1: the client's current information.
+    /// RFC 7592 §2.1: the client's current information, its metadata as stored.
     pub fn read(&self, row: &ClientRow) -> ClientInformation {
-        let metadata = stored_metadata(row);
         ClientInformation {
             client_id: row.client_id.clone(),
-            body: self.information(row, &metadata, None, None),
+            body: self.information(row, &stored_metadata(row), None, Management::Uri),
             created: false,
         }
     }
@@ -270,7 +329,12 @@ impl Registry {
         tracing::info!(client_id = %row.client_id, "client metadata replaced (RFC 7592)");
         Ok(ClientInformation {
             client_id: row.client_id.clone(),
-            body: self.information(&row, &metadata, new_secret.as_deref(), None),
+            body: self.information(
+                &row,
+                &metadata.to_json(),
+                new_secret.as_deref(),
+                Management::Uri,
+            ),
             created: false,
         })
     }
@@ -297,31 +361,50 @@ impl Registry {
         Ok(reaped.len())
     }
 
-    /// The client information response: generated fields, then the metadata echo.
+    /// Deletes what outsiders wrote that no longer counts: rate-limit windows older than
+    /// `longest_window_secs`, and expired metadata documents and remembered failures; then
+    /// re-counts the capped tables, so a count can never stay wrong. Returns the rows deleted.
+    pub async fn purge_outsider_rows(&self, longest_window_secs: u64) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let window = i64::try_from(longest_window_secs).unwrap_or(i64::MAX);
+        let mut deleted = self
+            .store
+            .delete_stale_rate_limits(now.saturating_sub(window))
+            .await?;
+        deleted += self.store.delete_expired_client_documents(now).await?;
+        self.store.reconcile_counters().await?;
+        Ok(deleted)
+    }
+
+    /// The client information response: the metadata echo, then the generated fields (which
+    /// the metadata can never override).
     pub fn information(
         &self,
         row: &ClientRow,
-        metadata: &ClientMetadata,
+        metadata: &Map<String, Value>,
         secret: Option<&str>,
-        registration_token: Option<&str>,
+        management: Management<'_>,
     ) -> Map<String, Value> {
-        let mut body = Map::new();
+        let mut body: Map<String, Value> = metadata
+            .iter()
+            .filter(|(name, _)| !GENERATED_FIELDS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
         body.insert("client_id".into(), row.client_id.clone().into());
         body.insert("client_id_issued_at".into(), row.created_at.into());
         if let Some(secret) = secret {
             body.insert("client_secret".into(), secret.into());
             body.insert("client_secret_expires_at".into(), 0.into());
         }
-        if let Some(token) = registration_token {
+        if let Management::Token(token) = management {
             body.insert("registration_access_token".into(), token.into());
         }
-        if row.kind == KIND_DYNAMIC {
+        if row.kind == KIND_DYNAMIC && management != Management::None {
             body.insert(
                 "registration_client_uri".into(),
                 self.registration_client_uri(&row.client_id).into(),
             );
         }
-        body.extend(metadata.to_json());
         body
     }
 
@@ -354,23 +437,6 @@ pub fn apply_metadata(
     row.registration_fingerprint = None;
     row.updated_at = now;
     (row, new_secret)
-}
-
-/// The metadata stored with a client. It was validated when written; it is read back without
-/// the operator's current limits so that a policy change does not make old clients unreadable.
-pub fn stored_metadata(row: &ClientRow) -> ClientMetadata {
-    let rules = MetadataRules {
-        max_redirect_uris: usize::MAX,
-        max_redirect_uri_length: usize::MAX,
-        allowlist: Vec::new(),
-    };
-    let value: Value = serde_json::from_str(&row.metadata).unwrap_or(Value::Null);
-    ClientMetadata::from_json(&value, &rules).unwrap_or_else(|error| {
-        panic!(
-            "client {} has stored metadata that no longer validates: {error}",
-            row.client_id
-        )
-    })
 }
 
 /// `client_<22 base64url characters>`: 128 random bits, never a URL, so it cannot be confused

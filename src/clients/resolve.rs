@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
-use super::registry::{KIND_ADMIN, stored_metadata};
+use super::registry::KIND_ADMIN;
+use super::stored::{stored_metadata, stored_redirect_uris};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
@@ -30,6 +31,12 @@ pub struct ResolvedClient {
     /// A digest of everything stored about the client (its metadata document's content for a
     /// URL client): any edit changes it, which voids remembered approvals of the client.
     pub fingerprint: String,
+    /// Whether an error may be sent to the client's verified redirect URI, or must be shown
+    /// as a page here. RFC 9700 §4.11.2: a redirect URI nobody has vouched for turns error
+    /// redirects into an open redirector, so only admin-created clients and dynamic clients a
+    /// user has approved (a completed login) get them. A metadata document's URIs are chosen
+    /// by whoever serves the document, so they count as unvouched too.
+    pub may_redirect_errors: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +72,7 @@ pub async fn resolve_client(
             origin: ClientOrigin::MetadataDocument { host },
             redirect_uris: document.redirect_uris,
             fingerprint,
+            may_redirect_errors: false,
         });
     }
     let row = store
@@ -74,19 +82,20 @@ pub async fn resolve_client(
     if row.disabled {
         return Err(ResolveError::Disabled);
     }
-    let metadata = stored_metadata(&row);
+    let redirect_uris = stored_redirect_uris(&stored_metadata(&row));
+    let admin = row.kind == KIND_ADMIN;
     Ok(ResolvedClient {
         client_id: row.client_id.clone(),
         name: row
             .client_name
             .clone()
             .unwrap_or_else(|| format!("Unnamed app ({})", row.client_id)),
-        origin: if row.kind == KIND_ADMIN {
+        origin: if admin {
             ClientOrigin::Admin
         } else {
             ClientOrigin::Dynamic
         },
-        redirect_uris: metadata.redirect_uri_strs().map(str::to_owned).collect(),
+        redirect_uris,
         fingerprint: fingerprint(&json!([
             row.kind,
             row.client_name,
@@ -94,6 +103,7 @@ pub async fn resolve_client(
             row.token_endpoint_auth_method,
             row.updated_at,
         ])),
+        may_redirect_errors: admin || row.first_authorized_at.is_some(),
     })
 }
 

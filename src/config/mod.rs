@@ -54,6 +54,10 @@ pub struct LoginConfig {
     /// How long an approval the user asked to remember lasts (at most a year); 0 never
     /// remembers.
     pub remember_consent_secs: u64,
+    /// Authorization requests one source (an IPv4 address or an IPv6 /64) may make per window;
+    /// each one stores a pending request.
+    pub per_source_limit: u32,
+    pub per_source_window_secs: u64,
 }
 
 impl Default for LoginConfig {
@@ -61,6 +65,8 @@ impl Default for LoginConfig {
         Self {
             pending_request_ttl_secs: 600,
             remember_consent_secs: 30 * 24 * 3600,
+            per_source_limit: 120,
+            per_source_window_secs: 60,
         }
     }
 }
@@ -72,7 +78,8 @@ pub struct RegistrationConfig {
     pub require_initial_access_token: bool,
     /// SHA-256 (hex) of the accepted initial access tokens.
     pub initial_access_token_hashes: Vec<String>,
-    /// The most dynamic clients that may exist at once.
+    /// The most dynamic clients that may exist at once. When the cap is reached, the oldest
+    /// client no user has ever authorized makes room; only authorized clients can fill it.
     pub max_dynamic_clients: u64,
     /// New dynamic clients one source may create per window.
     pub per_source_limit: u32,
@@ -84,6 +91,9 @@ pub struct RegistrationConfig {
     pub max_redirect_uri_length: usize,
     /// When non-empty, every redirect URI must match one of these patterns.
     pub redirect_uri_allowlist: Vec<String>,
+    /// Private-use redirect URI schemes accepted besides the reverse-domain ones
+    /// (RFC 8252 §7.1): the known MCP hosts' schemes.
+    pub custom_redirect_schemes: Vec<String>,
     /// Dynamic clients that never completed an authorization are deleted after this long.
     pub reap_unauthorized_after_secs: u64,
     /// Dynamic clients unused for this many days are deleted.
@@ -106,6 +116,14 @@ pub struct ClientMetadataDocumentConfig {
     /// Bounds on how long a fetched document is cached (from its Cache-Control).
     pub min_cache_secs: u64,
     pub max_cache_secs: u64,
+    /// How long a failed fetch or an invalid document is remembered, so that a bad URL is not
+    /// fetched on every request; 0 never remembers a failure.
+    pub failure_cache_secs: u64,
+    /// The most cached documents (and remembered failures) at once; beyond it, documents are
+    /// used without being cached.
+    pub max_cached_documents: u64,
+    /// Fetches one instance makes to one host at once; more wait for a turn.
+    pub max_concurrent_fetches_per_host: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -136,6 +154,9 @@ impl Default for RegistrationConfig {
             max_redirect_uris: 10,
             max_redirect_uri_length: 2000,
             redirect_uri_allowlist: Vec::new(),
+            custom_redirect_schemes: ["cursor", "vscode", "vscode-insiders", "claude", "windsurf"]
+                .map(String::from)
+                .to_vec(),
             reap_unauthorized_after_secs: 24 * 3600,
             reap_unused_after_days: 90,
             reap_interval_secs: 600,
@@ -153,6 +174,9 @@ impl Default for ClientMetadataDocumentConfig {
             max_bytes: 5 * 1024,
             min_cache_secs: 60,
             max_cache_secs: 24 * 3600,
+            failure_cache_secs: 30,
+            max_cached_documents: 10_000,
+            max_concurrent_fetches_per_host: 2,
         }
     }
 }

@@ -95,6 +95,36 @@ fn each_invalid_case_names_its_key() {
             "[tokens]\naccess_token_ttl_secs = \"long\"",
             "tokens.access_token_ttl_secs",
         ),
+        (
+            "an operating-system scheme as a known app scheme",
+            "[registration]\ncustom_redirect_schemes = [\"cursor\", \"ms-msdt\"]",
+            "registration.custom_redirect_schemes[1]",
+        ),
+        (
+            "a scheme written with its colon",
+            "[registration]\ncustom_redirect_schemes = [\"cursor:\"]",
+            "registration.custom_redirect_schemes[0]",
+        ),
+        (
+            "https as a custom scheme",
+            "[registration]\ncustom_redirect_schemes = [\"https\"]",
+            "registration.custom_redirect_schemes[0]",
+        ),
+        (
+            "no authorization requests at all",
+            "[login]\nper_source_limit = 0",
+            "login.per_source_limit",
+        ),
+        (
+            "no concurrent fetches",
+            "[client_metadata_documents]\nmax_concurrent_fetches_per_host = 0",
+            "client_metadata_documents.max_concurrent_fetches_per_host",
+        ),
+        (
+            "failures remembered for hours",
+            "[client_metadata_documents]\nfailure_cache_secs = 7200",
+            "client_metadata_documents.failure_cache_secs",
+        ),
     ];
     for (name, toml, key) in cases {
         let error = with_toml(toml).expect_err(name);

@@ -323,6 +323,18 @@ impl Config {
                 "must be at most 31536000 (a year)",
             ));
         }
+        if self.login.per_source_limit == 0 {
+            return Err(ConfigError::new(
+                "login.per_source_limit",
+                "must be at least 1",
+            ));
+        }
+        if self.login.per_source_window_secs == 0 {
+            return Err(ConfigError::new(
+                "login.per_source_window_secs",
+                "must be at least 1",
+            ));
+        }
         Ok(())
     }
 
@@ -372,6 +384,22 @@ impl Config {
                 ConfigError::new(format!("registration.redirect_uri_allowlist[{i}]"), e)
             })?;
         }
+        for (i, scheme) in r.custom_redirect_schemes.iter().enumerate() {
+            use crate::oauth::redirect_scheme::{is_forbidden_scheme, is_scheme_syntax};
+            let key = format!("registration.custom_redirect_schemes[{i}]");
+            if !is_scheme_syntax(scheme) || matches!(scheme.as_str(), "http" | "https") {
+                return Err(ConfigError::new(
+                    key,
+                    "must be a URI scheme in lower case without `:` (e.g. cursor), other than http and https",
+                ));
+            }
+            if is_forbidden_scheme(scheme) {
+                return Err(ConfigError::new(
+                    key,
+                    "belongs to the operating system or the browser and is never a redirect target",
+                ));
+            }
+        }
         let d = &self.client_metadata_documents;
         if d.timeout_ms == 0 || d.timeout_ms > 30_000 {
             return Err(ConfigError::new(
@@ -389,6 +417,24 @@ impl Config {
             return Err(ConfigError::new(
                 "client_metadata_documents.min_cache_secs",
                 "must not exceed client_metadata_documents.max_cache_secs",
+            ));
+        }
+        if d.failure_cache_secs > 3600 {
+            return Err(ConfigError::new(
+                "client_metadata_documents.failure_cache_secs",
+                "must be between 0 and 3600",
+            ));
+        }
+        if d.max_cached_documents == 0 {
+            return Err(ConfigError::new(
+                "client_metadata_documents.max_cached_documents",
+                "must be at least 1",
+            ));
+        }
+        if !(1..=64).contains(&d.max_concurrent_fetches_per_host) {
+            return Err(ConfigError::new(
+                "client_metadata_documents.max_concurrent_fetches_per_host",
+                "must be between 1 and 64",
             ));
         }
         let mut names = Vec::new();

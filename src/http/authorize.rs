@@ -16,7 +16,7 @@ use poem::{Request, Response, handler};
 use super::AppState;
 use super::consent;
 use super::pages::{self, ConsentPage, ErrorPage};
-use crate::clients::resolve::{ClientOrigin, ResolveError, resolve_client};
+use crate::clients::resolve::{ClientOrigin, ResolveError, ResolvedClient, resolve_client};
 use crate::oauth::authorize::{AuthorizeQuery, Prompt, validate_authorization};
 use crate::oauth::consent::ConsentTerms;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -80,6 +80,31 @@ pub fn error_redirect(
     redirect(&redirect_uri_with(uri, &params), &[])
 }
 
+/// An error found after the redirect URI is verified: sent back to the client when it may
+/// receive errors (`ResolvedClient::may_redirect_errors`), else shown here, naming the app's
+/// host, so this server never bounces a browser to a site no one has vouched for
+/// (RFC 9700 §4.11.2).
+fn refuse_verified(
+    state: &AppState,
+    client: &ResolvedClient,
+    uri: &VerifiedRedirectUri,
+    error: &OAuthError,
+    client_state: Option<&str>,
+) -> Response {
+    if client.may_redirect_errors {
+        return error_redirect(state, uri, error, client_state);
+    }
+    tracing::info!(error = %error.code, "authorization request refused with a page (client not yet approved)");
+    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let message = format!(
+        "{} ({}). Go back to the app at {} and try again.",
+        error.description,
+        error.code,
+        uri.display_host()
+    );
+    error_page(status, "This sign-in request cannot be used", &message)
+}
+
 #[handler]
 pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
@@ -140,10 +165,12 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
         );
     };
 
-    // 3. Everything else; from here on, errors go back to the client.
+    // 3. Everything else; from here on, errors go back to a client that may receive them.
     let valid = match validate_authorization(&query, &state.resources) {
         Ok(valid) => valid,
-        Err(error) => return error_redirect(state, &redirect_uri, &error, query.get("state")),
+        Err(error) => {
+            return refuse_verified(state, &client, &redirect_uri, &error, query.get("state"));
+        }
     };
 
     let now = state.clock.now();
@@ -173,8 +200,9 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
     };
     if let Err(error) = state.store.insert_authorization_request(row).await {
         tracing::error!(%error, "could not store the authorization request");
-        return error_redirect(
+        return refuse_verified(
             state,
+            &client,
             &redirect_uri,
             &OAuthError::new(ErrorCode::ServerError, "the request could not be stored"),
             valid.state.as_deref(),

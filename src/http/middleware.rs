@@ -1,14 +1,19 @@
 //! Cross-cutting request handling: body size limit and read timeout, CORS for the public OAuth
-//! endpoints, HSTS for an https issuer, and one log line per request.
+//! endpoints, HSTS for an https issuer, a per-source limit on the browser endpoint that writes
+//! state, and one log line per request.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::web::headers::{ContentLength, HeaderMapExt};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 
+use super::AppState;
+use super::authorize::error_page;
 use super::errors::json_error;
+use super::registration::request_source;
 
 use crate::telemetry::untrusted;
 
@@ -86,6 +91,76 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .call(request)
             .await
             .map(IntoResponse::into_response)
+    }
+}
+
+/// Limits the requests of one source (an IPv4 address or an IPv6 /64) to `login.per_source_limit`
+/// per window, for `/authorize`: each request there stores a pending authorization request, so
+/// without a limit one source could write rows without bound. Beyond it: a 429 page with
+/// `Retry-After`, and nothing written.
+pub struct AuthorizeSourceLimit {
+    pub state: Arc<AppState>,
+}
+
+impl<E: Endpoint> Middleware<E> for AuthorizeSourceLimit {
+    type Output = AuthorizeSourceLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        AuthorizeSourceLimitEndpoint {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+pub struct AuthorizeSourceLimitEndpoint<E> {
+    inner: E,
+    state: Arc<AppState>,
+}
+
+impl<E: Endpoint> Endpoint for AuthorizeSourceLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let state = &self.state;
+        let source = request_source(&request, state.config.registration.trust_forwarded_for);
+        let login = &state.config.login;
+        let limit = state
+            .store
+            .hit_limit(
+                &format!("authorize:{source}"),
+                login.per_source_limit,
+                login.per_source_window_secs,
+                state.clock.now(),
+            )
+            .await;
+        let retry_after = match limit {
+            Ok(None) => {
+                return self
+                    .inner
+                    .call(request)
+                    .await
+                    .map(IntoResponse::into_response);
+            }
+            Ok(Some(retry_after)) => retry_after,
+            Err(error) => {
+                tracing::error!(%error, "could not count an authorization request");
+                return Ok(error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Please try again in a moment.",
+                ));
+            }
+        };
+        tracing::warn!("authorization requests over the per-source limit");
+        let mut page = error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            "Too many sign-in requests came from your network. Please wait a minute and try again.",
+        );
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        Ok(page)
     }
 }
 

@@ -84,11 +84,14 @@ impl AppState {
             issuer.clone(),
             config.registration.clone(),
         ));
-        let documents = Arc::new(ClientDocumentResolver::new(
-            config.client_metadata_documents.clone(),
-            store.clone(),
-            clock.clone(),
-        ));
+        let documents = Arc::new(
+            ClientDocumentResolver::new(
+                config.client_metadata_documents.clone(),
+                store.clone(),
+                clock.clone(),
+            )
+            .with_custom_redirect_schemes(config.registration.custom_redirect_schemes.clone()),
+        );
         let resources = config
             .resources
             .iter()

@@ -1,5 +1,6 @@
 //! `POST /register` (RFC 7591) and the client configuration endpoint (RFC 7592).
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use poem::Request;
@@ -26,7 +27,10 @@ pub enum RegistrationResponse {
     /// The client was registered (or an identical recent registration was returned). The body
     /// is the client information response of RFC 7591 §3.2.1: `client_id`,
     /// `client_id_issued_at`, `client_secret` for confidential clients,
-    /// `registration_access_token`, `registration_client_uri` and the registered metadata.
+    /// `registration_access_token` and `registration_client_uri` (RFC 7592), and the registered
+    /// metadata. The answer to an identical recent registration names the existing client
+    /// without `registration_access_token` or `registration_client_uri`: its caller may not be
+    /// the one who registered it, so it gets no power to change or delete it.
     #[oai(status = 201)]
     Created(Json<Value>, #[oai(header = "Cache-Control")] String),
     /// The client's current information (RFC 7592).
@@ -114,8 +118,9 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Where a request came from: the peer address, or behind a trusted reverse proxy the last
-/// `X-Forwarded-For` entry (the one the proxy added).
+/// Where a request came from, as the key its per-source limits count under: the peer address,
+/// or behind a trusted reverse proxy the last `X-Forwarded-For` entry (the one the proxy
+/// added); see [`source_key`].
 pub fn request_source(request: &Request, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for
         && let Some(forwarded) = request
@@ -125,13 +130,26 @@ pub fn request_source(request: &Request, trust_forwarded_for: bool) -> String {
             .next_back()
         && let Ok(forwarded) = forwarded.to_str()
         && let Some(last) = forwarded.rsplit(',').next().map(str::trim)
-        && last.parse::<std::net::IpAddr>().is_ok()
+        && let Ok(ip) = last.parse::<IpAddr>()
     {
-        return last.to_owned();
+        return source_key(ip);
     }
     match request.remote_addr().as_socket_addr() {
-        Some(addr) => addr.ip().to_string(),
+        Some(addr) => source_key(addr.ip()),
         None => "unknown".into(),
+    }
+}
+
+/// One source for limits: an IPv4 address, or the /64 network of an IPv6 address. A site
+/// gets at least a /64 (RFC 6177), so anyone can use 2^64 addresses and a per-address limit
+/// would not limit them. An IPv4-mapped IPv6 address is its IPv4 address.
+pub fn source_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => {
+            let [a, b, c, d, ..] = ip.segments();
+            format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
     }
 }
 
@@ -144,7 +162,9 @@ impl RegistrationApi {
     /// Register a client (RFC 7591).
     ///
     /// Unauthenticated unless the operator requires an initial access token. The body is the
-    /// client metadata; unknown fields are kept and echoed.
+    /// client metadata; unknown fields are kept and echoed. An identical public-client
+    /// registration from the same source within the dedupe window returns the existing client,
+    /// without a registration access token.
     #[oai(path = "/register", method = "post")]
     async fn register(&self, request: &Request, body: Json<Value>) -> RegistrationResponse {
         let source = request_source(request, self.state.config.registration.trust_forwarded_for);
@@ -210,6 +230,34 @@ impl RegistrationApi {
         match registry.delete(row).await {
             Ok(()) => RegistrationResponse::Deleted,
             Err(error) => error.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_keys() {
+        let cases = [
+            ("IPv4 is itself", "192.0.2.7", "192.0.2.7"),
+            (
+                "IPv6 is its /64",
+                "2001:db8:1:2:3:4:5:6",
+                "2001:db8:1:2::/64",
+            ),
+            (
+                "the same /64",
+                "2001:db8:1:2:ffff:ffff:ffff:ffff",
+                "2001:db8:1:2::/64",
+            ),
+            ("another /64", "2001:db8:1:3::1", "2001:db8:1:3::/64"),
+            ("IPv4-mapped IPv6 is IPv4", "::ffff:192.0.2.7", "192.0.2.7"),
+            ("IPv6 loopback", "::1", "::/64"),
+        ];
+        for (name, ip, key) in cases {
+            assert_eq!(source_key(ip.parse().unwrap()), key, "{name}");
         }
     }
 }

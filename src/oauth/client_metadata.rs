@@ -64,6 +64,8 @@ pub struct MetadataRules {
     pub max_redirect_uris: usize,
     pub max_redirect_uri_length: usize,
     pub allowlist: Vec<AllowPattern>,
+    /// Private-use schemes accepted besides reverse-domain ones (RFC 8252 §7.1).
+    pub custom_schemes: Vec<String>,
 }
 
 /// Validated client metadata.
@@ -84,7 +86,7 @@ pub struct ClientMetadata {
 }
 
 /// Fields the server issues; a client's values for them are ignored.
-const GENERATED_FIELDS: &[&str] = &[
+pub const GENERATED_FIELDS: &[&str] = &[
     "client_id",
     "client_secret",
     "client_id_issued_at",
@@ -272,7 +274,8 @@ fn parse_redirect_uris(
         let Value::String(text) = item else {
             return Err(bad("redirect_uris must be an array of strings".into()));
         };
-        let uri = RedirectUri::parse(&text, rules.max_redirect_uri_length).map_err(bad)?;
+        let uri = RedirectUri::parse(&text, rules.max_redirect_uri_length, &rules.custom_schemes)
+            .map_err(bad)?;
         if !rules.allowlist.is_empty() && !rules.allowlist.iter().any(|p| p.allows(&uri)) {
             return Err(bad(format!(
                 "`{text}` is not allowed by this server's redirect URI policy"
@@ -335,6 +338,7 @@ mod tests {
             max_redirect_uris: 3,
             max_redirect_uri_length: 200,
             allowlist: Vec::new(),
+            custom_schemes: vec!["cursor".into()],
         }
     }
 
@@ -436,6 +440,16 @@ mod tests {
             (
                 "data",
                 json!({"redirect_uris": ["data:text/html,x"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "operating-system scheme",
+                json!({"redirect_uris": ["ms-msdt:/id"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                "unlisted scheme without a dot",
+                json!({"redirect_uris": ["myapp://cb"]}),
                 "invalid_redirect_uri",
             ),
             (

@@ -8,6 +8,7 @@ pub mod consent;
 pub mod error;
 pub mod issuer;
 pub mod pkce;
+pub mod redirect_scheme;
 pub mod redirect_uri;
 pub mod resource;
 pub mod scope;

@@ -4,19 +4,11 @@
 //! (RFC 6749 §3.1.2.3, OAuth 2.1 §2.3.1): no URL normalisation, so no normaliser quirk can make
 //! two different URIs equal. The one exception is RFC 8252 §7.3: for `http` on a loopback host
 //! the port is ignored, because native apps listen on an ephemeral port.
+//! Which private-use schemes may be registered is `redirect_scheme`'s rule.
 
 use std::fmt;
 
-/// Schemes that can run code or read local data in a browser: never a redirect target.
-const DANGEROUS_SCHEMES: &[&str] = &[
-    "javascript",
-    "data",
-    "file",
-    "blob",
-    "vbscript",
-    "about",
-    "filesystem",
-];
+use super::redirect_scheme::{is_forbidden_scheme, is_native_scheme_allowed, is_scheme_syntax};
 
 /// A redirect URI accepted for registration, kept exactly as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +31,25 @@ pub enum RedirectKind {
 }
 
 impl RedirectUri {
-    /// Validates a redirect URI for registration.
-    pub fn parse(input: &str, max_length: usize) -> Result<Self, String> {
+    /// Validates a redirect URI for registration. A private-use scheme must be in the
+    /// reverse-domain form or one of `custom_schemes` (RFC 8252 §7.1).
+    pub fn parse(
+        input: &str,
+        max_length: usize,
+        custom_schemes: &[String],
+    ) -> Result<Self, String> {
+        let uri = Self::parse_form(input, max_length)?;
+        let scheme = input.split(':').next().unwrap_or_default();
+        if matches!(scheme, "http" | "https") || is_native_scheme_allowed(scheme, custom_schemes) {
+            return Ok(uri);
+        }
+        Err(format!(
+            "the `{scheme}:` scheme is not accepted: a native app's scheme must be reverse-domain (com.example.app:, RFC 8252 §7.1) or one of this server's known app schemes; https and loopback http work for every app"
+        ))
+    }
+
+    /// Every rule of [`parse`](Self::parse) except which private-use schemes are accepted.
+    fn parse_form(input: &str, max_length: usize) -> Result<Self, String> {
         if input.len() > max_length {
             return Err(format!(
                 "a redirect URI is longer than {max_length} characters"
@@ -73,9 +82,9 @@ impl RedirectUri {
         {
             return Err(format!("`{input}` is not of the form {scheme}://host/path"));
         }
-        if DANGEROUS_SCHEMES.contains(&scheme) {
+        if is_forbidden_scheme(scheme) {
             return Err(format!(
-                "the `{scheme}:` scheme is not allowed in a redirect URI"
+                "the `{scheme}:` scheme is not allowed in a redirect URI: it runs code or opens a program other than the app"
             ));
         }
         if !url.username().is_empty() || url.password().is_some() {
@@ -123,12 +132,15 @@ impl VerifiedRedirectUri {
         kind_of(&self.0)
     }
 
-    /// The host (or the scheme, for a custom-scheme URI) to show the user.
+    /// The host (or the scheme, for a custom-scheme URI) to show the user. A URI stored under
+    /// older rules may not parse; its scheme is shown then.
     pub fn display_host(&self) -> String {
-        let url = url::Url::parse(&self.0).expect("a verified URI parses");
-        match url.host_str() {
-            Some(host) if matches!(url.scheme(), "http" | "https") => host.to_owned(),
-            _ => format!("{}://", url.scheme()),
+        match url::Url::parse(&self.0) {
+            Ok(url) => match url.host_str() {
+                Some(host) if matches!(url.scheme(), "http" | "https") => host.to_owned(),
+                _ => format!("{}://", url.scheme()),
+            },
+            Err(_) => format!("{}://", self.0.split(':').next().unwrap_or_default()),
         }
     }
 }
@@ -207,9 +219,12 @@ fn loopback_without_port(uri: &str) -> Option<String> {
     Some(format!("http://{host}{tail}"))
 }
 
+/// `:` and a TCP port, 1 to 65535, in digits (RFC 3986 §3.2.3 allows leading zeros).
 fn is_port(text: &str) -> bool {
     text.strip_prefix(':').is_some_and(|digits| {
-        !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
+        !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && digits.parse::<u16>().is_ok_and(|port| port > 0)
     })
 }
 
@@ -232,15 +247,14 @@ impl AllowPattern {
             return Ok(Self::Loopback);
         }
         let Some(prefix) = pattern.strip_suffix('*') else {
-            RedirectUri::parse(pattern, usize::MAX)?;
+            RedirectUri::parse_form(pattern, usize::MAX)?;
             return Ok(Self::Exact(pattern.to_owned()));
         };
         if let Some(scheme) = prefix.strip_suffix("://")
             && !scheme.is_empty()
             && !matches!(scheme, "http" | "https")
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+            && !is_forbidden_scheme(scheme)
+            && is_scheme_syntax(scheme)
         {
             return Ok(Self::Scheme(scheme.to_owned()));
         }
@@ -276,6 +290,17 @@ mod tests {
 
     const MAX: usize = 2000;
 
+    /// The configured known hosts' schemes (the default configuration).
+    fn known() -> Vec<String> {
+        ["cursor", "vscode", "vscode-insiders", "claude", "windsurf"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    fn parse(uri: &str) -> Result<RedirectUri, String> {
+        RedirectUri::parse(uri, MAX, &known())
+    }
+
     /// Every redirect URI of ../shared/reference/mcp-clients.md, registered as the host sends it.
     const REAL_HOSTS: &[(&str, &str)] = &[
         ("ChatGPT", "https://chatgpt.com/connector/oauth/abc123"),
@@ -308,7 +333,7 @@ mod tests {
     #[test]
     fn every_real_host_redirect_uri_registers() {
         for (host, uri) in REAL_HOSTS {
-            let parsed = RedirectUri::parse(uri, MAX).unwrap_or_else(|e| panic!("{host}: {e}"));
+            let parsed = parse(uri).unwrap_or_else(|e| panic!("{host}: {e}"));
             assert_eq!(parsed.as_str(), *uri, "{host}: kept exactly");
         }
     }
@@ -347,13 +372,10 @@ mod tests {
             ("upper-case scheme", "HTTPS://a.example/cb"),
         ];
         for (name, uri) in cases {
-            assert!(
-                RedirectUri::parse(uri, MAX).is_err(),
-                "{name}: `{uri}` was accepted"
-            );
+            assert!(parse(uri).is_err(), "{name}: `{uri}` was accepted");
         }
         let long = format!("https://app.example.com/{}", "a".repeat(MAX));
-        assert!(RedirectUri::parse(&long, MAX).is_err(), "overlong");
+        assert!(parse(&long).is_err(), "overlong");
     }
 
     #[test]
@@ -519,8 +541,85 @@ mod tests {
     }
 
     #[test]
+    fn private_use_schemes_at_registration() {
+        let cases: &[(&str, &str, bool)] = &[
+            (
+                "Cursor, a configured scheme",
+                "cursor://anysphere.cursor-mcp/oauth/callback",
+                true,
+            ),
+            (
+                "reverse-domain scheme, one slash",
+                "com.example.app:/oauth2redirect",
+                true,
+            ),
+            ("unknown scheme without a dot", "myapp://callback", false),
+            (
+                "Windows troubleshooter (Follina)",
+                "ms-msdt:/id%20PCWDiagnostic",
+                false,
+            ),
+            ("websocket", "ws://evil.example/socket", false),
+            (
+                "Android intent",
+                "intent://scan/#Intent;scheme=zxing;end",
+                false,
+            ),
+        ];
+        for (name, uri, accepted) in cases {
+            assert_eq!(parse(uri).is_ok(), *accepted, "{name}: `{uri}`");
+        }
+        let refusal = parse("myapp://callback").unwrap_err();
+        assert!(refusal.contains("reverse-domain"), "{refusal}");
+    }
+
+    #[test]
+    fn loopback_ports_must_be_ports() {
+        let registered = ["http://localhost/cb"];
+        let cases = [
+            ("highest port", "http://localhost:65535/cb", true),
+            ("leading zeros", "http://localhost:0080/cb", true),
+            ("above 65535", "http://localhost:65536/cb", false),
+            ("five nines", "http://localhost:99999/cb", false),
+            ("port zero", "http://localhost:0/cb", false),
+            ("zeros", "http://localhost:00000/cb", false),
+            ("empty port", "http://localhost:/cb", false),
+            ("sign", "http://localhost:+80/cb", false),
+            ("IPv6 above 65535", "http://[::1]:70000/cb", false),
+        ];
+        for (name, requested, matches) in cases {
+            let registered = if requested.contains("[::1]") {
+                ["http://[::1]/cb"]
+            } else {
+                registered
+            };
+            let matched = match_redirect_uri(registered, requested);
+            assert_eq!(matched.is_some(), matches, "{name}: `{requested}`");
+            if let Some(uri) = matched {
+                assert!(
+                    !uri.display_host().is_empty(),
+                    "{name}: shown without a panic"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn display_host_never_panics_on_a_stored_uri() {
+        let cases = [
+            ("unparsable stored URI", "ms-msdt:/legacy", "ms-msdt://"),
+            ("not a URI at all", "%%%", "%%%://"),
+            ("https", "https://claude.ai/cb", "claude.ai"),
+        ];
+        for (name, stored, shown) in cases {
+            let verified = match_redirect_uri([stored], stored).expect("a URI matches itself");
+            assert_eq!(verified.display_host(), shown, "{name}");
+        }
+    }
+
+    #[test]
     fn allow_list_patterns() {
-        let uri = |s: &str| RedirectUri::parse(s, MAX).unwrap();
+        let uri = |s: &str| parse(s).unwrap();
         let chatgpt = AllowPattern::parse("https://chatgpt.com/connector/*").unwrap();
         assert!(chatgpt.allows(&uri("https://chatgpt.com/connector/oauth/x")));
         assert!(!chatgpt.allows(&uri("https://chatgpt.com.evil.example/connector/x")));
@@ -529,7 +628,7 @@ mod tests {
         assert!(!loopback.allows(&uri("https://localhost/cb")));
         let cursor = AllowPattern::parse("cursor://*").unwrap();
         assert!(cursor.allows(&uri("cursor://anysphere.cursor-mcp/oauth/callback")));
-        assert!(!cursor.allows(&uri("cursorx://a/b")));
+        assert!(!cursor.allows(&uri("cursorx.app://a/b")));
         let exact = AllowPattern::parse("https://claude.ai/api/mcp/auth_callback").unwrap();
         assert!(exact.allows(&uri("https://claude.ai/api/mcp/auth_callback")));
         assert!(!exact.allows(&uri("https://claude.ai/api/mcp/auth_callback2")));
@@ -538,6 +637,7 @@ mod tests {
             "http://*",
             "https://*",
             "javascript:*",
+            "ms-msdt://*",
             "not a uri",
         ] {
             assert!(AllowPattern::parse(bad).is_err(), "{bad}");

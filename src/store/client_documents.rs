@@ -1,11 +1,14 @@
 //! The `client_documents` table: Client ID Metadata Documents that were fetched and found valid,
-//! kept as the raw JSON text until they expire. A row is a cache entry, never a registration:
-//! only successful fetches are written, and nothing here decides whether a row is still fresh.
+//! kept as the raw JSON text until they expire, and failures remembered for a short while. A
+//! row is a cache entry, never a registration, and nothing here decides whether a row is still
+//! fresh. The number of rows is kept in `counters` with every insert and delete, so the cache
+//! is bounded without counting the table.
 
 use sea_orm::ActiveValue::Set;
+use sea_orm::TransactionTrait;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::OnConflict;
 
+use super::counters::{self, CLIENT_DOCUMENTS};
 use super::{Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -19,6 +22,10 @@ pub struct Model {
     pub fetched_at: i64,
     /// The first second at which the row is no longer fresh.
     pub expires_at: i64,
+    /// Set for a remembered failure (then `document` is empty): why the URL was refused.
+    pub failure: Option<String>,
+    /// Whether that failure may go away by itself (an outage rather than a bad document).
+    pub failure_temporary: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -37,39 +44,76 @@ impl Store {
         Ok(Entity::find_by_id(url.to_owned()).one(self.conn()).await?)
     }
 
-    /// Stores a document, replacing any earlier copy of the same URL.
-    pub async fn put_client_document(&self, row: ClientDocumentRow) -> Result<(), StoreError> {
-        let row = ActiveModel {
-            url: Set(row.url),
-            document: Set(row.document),
-            fetched_at: Set(row.fetched_at),
-            expires_at: Set(row.expires_at),
-        };
-        Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(Column::Url)
-                    .update_columns([Column::Document, Column::FetchedAt, Column::ExpiresAt])
-                    .to_owned(),
-            )
-            .exec(self.conn())
-            .await?;
-        Ok(())
+    /// Stores a row, replacing any earlier copy of the same URL. A new URL takes a slot of the
+    /// cache, at most `cap`; returns `false` (and writes nothing) when the cache is full.
+    pub async fn put_client_document(
+        &self,
+        row: ClientDocumentRow,
+        cap: u64,
+    ) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| self.put_client_document_once(row.clone(), cap)).await
     }
 
-    /// Forgets the cached document at `url`, if any.
+    async fn put_client_document_once(
+        &self,
+        row: ClientDocumentRow,
+        cap: u64,
+    ) -> Result<bool, StoreError> {
+        let txn = self.conn().begin().await?;
+        let replaced = Entity::update_many()
+            .col_expr(Column::Document, Expr::value(row.document.clone()))
+            .col_expr(Column::FetchedAt, Expr::value(row.fetched_at))
+            .col_expr(Column::ExpiresAt, Expr::value(row.expires_at))
+            .col_expr(Column::Failure, Expr::value(row.failure.clone()))
+            .col_expr(Column::FailureTemporary, Expr::value(row.failure_temporary))
+            .filter(Column::Url.eq(row.url.as_str()))
+            .exec(&txn)
+            .await?;
+        if replaced.rows_affected == 0 {
+            if !counters::take_slot(&txn, CLIENT_DOCUMENTS, Some(cap)).await? {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            ActiveModel {
+                url: Set(row.url),
+                document: Set(row.document),
+                fetched_at: Set(row.fetched_at),
+                expires_at: Set(row.expires_at),
+                failure: Set(row.failure),
+                failure_temporary: Set(row.failure_temporary),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Forgets the cached row of `url`, if any.
     pub async fn delete_client_document(&self, url: &str) -> Result<(), StoreError> {
-        Entity::delete_by_id(url.to_owned())
-            .exec(self.conn())
-            .await?;
-        Ok(())
+        super::retry_when_busy(|| async {
+            let txn = self.conn().begin().await?;
+            let deleted = Entity::delete_by_id(url.to_owned()).exec(&txn).await?;
+            counters::release_slots(&txn, CLIENT_DOCUMENTS, deleted.rows_affected).await?;
+            txn.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
-    /// Deletes every document that expired at or before `now`. Returns how many rows went.
+    /// Deletes every row that expired at or before `now`. Returns how many rows went.
     pub async fn delete_expired_client_documents(&self, now: i64) -> Result<u64, StoreError> {
-        let result = Entity::delete_many()
-            .filter(Column::ExpiresAt.lte(now))
-            .exec(self.conn())
-            .await?;
-        Ok(result.rows_affected)
+        super::retry_when_busy(|| async {
+            let txn = self.conn().begin().await?;
+            let deleted = Entity::delete_many()
+                .filter(Column::ExpiresAt.lte(now))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            counters::release_slots(&txn, CLIENT_DOCUMENTS, deleted).await?;
+            txn.commit().await?;
+            Ok(deleted)
+        })
+        .await
     }
 }

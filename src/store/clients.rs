@@ -1,9 +1,17 @@
-//! The `clients` and `registration_tokens` tables.
+//! The `clients` and `registration_tokens` tables. Every insert and delete of a client goes
+//! through [`Store::insert_client`] and [`Store::delete_client`], which keep the dynamic-client
+//! counter (`counters`) in the same transaction.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect, TransactionTrait,
+};
 
+use super::counters::{self, DYNAMIC_CLIENTS};
 use super::{Store, StoreError};
+
+/// `clients.kind` of a client registered through RFC 7591.
+pub const KIND_DYNAMIC: &str = "dynamic";
 
 pub mod client {
     use sea_orm::entity::prelude::*;
@@ -103,13 +111,45 @@ impl Store {
             .await?)
     }
 
-    /// Inserts a client and, when given, its first registration access token, atomically.
+    /// Inserts a client and, when given, its first registration access token, atomically. A
+    /// dynamic client takes a slot of the dynamic-client counter, at most `dynamic_cap`. When
+    /// the cap is full and `make_room` is set, the oldest dynamic client no user has ever
+    /// authorized is deleted in the same transaction and its slot taken over.
     pub async fn insert_client(
         &self,
         row: &ClientRow,
         registration_token_hash: Option<&str>,
-    ) -> Result<(), StoreError> {
+        dynamic_cap: Option<u64>,
+        make_room: bool,
+    ) -> Result<CappedInsert, StoreError> {
+        super::retry_when_busy(|| {
+            self.insert_client_once(row, registration_token_hash, dynamic_cap, make_room)
+        })
+        .await
+    }
+
+    async fn insert_client_once(
+        &self,
+        row: &ClientRow,
+        registration_token_hash: Option<&str>,
+        dynamic_cap: Option<u64>,
+        make_room: bool,
+    ) -> Result<CappedInsert, StoreError> {
         let txn = self.conn().begin().await?;
+        let mut outcome = CappedInsert::Inserted;
+        if row.kind == KIND_DYNAMIC
+            && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
+        {
+            let evicted = match make_room {
+                true => evict_oldest_never_authorized(&txn).await?,
+                false => None,
+            };
+            let Some(evicted) = evicted else {
+                txn.rollback().await?;
+                return Ok(CappedInsert::Full);
+            };
+            outcome = CappedInsert::MadeRoom { evicted };
+        }
         active(row).insert(&txn).await?;
         if let Some(hash) = registration_token_hash {
             registration_token::ActiveModel {
@@ -121,23 +161,7 @@ impl Store {
             .await?;
         }
         txn.commit().await?;
-        Ok(())
-    }
-
-    pub async fn add_registration_token(
-        &self,
-        client_id: &str,
-        token_hash: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        registration_token::ActiveModel {
-            token_hash: Set(token_hash.to_owned()),
-            client_id: Set(client_id.to_owned()),
-            created_at: Set(now),
-        }
-        .insert(self.conn())
-        .await?;
-        Ok(())
+        Ok(outcome)
     }
 
     /// The client a registration access token (by hash) manages, if it still exists.
@@ -155,10 +179,13 @@ impl Store {
     }
 
     /// Replaces a client's row (metadata, name, secret, flags). Returns whether it existed.
+    /// Its first and last use are left alone: a login may record them meanwhile.
     pub async fn update_client(&self, row: &ClientRow) -> Result<bool, StoreError> {
         let mut model = active(row);
         model.created_at = sea_orm::ActiveValue::NotSet;
         model.kind = sea_orm::ActiveValue::NotSet;
+        model.first_authorized_at = sea_orm::ActiveValue::NotSet;
+        model.last_used_at = sea_orm::ActiveValue::NotSet;
         let result = client::Entity::update_many()
             .set(model)
             .filter(client::Column::ClientId.eq(row.client_id.as_str()))
@@ -170,12 +197,29 @@ impl Store {
     /// Deletes a client; its registration tokens, grants and codes go with it. Returns whether
     /// it existed.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| self.delete_client_once(client_id)).await
+    }
+
+    async fn delete_client_once(&self, client_id: &str) -> Result<bool, StoreError> {
         let txn = self.conn().begin().await?;
+        // The kind is part of the condition, so the counter follows exactly what was deleted.
+        let dynamic = client::Entity::delete_many()
+            .filter(client::Column::ClientId.eq(client_id))
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        counters::release_slots(&txn, DYNAMIC_CLIENTS, dynamic).await?;
+        let other = client::Entity::delete_by_id(client_id.to_owned())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if dynamic + other == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
         registration_token::Entity::delete_many()
             .filter(registration_token::Column::ClientId.eq(client_id))
-            .exec(&txn)
-            .await?;
-        let deleted = client::Entity::delete_by_id(client_id.to_owned())
             .exec(&txn)
             .await?;
         // Its grants go with it: no code is redeemed and no token refreshed afterwards.
@@ -197,7 +241,7 @@ impl Store {
                 .await?;
         }
         txn.commit().await?;
-        Ok(deleted.rows_affected == 1)
+        Ok(true)
     }
 
     /// The newest dynamic client with this registration fingerprint created at or after `since`.
@@ -211,13 +255,6 @@ impl Store {
             .filter(client::Column::CreatedAt.gte(since))
             .order_by_desc(client::Column::CreatedAt)
             .one(self.conn())
-            .await?)
-    }
-
-    pub async fn count_clients(&self, kind: &str) -> Result<u64, StoreError> {
-        Ok(client::Entity::find()
-            .filter(client::Column::Kind.eq(kind))
-            .count(self.conn())
             .await?)
     }
 
@@ -285,7 +322,7 @@ impl Store {
         let doomed: Vec<String> = client::Entity::find()
             .select_only()
             .column(client::Column::ClientId)
-            .filter(client::Column::Kind.eq("dynamic"))
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
             .filter(Condition::any().add(never_authorized).add(unused))
             .into_tuple()
             .all(self.conn())
@@ -298,4 +335,61 @@ impl Store {
         }
         Ok(reaped)
     }
+}
+
+/// The outcome of inserting a client under the dynamic-client cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CappedInsert {
+    Inserted,
+    /// The cap was full: this never-authorized client was deleted to make room.
+    MadeRoom {
+        evicted: String,
+    },
+    /// The cap was full and nothing could make room; nothing was written.
+    Full,
+}
+
+/// Deletes, within `txn`, the oldest dynamic client no user has ever authorized (the condition
+/// is in the statement, so a login completing meanwhile keeps its client); its slot of the
+/// counter passes to the caller. Concurrent registrations see the same oldest clients, so each
+/// goes down a short list until it deletes one itself, and reads a fresh list when others got
+/// them all first. `None` only when no such client is left (or, under a flood, after a few
+/// lists). Such a client has no grant yet.
+async fn evict_oldest_never_authorized(
+    txn: &impl ConnectionTrait,
+) -> Result<Option<String>, StoreError> {
+    const CANDIDATES: u64 = 8;
+    const LISTS: usize = 4;
+    for _ in 0..LISTS {
+        let oldest: Vec<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::ClientId)
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .filter(client::Column::FirstAuthorizedAt.is_null())
+            .order_by_asc(client::Column::CreatedAt)
+            .order_by_asc(client::Column::ClientId)
+            .limit(CANDIDATES)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        if oldest.is_empty() {
+            return Ok(None);
+        }
+        for client_id in oldest {
+            let deleted = client::Entity::delete_many()
+                .filter(client::Column::ClientId.eq(client_id.as_str()))
+                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+                .filter(client::Column::FirstAuthorizedAt.is_null())
+                .exec(txn)
+                .await?;
+            if deleted.rows_affected == 1 {
+                registration_token::Entity::delete_many()
+                    .filter(registration_token::Column::ClientId.eq(client_id.as_str()))
+                    .exec(txn)
+                    .await?;
+                return Ok(Some(client_id));
+            }
+        }
+    }
+    Ok(None)
 }

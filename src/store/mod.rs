@@ -8,6 +8,7 @@ pub mod audit;
 pub mod client_documents;
 pub mod clients;
 pub mod consents;
+pub mod counters;
 pub mod login;
 pub mod rate_limits;
 pub mod settings;

@@ -1,4 +1,5 @@
-//! The `rate_limits` table: fixed-window counters shared by every instance.
+//! The `rate_limits` table: fixed-window counters shared by every instance. One row per
+//! bucket (a purpose and a source); rows whose window has passed are deleted by housekeeping.
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, sea_query::OnConflict};
@@ -51,5 +52,34 @@ impl Store {
             .one(self.conn())
             .await?;
         Ok(current.map_or(1, |row| i64::from(row.count)))
+    }
+
+    /// Counts a hit in `bucket` against `limit` hits per fixed window of `window_secs`
+    /// (aligned to multiples of it). Returns `None` while within the limit, else how many
+    /// seconds remain until the window ends (at least 1).
+    pub async fn hit_limit(
+        &self,
+        bucket: &str,
+        limit: u32,
+        window_secs: u64,
+        now: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let window = i64::try_from(window_secs.max(1)).unwrap_or(i64::MAX);
+        let window_start = now - now.rem_euclid(window);
+        let hits = self.count_hit(bucket, window_start).await?;
+        if hits <= i64::from(limit) {
+            return Ok(None);
+        }
+        let remaining = window_start.saturating_add(window) - now;
+        Ok(Some(u64::try_from(remaining).unwrap_or(0).max(1)))
+    }
+
+    /// Deletes the buckets whose window started before `before`. Returns how many went.
+    pub async fn delete_stale_rate_limits(&self, before: i64) -> Result<u64, StoreError> {
+        let result = Entity::delete_many()
+            .filter(Column::WindowStart.lt(before))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected)
     }
 }

@@ -76,6 +76,9 @@ struct Received {
 struct Routes {
     replies: HashMap<String, VecDeque<Reply>>,
     received: Vec<Received>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A web server on 127.0.0.1 that serves client metadata documents. Each path answers with the
@@ -122,6 +125,10 @@ impl DocumentServer {
     fn hits(&self, path: &str) -> usize {
         self.received().iter().filter(|r| r.path == path).count()
     }
+
+    fn max_in_flight(&self) -> usize {
+        self.routes.lock().unwrap().max_in_flight
+    }
 }
 
 impl Drop for DocumentServer {
@@ -146,6 +153,8 @@ async fn answer(routes: &Mutex<Routes>, request: &Request) -> Response {
             user_agent: header("user-agent"),
             accept: header("accept"),
         });
+        routes.in_flight += 1;
+        routes.max_in_flight = routes.max_in_flight.max(routes.in_flight);
         match routes.replies.get_mut(&path) {
             Some(queue) if queue.len() > 1 => queue.pop_front(),
             Some(queue) => queue.front().cloned(),
@@ -154,6 +163,7 @@ async fn answer(routes: &Mutex<Routes>, request: &Request) -> Response {
     };
     let reply = reply.unwrap_or_else(|| Reply::status(404));
     tokio::time::sleep(reply.delay).await;
+    routes.lock().unwrap().in_flight -= 1;
     let mut response = Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
     for (name, value) in reply.headers {
         response = response.header(name, value);
@@ -200,6 +210,16 @@ async fn harness_with(adjust: impl FnOnce(&mut ClientMetadataDocumentConfig)) ->
         server: DocumentServer::start().await,
         _db: db,
     }
+}
+
+/// Asserts that no valid document is cached for `url` (a remembered failure may be).
+async fn assert_no_document_cached(h: &Harness, url: &str) {
+    let row = h.store.client_document(url).await.unwrap();
+    assert!(
+        row.as_ref()
+            .is_none_or(|row| row.failure.is_some() && row.document.is_empty()),
+        "{row:?}"
+    );
 }
 
 /// A valid document for `client_id`.
@@ -304,7 +324,7 @@ async fn not_found_is_refused() {
     assert!(matches!(error, CimdError::Status(404)), "{error:?}");
     assert!(!error.is_temporary());
     assert!(error.to_string().contains("404"), "{error}");
-    assert_eq!(h.store.client_document(&url).await.unwrap(), None);
+    assert_no_document_cached(&h, &url).await;
 }
 
 #[tokio::test]
@@ -330,7 +350,7 @@ async fn oversized_document_is_refused() {
     let error = h.resolver.resolve(&url).await.unwrap_err();
 
     assert!(matches!(error, CimdError::TooLarge), "{error:?}");
-    assert_eq!(h.store.client_document(&url).await.unwrap(), None);
+    assert_no_document_cached(&h, &url).await;
 }
 
 #[tokio::test]
@@ -406,7 +426,7 @@ async fn secret_based_auth_method_is_refused() {
     let error = h.resolver.resolve(&url).await.unwrap_err();
 
     assert!(matches!(error, CimdError::SecretAuthMethod(_)), "{error:?}");
-    assert_eq!(h.store.client_document(&url).await.unwrap(), None);
+    assert_no_document_cached(&h, &url).await;
 }
 
 #[tokio::test]
@@ -492,7 +512,7 @@ async fn no_store_document_is_not_cached() {
 }
 
 #[tokio::test]
-async fn failure_is_not_cached() {
+async fn failure_is_cached_briefly() {
     let h = harness().await;
     let url = h.server.url("/clients/app.json");
     h.server.serve(
@@ -503,13 +523,65 @@ async fn failure_is_not_cached() {
     let error = h.resolver.resolve(&url).await.unwrap_err();
     assert!(matches!(error, CimdError::Status(500)), "{error:?}");
     assert!(error.is_temporary());
-    assert_eq!(h.store.client_document(&url).await.unwrap(), None);
 
+    // A bad URL cannot make the server fetch on every request.
+    let again = h.resolver.resolve(&url).await.unwrap_err();
+    assert!(again.is_temporary(), "{again:?}");
+    assert_eq!(h.server.hits("/clients/app.json"), 1);
+
+    h.clock.advance(60);
     h.resolver
         .resolve(&url)
         .await
-        .expect("the second call fetches again");
+        .expect("after the failure expires, the document is fetched again");
     assert_eq!(h.server.hits("/clients/app.json"), 2);
+}
+
+#[tokio::test]
+async fn private_key_jwt_is_refused_until_it_is_implemented() {
+    let h = harness().await;
+    let url = h.server.url("/clients/app.json");
+    let text = json!({
+        "client_id": url,
+        "redirect_uris": ["https://app.example.com/callback"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://app.example.com/jwks.json",
+    });
+    h.server
+        .serve("/clients/app.json", [Reply::ok(text.to_string())]);
+
+    let error = h.resolver.resolve(&url).await.unwrap_err();
+
+    assert!(
+        matches!(error, CimdError::UnsupportedAuthMethod(_)),
+        "{error:?}"
+    );
+    assert!(!error.is_temporary());
+    assert!(error.to_string().contains("private_key_jwt"), "{error}");
+}
+
+#[tokio::test]
+async fn fetches_to_one_host_are_limited_in_number_at_once() {
+    let h = harness().await;
+    let mut resolving = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let path = format!("/clients/{i}.json");
+        let url = h.server.url(&path);
+        let reply = Reply::ok(document(&url)).delayed(Duration::from_millis(150));
+        h.server.serve(&path, [reply]);
+        let resolver = h.resolver.clone();
+        resolving.spawn(async move { resolver.resolve(&url).await.map(|_| ()) });
+    }
+    while let Some(result) = resolving.join_next().await {
+        result
+            .unwrap()
+            .expect("every document resolves, some after waiting");
+    }
+    let most = h.server.max_in_flight();
+    assert!(
+        (1..=2).contains(&most),
+        "{most} fetches to one host at once"
+    );
 }
 
 #[tokio::test]
@@ -524,12 +596,15 @@ async fn failed_refetch_does_not_serve_the_expired_document() {
     h.clock.advance(60);
     let error = h.resolver.resolve(&url).await.unwrap_err();
     assert!(matches!(error, CimdError::Status(404)), "{error:?}");
-    assert_eq!(
-        h.store.client_document(&url).await.unwrap(),
-        None,
-        "expired copy dropped"
-    );
+    assert_no_document_cached(&h, &url).await;
 
+    // The failure is remembered briefly, then the URL is fetched again; the expired document
+    // is never served.
+    let error = h.resolver.resolve(&url).await.unwrap_err();
+    assert!(error.to_string().contains("404"), "{error}");
+    assert!(!error.is_temporary());
+    assert_eq!(h.server.hits("/clients/app.json"), 2);
+    h.clock.advance(30);
     let error = h.resolver.resolve(&url).await.unwrap_err();
     assert!(matches!(error, CimdError::Status(404)), "{error:?}");
     assert_eq!(h.server.hits("/clients/app.json"), 3);

@@ -364,6 +364,10 @@ async fn errors_after_verification_are_redirected_with_state_and_iss() {
     let app = spawn_app().await;
     let client_id = register_public_client(&app, CLIENT_REDIRECT, "Claude").await;
     let mut browser = Browser::new();
+    // Errors are redirected once a user has approved the client (see tests/api/redirects.rs
+    // for a client nobody has approved yet).
+    let approved = login_with_dev(&app, &mut browser, &client_id, CLIENT_REDIRECT, "alice").await;
+    assert_success(&app, &approved);
     let base = format!(
         "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&state=st-1",
         app.address,

@@ -98,13 +98,13 @@ proptest! {
     fn documents_are_validated_field_by_field(document in document(), raw_text in tricky_string(20)) {
         let text = Value::Object(document.clone()).to_string();
         for text in [text.as_str(), raw_text.as_str()] {
-            match validate_document(URL, text) {
+            match validate_document(URL, text, &crate::oauth::proptests::custom_schemes()) {
                 Ok(valid) => {
                     prop_assert_eq!(valid.client_id.as_str(), URL);
                     prop_assert_eq!(document.get("client_id"), Some(&Value::from(URL)));
                     prop_assert!(!valid.redirect_uris.is_empty());
                     for uri in &valid.redirect_uris {
-                        prop_assert!(RedirectUri::parse(uri, MAX_REDIRECT_URI_LENGTH).is_ok());
+                        prop_assert!(RedirectUri::parse(uri, MAX_REDIRECT_URI_LENGTH, &crate::oauth::proptests::custom_schemes()).is_ok());
                     }
                     prop_assert!(["none", "private_key_jwt"].contains(&valid.token_endpoint_auth_method.as_str()));
                     prop_assert!(document.get("client_secret").is_none_or(Value::is_null));

@@ -1,4 +1,6 @@
 //! Unit tests of the Client ID Metadata Document rules.
+use std::net::IpAddr;
+
 use serde_json::json;
 
 use super::*;
@@ -229,7 +231,7 @@ fn document_with(field: &str, value: Value) -> String {
 
 #[test]
 fn valid_documents() {
-    let minimal = validate_document(URL, &document_with("client_name", Value::Null)).unwrap();
+    let minimal = validate_document(URL, &document_with("client_name", Value::Null), &[]).unwrap();
     assert_eq!(minimal.client_id, URL);
     assert_eq!(minimal.redirect_uris, ["https://app.example.com/callback"]);
     assert_eq!(
@@ -244,17 +246,17 @@ fn valid_documents() {
         "client_name": "Example",
         "client_uri": "https://app.example.com",
         "logo_uri": "https://app.example.com/logo.png",
-        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_method": "none",
         "jwks_uri": "https://app.example.com/jwks.json",
     })
     .to_string();
-    let full = validate_document(URL, &text).unwrap();
+    let full = validate_document(URL, &text, &[]).unwrap();
     assert_eq!(full.redirect_uris.len(), 2);
     assert_eq!(full.client_name.as_deref(), Some("Example"));
     assert_eq!(full.client_uri.as_deref(), Some("https://app.example.com"));
     let logo = full.logo_uri.as_deref();
     assert_eq!(logo, Some("https://app.example.com/logo.png"));
-    assert_eq!(full.token_endpoint_auth_method, "private_key_jwt");
+    assert_eq!(full.token_endpoint_auth_method, "none");
     assert_eq!(full.raw["jwks_uri"], "https://app.example.com/jwks.json");
 }
 
@@ -346,6 +348,18 @@ fn refused_documents() {
             "SecretAuthMethod",
         ),
         (
+            "private_key_jwt, not implemented yet",
+            AUTH,
+            json!("private_key_jwt"),
+            "UnsupportedAuthMethod",
+        ),
+        (
+            "operating-system redirect scheme",
+            "redirect_uris",
+            json!(["ms-msdt:/id"]),
+            "InvalidRedirectUri",
+        ),
+        (
             "unknown auth method",
             AUTH,
             json!("tls_client_auth"),
@@ -389,12 +403,12 @@ fn refused_documents() {
         ),
     ];
     for (name, field, value, expected) in cases {
-        let refusal = validate_document(URL, &document_with(field, value));
+        let refusal = validate_document(URL, &document_with(field, value), &[]);
         let refusal = format!("{:?}", refusal.expect_err(name));
         assert!(refusal.starts_with(expected), "{name}: {refusal}");
     }
     for text in ["<html>", "", "[]", "\"text\"", "{\"client_id\":"] {
-        let refusal = validate_document(URL, text).expect_err(text);
+        let refusal = validate_document(URL, text, &[]).expect_err(text);
         assert!(
             matches!(refusal, CimdError::NotJson),
             "`{text}`: {refusal:?}"
@@ -406,7 +420,7 @@ fn refused_documents() {
 fn messages_quote_document_values_only_as_printable_ascii() {
     let uri = "https://a.example/cb#\n<b>\"é\\";
     let text = document_with("redirect_uris", json!([uri]));
-    let message = validate_document(URL, &text).unwrap_err().to_string();
+    let message = validate_document(URL, &text, &[]).unwrap_err().to_string();
     let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e');
     assert!(message.chars().all(allowed), "{message}");
     assert!(printable(&"a".repeat(1000)).len() < 310, "shortened");
@@ -414,12 +428,20 @@ fn messages_quote_document_values_only_as_printable_ascii() {
 
 #[test]
 fn temporary_errors() {
+    let remembered = |temporary| CimdError::Remembered {
+        description: "x".into(),
+        temporary,
+        for_secs: 30,
+    };
     let temporary = [
         CimdError::Timeout,
         CimdError::Status(503),
         CimdError::Status(429),
+        CimdError::Busy,
+        remembered(true),
     ];
     let permanent = [
+        remembered(false),
         CimdError::Status(404),
         CimdError::Redirect,
         CimdError::ForbiddenAddress,

@@ -22,6 +22,7 @@ fn rules(loopback_only: bool) -> MetadataRules {
         } else {
             Vec::new()
         },
+        custom_schemes: super::custom_schemes(),
     }
 }
 
@@ -160,10 +161,21 @@ fn redirect_uris_valid(body: &Map<String, Value>, loopback_only: bool) -> bool {
         && items.len() <= MAX_URIS
         && items.iter().all(|item| {
             item.as_str().is_some_and(|text| {
-                RedirectUri::parse(text, MAX_URI_LENGTH).is_ok()
+                RedirectUri::parse(
+                    text,
+                    MAX_URI_LENGTH,
+                    &crate::oauth::proptests::custom_schemes(),
+                )
+                .is_ok()
                     && (!loopback_only
-                        || AllowPattern::Loopback
-                            .allows(&RedirectUri::parse(text, MAX_URI_LENGTH).unwrap()))
+                        || AllowPattern::Loopback.allows(
+                            &RedirectUri::parse(
+                                text,
+                                MAX_URI_LENGTH,
+                                &crate::oauth::proptests::custom_schemes(),
+                            )
+                            .unwrap(),
+                        ))
             })
         })
 }

@@ -24,6 +24,13 @@ pub const CASES_ENV: &str = "PROPTEST_CASES";
 
 /// A configuration of `default_cases` cases, or of `PROPTEST_CASES` when it is set. Failures
 /// are not persisted to files: the report prints the minimal input to pin as a unit test.
+/// Custom redirect schemes allowed as the default configuration allows them.
+pub fn custom_schemes() -> Vec<String> {
+    ["cursor", "vscode", "vscode-insiders", "claude", "windsurf"]
+        .map(String::from)
+        .to_vec()
+}
+
 pub fn config(default_cases: u32) -> Config {
     let cases = std::env::var(CASES_ENV)
         .ok()

@@ -1,0 +1,281 @@
+//! Where `/authorize` may send a browser: never onward for a client no user has approved
+//! (RFC 9700 §4.11.2), never to a scheme that starts a local program, and never a crash on an
+//! odd URI or an old stored client.
+
+use reqwest::Method;
+use sea_orm::{ConnectionTrait, Database, Statement, Value as SqlValue};
+use serde_json::{Value, json};
+
+use crate::browser::{Browser, authorize_url, register_public_client};
+use crate::helpers::{TestApp, spawn_app};
+
+fn assert_html_page(response: &reqwest::Response, status: u16, what: &str) {
+    assert_eq!(response.status(), status, "{what}");
+    assert!(
+        response.headers().get("location").is_none(),
+        "{what}: no redirect"
+    );
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn an_unapproved_dynamic_client_cannot_bounce_users_to_its_site() {
+    let app = spawn_app().await;
+    let evil = "https://evil.example/x";
+    let client_id = register_public_client(&app, evil, "Totally legit").await;
+    let mut browser = Browser::new();
+    for (name, extra) in [
+        ("implicit flow", vec![("response_type", "token")]),
+        ("unknown scope", vec![("scope", "admin")]),
+        ("prompt=none", vec![("prompt", "none")]),
+    ] {
+        let mut url = authorize_url(&app, &client_id, evil, &[]);
+        for (key, value) in &extra {
+            if *key == "response_type" {
+                url = url.replace("response_type=code", &format!("response_type={value}"));
+            } else {
+                url.push_str(&format!("&{key}={value}"));
+            }
+        }
+        let response = browser.get(&url).await;
+        assert_html_page(&response, 400, name);
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("evil.example"),
+            "{name}: the page names the app's host"
+        );
+    }
+}
+
+#[tokio::test]
+async fn schemes_that_start_local_programs_are_refused() {
+    let app = spawn_app().await;
+    let refused = Some("invalid_redirect_uri");
+    let cases = [
+        ("ms-msdt:/id%20PCWDiagnostic", refused),
+        ("search-ms:query=x", refused),
+        ("intent://scan/#Intent;scheme=zxing;end", refused),
+        ("jar:https://evil.example/a.jar!/", refused),
+        ("view-source:https://evil.example/", refused),
+        ("ws://evil.example/socket", refused),
+        ("wss://evil.example/socket", refused),
+        ("mailto:someone@evil.example", refused),
+        ("ms-settings:privacy", refused),
+        ("myapp://callback", refused),
+        ("tel:+15551234", refused),
+        ("cursor://anysphere.cursor-mcp/oauth/callback", None),
+        (
+            "vscode://vscode.github-authentication/did-authenticate",
+            None,
+        ),
+        ("vscode-insiders://x/cb", None),
+        ("claude://claude.ai/callback", None),
+        ("windsurf://codeium.windsurf/cb", None),
+        ("com.example.app:/oauth2redirect", None),
+    ];
+    for (uri, error) in cases {
+        let response = app
+            .register(&json!({"redirect_uris": [uri], "token_endpoint_auth_method": "none"}))
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        match error {
+            Some(error) => {
+                assert_eq!(status, 400, "{uri}");
+                assert_eq!(body["error"], error, "{uri}");
+            }
+            None => assert_eq!(status, 201, "{uri}: {body}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_out_of_range_loopback_port_is_refused_not_a_crash() {
+    let app = spawn_app().await;
+    let client_id = register_public_client(&app, "http://localhost/cb", "Local").await;
+    let mut browser = Browser::new();
+    for requested in [
+        "http://localhost:99999/cb",
+        "http://localhost:65536/cb",
+        "http://localhost:00000/cb",
+    ] {
+        let response = browser
+            .get(&authorize_url(&app, &client_id, requested, &[]))
+            .await;
+        assert_html_page(&response, 400, requested);
+    }
+    let ok = browser
+        .get(&authorize_url(
+            &app,
+            &client_id,
+            "http://localhost:65535/cb",
+            &[],
+        ))
+        .await;
+    assert_eq!(ok.status(), 200, "the highest port is a port");
+}
+
+/// Writes a dynamic client straight into the database, as an older version could have stored
+/// it, with a registration access token; returns the token.
+async fn insert_old_client(app: &TestApp, client_id: &str, metadata: &Value) -> String {
+    let db = Database::connect(&app.db.url).await.unwrap();
+    let backend = db.get_database_backend();
+    let now = app.clock_now();
+    let insert = |sql: &str, values: Vec<SqlValue>| {
+        let sql = if backend == sea_orm::DatabaseBackend::Postgres {
+            let mut n = 0;
+            sql.chars()
+                .map(|c| {
+                    if c == '?' {
+                        n += 1;
+                        format!("${n}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            sql.to_owned()
+        };
+        Statement::from_sql_and_values(backend, sql, values)
+    };
+    db.execute(insert(
+        "INSERT INTO clients (client_id, kind, client_name, metadata, token_endpoint_auth_method, created_at, updated_at, disabled) VALUES (?, 'dynamic', ?, ?, 'none', ?, ?, ?)",
+        vec![
+            client_id.into(),
+            metadata["client_name"].as_str().map(str::to_owned).into(),
+            metadata.to_string().into(),
+            now.into(),
+            now.into(),
+            false.into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    let token = format!("reg_old_{client_id}");
+    db.execute(insert(
+        "INSERT INTO registration_tokens (token_hash, client_id, created_at) VALUES (?, ?, ?)",
+        vec![
+            authbridge::tokens::opaque::hash(&token).into(),
+            client_id.into(),
+            now.into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    db.close().await.ok();
+    token
+}
+
+#[tokio::test]
+async fn a_stored_client_that_fails_todays_rules_still_answers() {
+    let app = spawn_app().await;
+    let client_id = "client_registered_under_older_rules";
+    let uris: Vec<String> = (0..15)
+        .map(|i| format!("https://old.example/{i}"))
+        .chain(["ms-msdt:/legacy".to_owned()])
+        .collect();
+    let metadata = json!({
+        "client_name": "Old\u{202E}app",
+        "redirect_uris": uris,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "grant_types": ["authorization_code", "implicit"],
+        "logo_uri": "http://not-https.example/logo.png",
+        "software_id": "kept",
+    });
+    let token = insert_old_client(&app, client_id, &metadata).await;
+
+    // /authorize: the consent page for a URI it registered.
+    let page = Browser::new()
+        .get(&authorize_url(
+            &app,
+            client_id,
+            "https://old.example/3",
+            &[],
+        ))
+        .await;
+    assert_eq!(page.status(), 200, "the consent page");
+
+    // The admin API lists it, shows it, and can disable it.
+    let list = app
+        .admin(Method::GET, "/admin/v1/clients?limit=200")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let list: Value = list.json().await.unwrap();
+    let listed = list["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == client_id)
+        .expect("listed");
+    assert_eq!(
+        listed["redirect_uris"].as_array().unwrap().len(),
+        16,
+        "as stored"
+    );
+    let one = app
+        .admin(Method::GET, &format!("/admin/v1/clients/{client_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    let disabled = app
+        .admin(Method::PATCH, &format!("/admin/v1/clients/{client_id}"))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200, "{}", disabled.text().await.unwrap());
+
+    // RFC 7592 read: the metadata as it was accepted.
+    let read = app
+        .http
+        .get(app.url(&format!("/register/{client_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["client_id"], client_id);
+    assert_eq!(read["software_id"], "kept");
+    assert_eq!(read["redirect_uris"].as_array().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn a_stored_client_with_unreadable_metadata_still_answers() {
+    let app = spawn_app().await;
+    let client_id = "client_with_broken_metadata";
+    let token = insert_old_client(&app, client_id, &json!("not an object")).await;
+    let page = Browser::new()
+        .get(&authorize_url(
+            &app,
+            client_id,
+            "https://old.example/cb",
+            &[],
+        ))
+        .await;
+    assert_html_page(&page, 400, "no redirect URI can match");
+    let one = app
+        .admin(Method::GET, &format!("/admin/v1/clients/{client_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    let read = app
+        .http
+        .get(app.url(&format!("/register/{client_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+}
