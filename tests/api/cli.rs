@@ -285,8 +285,10 @@ async fn serve_prints_its_urls_and_stops_on_sigterm() {
         .env("AUTHBRIDGE_SERVER__LISTEN", &listen)
         .env("AUTHBRIDGE_DATABASE__URL", &db.url)
         .env("AUTHBRIDGE_ENCRYPTION__KEY", TEST_ENCRYPTION_KEY)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
@@ -319,15 +321,18 @@ async fn serve_prints_its_urls_and_stops_on_sigterm() {
         "{stdout}"
     );
     assert!(stdout.contains(&metadata_url), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("shutting down"),
+        "serve logs at info: {stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "no colour into a pipe: {stderr}");
 }
 
 #[tokio::test]
 async fn clients_create_list_delete_from_the_cli() {
     let db = TestDb::new().await;
-    let env = [
-        ("AUTHBRIDGE_DATABASE__URL", db.url.as_str()),
-        ("AUTHBRIDGE_ENCRYPTION__KEY", TEST_ENCRYPTION_KEY),
-    ];
+    let env = database_env(&db);
     let dir = db.dir.path();
     let create = authbridge(
         dir,
