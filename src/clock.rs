@@ -42,3 +42,54 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// A Unix time shown to people: RFC 3339 in UTC (`2026-11-30T05:34:50Z`), as text and when
+/// serialised. A stored value outside the calendar's range shows as the number it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339(pub i64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use time::format_description::well_known::Rfc3339 as Format;
+        match time::OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .and_then(|t| t.format(&Format).ok())
+        {
+            Some(formatted) => f.write_str(&formatted),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rfc3339;
+
+    #[test]
+    fn unix_times_show_as_rfc_3339_in_utc() {
+        let cases = [
+            ("the epoch", 0, "1970-01-01T00:00:00Z"),
+            ("a time in 2026", 1_796_015_833, "2026-11-30T05:17:13Z"),
+            ("before the epoch", -1, "1969-12-31T23:59:59Z"),
+            (
+                "out of range shows the number",
+                i64::MAX,
+                "9223372036854775807",
+            ),
+        ];
+        for (name, secs, shown) in cases {
+            assert_eq!(Rfc3339(secs).to_string(), shown, "{name}");
+            assert_eq!(
+                serde_json::to_value(Rfc3339(secs)).unwrap(),
+                serde_json::json!(shown),
+                "{name}"
+            );
+        }
+    }
+}

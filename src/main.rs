@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use authbridge::app::Application;
 use authbridge::bootstrap;
-use authbridge::clock::{Clock, SystemClock};
-use authbridge::config::Config;
-use clap::{Parser, Subcommand};
+use authbridge::clients::admin::ClientView;
+use authbridge::clock::{Clock, Rfc3339, SystemClock};
+use authbridge::config::{CONFIG_FILE_VARIABLE, Config, LogConfig};
+use authbridge::tokens::keyring::KeySummary;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(
@@ -18,8 +22,12 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// TOML configuration file (keys and defaults: config/default.toml).
-    #[arg(long, global = true, env = "AUTHBRIDGE_CONFIG")]
+    #[arg(long, global = true, env = CONFIG_FILE_VARIABLE)]
     config: Option<PathBuf>,
+    /// Log at `log.level` (default `info`). Commands other than `serve` log only warnings and
+    /// errors unless this is given, `log.level` is configured or RUST_LOG is set.
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +52,8 @@ enum Command {
     AdminToken {
         /// Who will hold the token (recorded in the audit trail).
         name: String,
+        #[command(flatten)]
+        output: Output,
     },
     /// Exit 0 when the local server answers GET /healthz (for container health checks).
     Healthcheck,
@@ -55,6 +65,14 @@ enum Command {
     },
 }
 
+/// How a command prints its answer on standard output.
+#[derive(Args)]
+struct Output {
+    /// Print the answer as JSON (times in RFC 3339), for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum ClientsCommand {
     /// List clients (tab-separated: id, kind, name, auth method, disabled, created).
@@ -62,6 +80,8 @@ enum ClientsCommand {
         /// Only `dynamic` or `admin` clients.
         #[arg(long)]
         kind: Option<String>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Create a client; prints its id and, for a confidential client, its secret (once).
     Create {
@@ -76,17 +96,29 @@ enum ClientsCommand {
         /// A public client (no secret, PKCE only).
         #[arg(long)]
         public: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// Delete a client; it is unusable at once.
-    Delete { client_id: String },
+    Delete {
+        client_id: String,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// List the published signing keys and their states.
-    List,
+    /// List the published signing keys (tab-separated: kid, state, created, activates).
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
     /// Publish a new signing key; it starts signing after keys.activation_delay_secs.
-    Rotate,
+    Rotate {
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,12 +137,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::AdminToken { name } = &cli.command {
+    if let Command::AdminToken { name, output } = &cli.command {
         let token = authbridge::tokens::opaque::generate("adm");
         let hash = authbridge::tokens::opaque::hash(&token);
-        println!("token (give it to {name}; it is not stored anywhere): {token}");
-        println!("add to the configuration's [admin] section:");
-        println!("tokens = [{{ name = \"{name}\", sha256 = \"{hash}\" }}]");
+        if output.json {
+            print_json(&json!({ "name": name, "token": token, "sha256": hash }))?;
+        } else {
+            println!("token (give it to {name}; it is not stored anywhere): {token}");
+            println!("add to the configuration's [admin] section:");
+            println!("tokens = [{{ name = \"{name}\", sha256 = \"{hash}\" }}]");
+        }
         return Ok(());
     }
     if let Command::Openapi { output } = &cli.command {
@@ -121,8 +157,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let config = Config::load(cli.config.as_deref())?;
-    authbridge::telemetry::init(&config.log);
+    let (config, origins) = Config::load_with_origins(cli.config.as_deref())?;
+    // An operator command's answer is what it prints; its logs are noise unless asked for.
+    let log = if matches!(cli.command, Command::Serve)
+        || cli.verbose
+        || origins.of("log.level").is_some()
+    {
+        config.log.clone()
+    } else {
+        LogConfig {
+            level: "warn".into(),
+            ..config.log.clone()
+        }
+    };
+    authbridge::telemetry::init(&log);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve => serve(config, clock).await,
@@ -132,34 +180,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Keys { command } => {
-            let store = bootstrap::open_store(&config).await?;
-            let vault = Arc::new(bootstrap::open_vault(&config)?);
-            bootstrap::check_vault(&store, &vault, clock.now()).await?;
-            let keys = bootstrap::load_signing_keys(&config, &store, vault, clock).await?;
-            match command {
-                KeysCommand::List => {}
-                KeysCommand::Rotate => {
-                    let key = keys.rotate().await?;
-                    println!(
-                        "new key {} is published now and signs from Unix time {} (in {} s)",
-                        key.kid, key.activates_at, config.keys.activation_delay_secs
-                    );
-                }
-            }
-            for key in keys.summaries() {
-                println!(
-                    "{}\t{}\tcreated {}\tactivates {}",
-                    key.kid, key.state, key.created_at, key.activates_at
-                );
-            }
-            store.close().await?;
-            Ok(())
-        }
+        Command::Keys { command } => keys(config, clock, command).await,
         Command::Clients { command } => clients(config, clock, command).await,
         Command::Healthcheck => healthcheck(&config).await,
         Command::Openapi { .. } | Command::AdminToken { .. } => unreachable!("handled above"),
     }
+}
+
+async fn keys(config: Config, clock: Arc<dyn Clock>, command: KeysCommand) -> anyhow::Result<()> {
+    let store = bootstrap::open_store(&config).await?;
+    let vault = Arc::new(bootstrap::open_vault(&config)?);
+    bootstrap::check_vault(&store, &vault, clock.now()).await?;
+    let keys = bootstrap::load_signing_keys(&config, &store, vault, clock).await?;
+    let (new_key, output) = match command {
+        KeysCommand::List { output } => (None, output),
+        KeysCommand::Rotate { output } => (Some(KeyOutput::from(keys.rotate().await?)), output),
+    };
+    let listed: Vec<KeyOutput> = keys.summaries().into_iter().map(KeyOutput::from).collect();
+    store.close().await?;
+    if output.json {
+        return print_json(&KeysAnswer {
+            new_key,
+            keys: listed,
+        });
+    }
+    if let Some(key) = new_key {
+        println!(
+            "new key {} is published now and signs from {} (in {} s)",
+            key.kid, key.activates_at, config.keys.activation_delay_secs
+        );
+    }
+    for key in listed {
+        println!(
+            "{}\t{}\tcreated {}\tactivates {}",
+            key.kid, key.state, key.created_at, key.activates_at
+        );
+    }
+    Ok(())
 }
 
 async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
@@ -189,7 +246,8 @@ async fn clients(
     let registry = Registry::new(store.clone(), clock, issuer, config.registration.clone());
     const ACTOR: &str = "cli";
     match command {
-        ClientsCommand::List { kind } => {
+        ClientsCommand::List { kind, output } => {
+            let mut listed = Vec::new();
             let mut cursor = None;
             loop {
                 let filter = ClientFilter {
@@ -199,7 +257,16 @@ async fn clients(
                     ..ClientFilter::default()
                 };
                 let (clients, next) = registry.admin_list(filter).await?;
-                for c in clients {
+                listed.extend(clients.into_iter().map(ClientOutput::from));
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            if output.json {
+                print_json(&ClientsAnswer { clients: listed })?;
+            } else {
+                for c in listed {
                     println!(
                         "{}\t{}\t{}\t{}\t{}\t{}",
                         c.client_id,
@@ -210,10 +277,6 @@ async fn clients(
                         c.created_at
                     );
                 }
-                match next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
             }
         }
         ClientsCommand::Create {
@@ -221,6 +284,7 @@ async fn clients(
             redirect_uris,
             client_id,
             public,
+            output,
         } => {
             let method = if public {
                 "none"
@@ -234,18 +298,115 @@ async fn clients(
                 token_endpoint_auth_method: Some(method.into()),
             };
             let (client, secret) = registry.admin_create(ACTOR, new).await?;
-            println!("client_id: {}", client.client_id);
-            if let Some(secret) = secret {
-                println!("client_secret (shown once): {secret}");
+            if output.json {
+                print_json(&CreatedClient {
+                    client: client.into(),
+                    client_secret: secret,
+                })?;
+            } else {
+                println!("client_id: {}", client.client_id);
+                if let Some(secret) = secret {
+                    println!("client_secret (shown once): {secret}");
+                }
             }
         }
-        ClientsCommand::Delete { client_id } => {
+        ClientsCommand::Delete { client_id, output } => {
             registry.admin_delete(ACTOR, &client_id).await?;
-            println!("deleted {client_id}");
+            if output.json {
+                print_json(&json!({ "deleted": client_id }))?;
+            } else {
+                println!("deleted {client_id}");
+            }
         }
     }
     store.close().await?;
     Ok(())
+}
+
+/// Prints one JSON document on standard output.
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `keys list --json` and `keys rotate --json`.
+#[derive(Serialize)]
+struct KeysAnswer {
+    /// The key `keys rotate` published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_key: Option<KeyOutput>,
+    keys: Vec<KeyOutput>,
+}
+
+/// `clients list --json`.
+#[derive(Serialize)]
+struct ClientsAnswer {
+    clients: Vec<ClientOutput>,
+}
+
+/// `clients create --json`: the admin API's answer, with times in RFC 3339.
+#[derive(Serialize)]
+struct CreatedClient {
+    client: ClientOutput,
+    /// Shown only here; absent for a public client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+/// A signing key as the CLI shows it.
+#[derive(Serialize)]
+struct KeyOutput {
+    kid: String,
+    state: &'static str,
+    created_at: Rfc3339,
+    activates_at: Rfc3339,
+}
+
+impl From<KeySummary> for KeyOutput {
+    fn from(key: KeySummary) -> Self {
+        Self {
+            kid: key.kid,
+            state: key.state,
+            created_at: Rfc3339(key.created_at),
+            activates_at: Rfc3339(key.activates_at),
+        }
+    }
+}
+
+/// A client as the CLI shows it: the admin API's fields, with times in RFC 3339.
+#[derive(Serialize)]
+struct ClientOutput {
+    client_id: String,
+    kind: String,
+    client_name: Option<String>,
+    redirect_uris: Vec<String>,
+    token_endpoint_auth_method: String,
+    disabled: bool,
+    created_at: Rfc3339,
+    updated_at: Rfc3339,
+    first_authorized_at: Option<Rfc3339>,
+    last_used_at: Option<Rfc3339>,
+    resource_server_for: Option<String>,
+    metadata: serde_json::Value,
+}
+
+impl From<ClientView> for ClientOutput {
+    fn from(client: ClientView) -> Self {
+        Self {
+            client_id: client.client_id,
+            kind: client.kind,
+            client_name: client.client_name,
+            redirect_uris: client.redirect_uris,
+            token_endpoint_auth_method: client.token_endpoint_auth_method,
+            disabled: client.disabled,
+            created_at: Rfc3339(client.created_at),
+            updated_at: Rfc3339(client.updated_at),
+            first_authorized_at: client.first_authorized_at.map(Rfc3339),
+            last_used_at: client.last_used_at.map(Rfc3339),
+            resource_server_for: client.resource_server_for,
+            metadata: client.metadata,
+        }
+    }
 }
 
 /// Calls `/healthz` on the configured listen port over loopback.

@@ -1,7 +1,10 @@
-//! Logging set-up (human-readable text for development, JSON lines by configuration), and
-//! [`untrusted`], which makes a value that came from outside safe to put in a log field.
+//! Logging set-up (human-readable text for development, JSON lines by configuration, always on
+//! standard error: standard output is the commands' answer), and [`untrusted`], which makes a
+//! value that came from outside safe to put in a log field.
 
+use std::ffi::OsStr;
 use std::fmt::{self, Display, Write};
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,9 +14,14 @@ use crate::config::{LogConfig, LogFormat};
 pub fn init(config: &LogConfig) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
+    let no_color = std::env::var_os("NO_COLOR");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            no_color.as_deref(),
+        ));
     let _ = match config.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -98,6 +106,12 @@ fn needs_escape(c: char) -> bool {
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
+/// ANSI colour only for a person at a terminal: never into a pipe or a file, and never when
+/// `NO_COLOR` is set to a non-empty value (https://no-color.org).
+fn use_colour(terminal: bool, no_color: Option<&OsStr>) -> bool {
+    terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +171,23 @@ mod tests {
         let error = std::io::Error::other("bad\nthing");
         assert_eq!(untrusted(&error).to_string(), r"bad\nthing");
         assert_eq!(format!("{:?}", untrusted("a\nb")), r"a\nb");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let cases: [(&str, bool, Option<&str>, bool); 5] = [
+            ("a terminal", true, None, true),
+            ("a pipe or a file", false, None, false),
+            ("NO_COLOR=1 on a terminal", true, Some("1"), false),
+            ("NO_COLOR=1 into a pipe", false, Some("1"), false),
+            ("an empty NO_COLOR is unset", true, Some(""), true),
+        ];
+        for (name, terminal, no_color, expected) in cases {
+            assert_eq!(
+                use_colour(terminal, no_color.map(OsStr::new)),
+                expected,
+                "{name}"
+            );
+        }
     }
 }

@@ -11,12 +11,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
 
+mod error;
 mod password;
 mod validate;
+use error::describe_figment_error;
+pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
 pub use password::check_webhook_password;
-use serde::{Deserialize, Serialize};
 
 use crate::oauth::issuer::Issuer;
 
@@ -494,23 +497,6 @@ impl Serialize for Secret {
     }
 }
 
-/// A configuration problem, naming the key it is about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {key}: {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
 /// Keys whose values are secrets and so may only come from the environment.
 const SECRET_KEYS: &[&str] = &[
     "encryption.key",
@@ -523,6 +509,11 @@ const SECRET_KEYS: &[&str] = &[
 impl Config {
     /// Loads defaults, then `file`, then the environment, and validates the result.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_origins(file).map(|(config, _)| config)
+    }
+
+    /// Like [`Config::load`], and also tells which keys the operator set, and where.
+    pub fn load_with_origins(file: Option<&Path>) -> Result<(Self, Origins), ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -533,29 +524,31 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
-        Self::from_figment(&figment)
+        figment = figment.merge(error::environment());
+        let config = Self::from_figment(&figment)?;
+        Ok((config, Origins::new(figment)))
     }
 
     /// Extracts and validates a configuration from any set of providers (tests use this).
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let config: Config = figment.extract().map_err(describe_figment_error)?;
+        let origins = Origins::new(figment.clone());
         for key in SECRET_KEYS {
-            let from_file = figment
-                .find_metadata(key)
-                .and_then(|metadata| metadata.source.as_ref())
-                .is_some_and(|source| matches!(source, figment::Source::File(_)));
-            if from_file {
+            if let Some(origin @ Origin::File { .. }) = origins.of(key) {
                 return Err(ConfigError::new(
                     *key,
                     format!(
                         "secrets may not be written in a configuration file; set {} or name a file with `{key}_file`",
                         env_var_name(key)
                     ),
-                ));
+                )
+                .at(Some(origin)));
             }
         }
-        config.validate()?;
+        config.validate().map_err(|error| {
+            let origin = origins.of(&error.key);
+            error.at(origin)
+        })?;
         Ok(config)
     }
 
@@ -602,20 +595,6 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// The environment variable that sets a dotted configuration key.
 pub fn env_var_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
-}
-
-fn describe_figment_error(error: figment::Error) -> ConfigError {
-    let key = if error.path.is_empty() {
-        "(configuration)".to_owned()
-    } else {
-        error.path.join(".")
-    };
-    let message = match &error.kind {
-        // Figment's path already ends with the unknown field's name.
-        figment::error::Kind::UnknownField(..) => "unknown key".to_owned(),
-        kind => kind.to_string(),
-    };
-    ConfigError::new(key, message)
 }
 
 #[cfg(test)]

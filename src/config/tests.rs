@@ -163,3 +163,135 @@ fn env_var_names() {
 fn secrets_are_not_printed() {
     assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
 }
+
+#[test]
+fn errors_in_a_file_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let resource = "uri = \"http://localhost:3000/mcp\"\nname = \"x\"\nscopes = [\"mcp\"]\ndefault_scopes = []\n";
+    let cases = [
+        (
+            "unknown key in a table",
+            "[server]\nlisten = \"127.0.0.1:8080\"\nlisten_port = 1\n".to_owned(),
+            "3: unknown key server.listen_port",
+        ),
+        (
+            "unknown table",
+            "data_dir = \"./data\"\n\n[nope]\nx = 1\n".to_owned(),
+            "3: unknown key nope",
+        ),
+        (
+            "unknown key under a dotted table header",
+            "[upstream.ownerrez]\n\nclient_idd = \"c_1\"\n".to_owned(),
+            "3: unknown key upstream.ownerrez.client_idd",
+        ),
+        (
+            "unknown key in the second of an array of tables",
+            format!("[[resources]]\n{resource}\n[[resources]]\n{resource}foo = 1\n"),
+            "12: unknown key resources[1].foo",
+        ),
+        (
+            "unknown key in an inline table",
+            "[admin]\ntokens = [\n  { name = \"a\", sha256 = \"b\", x = 1 },\n]\n".to_owned(),
+            "3: unknown key admin.tokens[0].x",
+        ),
+        (
+            "wrong type",
+            "[tokens]\naccess_token_ttl_secs = \"long\"\n".to_owned(),
+            "2: tokens.access_token_ttl_secs: invalid type",
+        ),
+        (
+            "secret in the file",
+            "[encryption]\n# the key\nkey = \"AAAA\"\n".to_owned(),
+            "3: encryption.key: secrets may not be written",
+        ),
+        (
+            "invalid value",
+            "\n[server]\nissuer = \"auth.example.com\"\n".to_owned(),
+            "3: server.issuer: ",
+        ),
+        (
+            "invalid value in an array of tables",
+            "[[resources]]\nname = \"x\"\nuri = \"/mcp\"\nscopes = [\"a\"]\ndefault_scopes = []\n"
+                .to_owned(),
+            "3: resources[0].uri: ",
+        ),
+    ];
+    for (name, toml, expected) in cases {
+        let file = dir.path().join("authbridge.toml");
+        std::fs::write(&file, toml).unwrap();
+        let figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::file_exact(&file));
+        let error = Config::from_figment(&figment).expect_err(name);
+        let expected = format!("invalid configuration: {}:{expected}", file.display());
+        assert!(
+            error.to_string().starts_with(&expected),
+            "{name}: expected `{expected}…`, got `{error}`"
+        );
+    }
+}
+
+#[test]
+fn errors_name_the_environment_variable_as_spelled() {
+    let names = [
+        "PATH",
+        "AUTHBRIDGE_CONFIG",
+        "AUTHBRIDGE_CMD",
+        "authbridge_log__levell",
+        "AUTHBRIDGE_NOPE__X",
+        "AUTHBRIDGE_SERVER__LISTEN",
+        "AUTHBRIDGE_SERVER__LISTEN_PORT",
+        "AUTHBRIDGE_RESOURCES",
+    ];
+    let cases = [
+        ("a stray variable", "cmd", Some("AUTHBRIDGE_CMD")),
+        ("any case", "log.levell", Some("authbridge_log__levell")),
+        ("a table it made", "nope", Some("AUTHBRIDGE_NOPE__X")),
+        (
+            "the exact key",
+            "server.listen_port",
+            Some("AUTHBRIDGE_SERVER__LISTEN_PORT"),
+        ),
+        (
+            "an array it set whole",
+            "resources[0].uri",
+            Some("AUTHBRIDGE_RESOURCES"),
+        ),
+        ("the file's variable is no key", "config", None),
+        ("a key nobody set", "server.issuer", None),
+    ];
+    for (name, key, expected) in cases {
+        let found =
+            error::variable_setting(names.iter().map(|n| n.to_string()), &error::key_path(key));
+        assert_eq!(found.as_deref(), expected, "{name}");
+    }
+}
+
+#[test]
+fn an_unknown_key_reads_as_the_operator_wrote_it() {
+    let error = ConfigError::new("cmd", error::UNKNOWN_KEY)
+        .at(Some(Origin::Environment("AUTHBRIDGE_CMD".into())));
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration: environment variable AUTHBRIDGE_CMD: unknown key cmd"
+    );
+    let error = ConfigError::new("server.issuer", "must use https").at(Some(Origin::File {
+        path: "/etc/authbridge.toml".into(),
+        line: Some(4),
+    }));
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration: /etc/authbridge.toml:4: server.issuer: must use https"
+    );
+}
+
+#[test]
+fn key_names_and_paths_round_trip() {
+    for key in [
+        "cmd",
+        "server.listen",
+        "resources[0].uri",
+        "admin.tokens[12].sha256",
+    ] {
+        assert_eq!(error::key_name(&error::key_path(key)), key);
+    }
+}

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::jwk::{ALGORITHM, PublicJwk, generate_rsa_key};
 use super::jws::Signer;
 use super::lifecycle::{KeyState, key_states};
-use crate::clock::Clock;
+use crate::clock::{Clock, Rfc3339};
 use crate::store::signing_keys::SigningKeyRow;
 use crate::store::{Store, StoreError};
 use crate::vault::{Vault, VaultError};
@@ -29,7 +29,8 @@ pub enum KeyError {
     #[error("signing key {kid} is stored in a form this server cannot read")]
     Corrupt { kid: String },
     #[error(
-        "key {kid} is already waiting to become active (at Unix time {activates_at}); rotate again after that"
+        "key {kid} is already waiting to become active (at {}); rotate again after that",
+        Rfc3339(*activates_at)
     )]
     RotationPending { kid: String, activates_at: i64 },
     #[error("no signing key is active")]

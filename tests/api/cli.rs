@@ -4,17 +4,27 @@ use std::process::{Command, Output};
 
 use crate::helpers::{TEST_ENCRYPTION_KEY, TestDb};
 
-/// Runs the binary in `dir` with only the given AUTHBRIDGE_* variables.
-fn authbridge(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Runs the binary in `dir` with only the given AUTHBRIDGE_* variables (and no RUST_LOG or
+/// NO_COLOR from the test's own environment).
+pub fn authbridge(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_authbridge"));
     command.args(args).current_dir(dir);
     for (name, _) in std::env::vars() {
-        if name.starts_with("AUTHBRIDGE_") || name == "RUST_LOG" {
+        let name_upper = name.to_ascii_uppercase();
+        if name_upper.starts_with("AUTHBRIDGE_") || name == "RUST_LOG" || name == "NO_COLOR" {
             command.env_remove(name);
         }
     }
     command.envs(env.iter().copied());
     command.output().expect("the binary runs")
+}
+
+/// The variables that point the binary at a test database, with a fixed encryption key.
+pub fn database_env(db: &TestDb) -> [(&'static str, &str); 2] {
+    [
+        ("AUTHBRIDGE_DATABASE__URL", db.url.as_str()),
+        ("AUTHBRIDGE_ENCRYPTION__KEY", TEST_ENCRYPTION_KEY),
+    ]
 }
 
 #[test]
@@ -130,13 +140,102 @@ fn invalid_configuration_files_name_the_key() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+#[test]
+fn configuration_errors_name_the_variable_or_the_file_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("authbridge.toml");
+    let path = file.to_str().unwrap();
+    type Env<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(&str, &str, Env, String)> = vec![
+        (
+            "a stray variable",
+            "",
+            vec![("AUTHBRIDGE_CMD", "x")],
+            "environment variable AUTHBRIDGE_CMD: unknown key cmd".into(),
+        ),
+        (
+            "a stray variable in lower case",
+            "",
+            vec![("authbridge_server__listen_port", "80")],
+            "environment variable authbridge_server__listen_port: unknown key server.listen_port"
+                .into(),
+        ),
+        (
+            "the file variable misspelt is no file",
+            "",
+            vec![("AUTHBRIDGE_Config", "x.toml")],
+            "environment variable AUTHBRIDGE_Config: unknown key config".into(),
+        ),
+        (
+            "a variable of the wrong type",
+            "",
+            vec![("AUTHBRIDGE_TOKENS__ACCESS_TOKEN_TTL_SECS", "long")],
+            "environment variable AUTHBRIDGE_TOKENS__ACCESS_TOKEN_TTL_SECS: tokens.access_token_ttl_secs: invalid type"
+                .into(),
+        ),
+        (
+            "an invalid value from a variable, over a valid one in the file",
+            "[server]\nissuer = \"https://auth.example.com\"\n",
+            vec![("AUTHBRIDGE_SERVER__ISSUER", "auth.example.com")],
+            "environment variable AUTHBRIDGE_SERVER__ISSUER: server.issuer: ".into(),
+        ),
+        (
+            "an unknown key in the file",
+            "[server]\nlisten = \"127.0.0.1:8080\"\nlisten_port = 80\n",
+            vec![],
+            format!("{path}:3: unknown key server.listen_port"),
+        ),
+        (
+            "an invalid value in the file",
+            "\n[server]\nissuer = \"auth.example.com\"\n",
+            vec![],
+            format!("{path}:3: server.issuer: "),
+        ),
+    ];
+    for (name, toml, env, expected) in cases {
+        std::fs::write(&file, toml).unwrap();
+        let output = authbridge(dir.path(), &["--config", path, "serve"], &env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        let expected = format!("authbridge: invalid configuration: {expected}");
+        assert!(
+            stderr.starts_with(&expected),
+            "{name}: expected `{expected}…` in: {stderr}"
+        );
+    }
+}
+
 #[tokio::test]
-async fn migrate_then_keys_rotate_and_list() {
+async fn the_configuration_file_variable_is_no_key() {
     let db = TestDb::new().await;
+    let dir = db.dir.path();
+    let file = dir.join("authbridge.toml");
+    std::fs::write(&file, "data_dir = \"from-the-file\"\n").unwrap();
     let env = [
+        ("AUTHBRIDGE_CONFIG", file.to_str().unwrap()),
         ("AUTHBRIDGE_DATABASE__URL", db.url.as_str()),
         ("AUTHBRIDGE_ENCRYPTION__KEY", TEST_ENCRYPTION_KEY),
     ];
+    let output = authbridge(dir, &["migrate"], &env);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // And the file it names is the one read: an error only that file can cause names it.
+    std::fs::write(&file, "data_dirr = \"x\"\n").unwrap();
+    let output = authbridge(dir, &["migrate"], &env);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:1: unknown key data_dirr", file.display())),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_then_keys_rotate_and_list() {
+    let db = TestDb::new().await;
+    let env = database_env(&db);
     let dir = db.dir.path();
     let migrate = authbridge(dir, &["migrate"], &env);
     assert!(
@@ -186,8 +285,10 @@ async fn serve_prints_its_urls_and_stops_on_sigterm() {
         .env("AUTHBRIDGE_SERVER__LISTEN", &listen)
         .env("AUTHBRIDGE_DATABASE__URL", &db.url)
         .env("AUTHBRIDGE_ENCRYPTION__KEY", TEST_ENCRYPTION_KEY)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
@@ -220,15 +321,18 @@ async fn serve_prints_its_urls_and_stops_on_sigterm() {
         "{stdout}"
     );
     assert!(stdout.contains(&metadata_url), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("shutting down"),
+        "serve logs at info: {stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "no colour into a pipe: {stderr}");
 }
 
 #[tokio::test]
 async fn clients_create_list_delete_from_the_cli() {
     let db = TestDb::new().await;
-    let env = [
-        ("AUTHBRIDGE_DATABASE__URL", db.url.as_str()),
-        ("AUTHBRIDGE_ENCRYPTION__KEY", TEST_ENCRYPTION_KEY),
-    ];
+    let env = database_env(&db);
     let dir = db.dir.path();
     let create = authbridge(
         dir,

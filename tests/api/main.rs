@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod cimd;
 mod cli;
+mod cli_output;
 mod consent;
 mod discovery;
 mod exchange;
