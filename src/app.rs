@@ -130,11 +130,12 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
     })
 }
 
-/// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, and expired
-/// codes, pending requests, denylist entries and refresh families.
+/// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, and what can no
+/// longer be used (see `Store::delete_expired`).
 fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
     let registry = state.registry.clone();
     let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
+    let tokens = state.config.tokens.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
@@ -142,7 +143,8 @@ fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
             if let Err(error) = registry.reap().await {
                 tracing::error!(%error, "could not reap abandoned clients");
             }
-            match registry.store().delete_expired(registry.now()).await {
+            let cutoffs = crate::grants::housekeeping_cutoffs(&tokens, registry.now());
+            match registry.store().delete_expired(&cutoffs).await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(
                     count,

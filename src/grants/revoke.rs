@@ -1,5 +1,7 @@
-//! Revoking grants: locally at once, then upstream where the provider can, and an upstream
-//! failure never blocks the local revocation.
+//! An operator revoking a grant: locally at once (the grant, its codes, its refresh-token
+//! families and their unexpired access tokens, in one transaction; a later login creates a new
+//! grant), then upstream where the provider can, and an upstream failure never blocks the local
+//! revocation.
 
 use crate::http::AppState;
 use crate::http::callback::{SealedUpstreamTokens, grant_context};

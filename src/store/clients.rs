@@ -162,37 +162,31 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Deletes a client; its registration tokens, grants and codes go with it. Returns whether
-    /// it existed.
-    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let txn = self.conn().begin().await?;
-        registration_token::Entity::delete_many()
-            .filter(registration_token::Column::ClientId.eq(client_id))
-            .exec(&txn)
-            .await?;
-        let deleted = client::Entity::delete_by_id(client_id.to_owned())
-            .exec(&txn)
-            .await?;
-        // Its grants go with it: no code is redeemed and no token refreshed afterwards.
-        let grant_ids: Vec<String> = super::login::grant::Entity::find()
-            .select_only()
-            .column(super::login::grant::Column::GrantId)
-            .filter(super::login::grant::Column::ClientId.eq(client_id))
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        if !grant_ids.is_empty() {
-            super::login::code::Entity::delete_many()
-                .filter(super::login::code::Column::GrantId.is_in(grant_ids.clone()))
+    /// Deletes a client; its registration tokens go with it, and its grants are revoked (with
+    /// their codes, families and unexpired access tokens) and deleted, in one transaction.
+    /// Returns whether it existed.
+    pub async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| async {
+            let txn = self.conn().begin().await?;
+            registration_token::Entity::delete_many()
+                .filter(registration_token::Column::ClientId.eq(client_id))
                 .exec(&txn)
                 .await?;
+            let deleted = client::Entity::delete_by_id(client_id.to_owned())
+                .exec(&txn)
+                .await?;
+            // No code is redeemed, no token refreshed or exchanged afterwards, even if a client
+            // with the same id is created again.
+            let grants = Condition::all().add(super::login::grant::Column::ClientId.eq(client_id));
+            super::revocation::revoke_grants_in(&txn, grants.clone(), now).await?;
             super::login::grant::Entity::delete_many()
-                .filter(super::login::grant::Column::GrantId.is_in(grant_ids))
+                .filter(grants)
                 .exec(&txn)
                 .await?;
-        }
-        txn.commit().await?;
-        Ok(deleted.rows_affected == 1)
+            txn.commit().await?;
+            Ok(deleted.rows_affected == 1)
+        })
+        .await
     }
 
     /// The newest dynamic client with this registration fingerprint created at or after `since`.
@@ -266,6 +260,7 @@ impl Store {
         &self,
         created_before: i64,
         unused_before: i64,
+        now: i64,
     ) -> Result<Vec<String>, StoreError> {
         let never_authorized = Condition::all()
             .add(client::Column::FirstAuthorizedAt.is_null())
@@ -287,7 +282,7 @@ impl Store {
             .await?;
         let mut reaped = Vec::new();
         for client_id in doomed {
-            if self.delete_client(&client_id).await? {
+            if self.delete_client(&client_id, now).await? {
                 reaped.push(client_id);
             }
         }

@@ -9,6 +9,7 @@ pub mod client_documents;
 pub mod clients;
 pub mod login;
 pub mod rate_limits;
+pub mod revocation;
 pub mod settings;
 pub mod signing_keys;
 pub mod tokens;

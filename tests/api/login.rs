@@ -17,7 +17,7 @@ use crate::ownerrez_double::{
 const CLIENT_REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
 
 /// The first user's id and their grants, through the admin API.
-async fn first_user_grants(app: &TestApp) -> (String, Value) {
+pub async fn first_user_grants(app: &TestApp) -> (String, Value) {
     let admin_json = |path: String| async move {
         app.admin(Method::GET, &path)
             .send()

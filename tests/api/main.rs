@@ -7,6 +7,7 @@ mod cimd;
 mod cli;
 mod discovery;
 mod exchange;
+mod grant_revocation;
 mod helpers;
 mod http_basics;
 mod keys;
