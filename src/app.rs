@@ -137,7 +137,7 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
 
 /// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, stale
 /// rate-limit windows and expired metadata documents, and expired codes, pending requests,
-/// denylist entries, refresh families and remembered approvals.
+/// denylist entries, refresh families and remembered approvals (see `Store::delete_expired`).
 fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
     let registry = state.registry.clone();
     let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
@@ -150,6 +150,7 @@ fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
         .registration
         .per_source_window_secs
         .max(state.config.login.per_source_window_secs);
+    let tokens = state.config.tokens.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
@@ -165,7 +166,8 @@ fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
                 ),
                 Err(error) => tracing::error!(%error, "housekeeping of outsider rows failed"),
             }
-            match registry.store().delete_expired(registry.now()).await {
+            let cutoffs = crate::grants::housekeeping_cutoffs(&tokens, registry.now());
+            match registry.store().delete_expired(&cutoffs).await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(
                     count,

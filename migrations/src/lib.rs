@@ -7,6 +7,7 @@ mod m20261127_000001_foundation;
 mod m20261127_000002_clients;
 mod m20261127_000003_login;
 mod m20261127_000004_tokens;
+mod m20261130_000005_trust_tokens;
 mod m20261130_000006_trust_registration;
 mod m20261130_000007_consents;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_clients::Migration),
             Box::new(m20261127_000003_login::Migration),
             Box::new(m20261127_000004_tokens::Migration),
+            Box::new(m20261130_000005_trust_tokens::Migration),
             Box::new(m20261130_000006_trust_registration::Migration),
             Box::new(m20261130_000007_consents::Migration),
         ]

@@ -206,6 +206,13 @@ impl Registry {
         }
         row.updated_at = self.now();
         if let Some(disabled) = changes.disabled {
+            if disabled && !row.disabled {
+                // Revoked before the flag is stored: a failure in between leaves the client
+                // enabled (the operator retries), never disabled with live tokens.
+                self.store()
+                    .revoke_grants_of_client(client_id, self.now())
+                    .await?;
+            }
             row.disabled = disabled;
         }
         if !self.store().update_client(&row).await? {
@@ -224,7 +231,7 @@ impl Registry {
 
     pub async fn admin_delete(&self, actor: &str, client_id: &str) -> Result<(), AdminError> {
         let before = ClientView::from_row(&self.existing(client_id).await?);
-        if !self.store().delete_client(client_id).await? {
+        if !self.store().delete_client(client_id, self.now()).await? {
             return Err(AdminError::NotFound(client_id.to_owned()));
         }
         self.audit(
@@ -357,18 +364,17 @@ impl Registry {
         Ok(ClientView::from_row(&row))
     }
 
-    /// Revokes every refresh-token family of a client and the access tokens issued with them.
+    /// Revokes every grant of a client: its codes, refresh-token families and the access tokens
+    /// issued with them. Its users log in again.
     pub async fn admin_revoke_client_tokens(
         &self,
         actor: &str,
         client_id: &str,
     ) -> Result<(), AdminError> {
         self.existing(client_id).await?;
-        let condition = sea_orm::Condition::all().add(sea_orm::ColumnTrait::eq(
-            &crate::store::tokens::family::Column::ClientId,
-            client_id,
-        ));
-        self.store().revoke_families(condition, self.now()).await?;
+        self.store()
+            .revoke_grants_of_client(client_id, self.now())
+            .await?;
         self.audit(actor, "client.revoke_tokens", client_id, json!({}))
             .await?;
         Ok(())

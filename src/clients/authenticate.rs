@@ -3,7 +3,7 @@
 //! answer on which hosts register again.
 
 use super::cimd::is_client_id_url;
-use crate::oauth::client_auth::PresentedClient;
+use crate::oauth::client_auth::{PresentedClient, check_auth_method};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::Store;
 use crate::tokens::opaque;
@@ -19,7 +19,8 @@ pub struct AuthenticatedClient {
 }
 
 /// Checks `presented` against the client it names. Public clients present no secret;
-/// confidential ones present theirs with `client_secret_basic` or `client_secret_post`.
+/// confidential ones present theirs with the method they registered, `client_secret_basic` or
+/// `client_secret_post`.
 pub async fn authenticate_client(
     store: &Store,
     presented: &PresentedClient,
@@ -64,6 +65,7 @@ pub async fn authenticate_client(
             }
         }
     }
+    check_auth_method(&row.token_endpoint_auth_method, presented)?;
     Ok(AuthenticatedClient {
         client_id: row.client_id,
         public: row.secret_hash.is_none(),

@@ -341,7 +341,7 @@ impl Registry {
 
     /// RFC 7592 §2.3: deletes the client. It is unusable at once.
     pub async fn delete(&self, row: ClientRow) -> Result<(), RegistrationError> {
-        self.store.delete_client(&row.client_id).await?;
+        self.store.delete_client(&row.client_id, self.now()).await?;
         tracing::info!(client_id = %row.client_id, "client deleted by its registrant (RFC 7592)");
         Ok(())
     }
@@ -353,7 +353,7 @@ impl Registry {
         let unused_before = now - (self.config.reap_unused_after_days as i64) * 86_400;
         let reaped = self
             .store
-            .reap_dynamic_clients(created_before, unused_before)
+            .reap_dynamic_clients(created_before, unused_before, now)
             .await?;
         if !reaped.is_empty() {
             tracing::info!(count = reaped.len(), "reaped abandoned dynamic clients");

@@ -110,7 +110,8 @@ pub struct CreatedClient {
 pub struct UpdateClientRequest {
     pub client_name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
-    /// A disabled client cannot log users in or obtain tokens.
+    /// A disabled client cannot log users in or obtain tokens. Disabling revokes its grants and
+    /// every token issued in them; enabling it again brings none back.
     pub disabled: Option<bool>,
 }
 
@@ -456,7 +457,8 @@ impl AdminApi {
         }
     }
 
-    /// Revoke every refresh token of a client, and the access tokens issued with them.
+    /// Revoke every grant of a client: its codes, refresh tokens and the access tokens issued
+    /// with them. Its users log in again.
     #[oai(
         path = "/clients/:client_id/revoke-tokens",
         method = "post",

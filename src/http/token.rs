@@ -6,7 +6,10 @@ use poem::http::StatusCode;
 use poem::{Request, Response};
 
 use super::AppState;
+use super::registration::request_source;
 use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
+use crate::grants::code::CodeRequest;
+use crate::grants::refresh::RefreshRequest;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::client_auth::presented_client;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -121,25 +124,27 @@ pub async fn token(state: &AppState, request: &Request, body: &str) -> Response 
     let tokens = &state.tokens;
     let result = match form.get("grant_type") {
         Some(GRANT_AUTHORIZATION_CODE) => {
-            tokens
-                .exchange_code(
-                    &client,
-                    form.get("code"),
-                    form.get("redirect_uri"),
-                    form.get("code_verifier"),
-                    form.get("resource"),
-                )
-                .await
+            let code = CodeRequest {
+                code: form.get("code"),
+                redirect_uri: form.get("redirect_uri"),
+                code_verifier: form.get("code_verifier"),
+                resource: form.get("resource"),
+            };
+            tokens.exchange_code(&client, code).await
         }
         Some(GRANT_REFRESH_TOKEN) => {
-            tokens
-                .refresh(
-                    &client,
-                    form.get("refresh_token"),
-                    form.get("scope"),
-                    form.get("resource"),
-                )
-                .await
+            let source = request_source(request, state.config.registration.trust_forwarded_for);
+            let refresh = RefreshRequest {
+                refresh_token: form.get("refresh_token"),
+                scope: form.get("scope"),
+                resource: form.get("resource"),
+                source: &source,
+                user_agent: request
+                    .headers()
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok()),
+            };
+            tokens.refresh(&client, refresh).await
         }
         Some(GRANT_TOKEN_EXCHANGE) => {
             match tokens

@@ -99,7 +99,6 @@ pub async fn ownerrez_webhook(
                 .await
             {
                 Ok(revoked) => {
-                    crate::grants::forget_remembered_consents(state, &revoked).await;
                     tracing::info!(upstream_user = %untrusted(&user_id), grants = revoked.len(), "upstream deauthorization: grants revoked");
                     Response::builder().status(StatusCode::OK).finish()
                 }

@@ -37,6 +37,29 @@ impl PresentedClient {
     pub fn used_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
     }
+
+    /// The `token_endpoint_auth_method` this presentation is (RFC 7591 §2).
+    pub fn auth_method(&self) -> &'static str {
+        match self {
+            Self::Public { .. } => "none",
+            Self::Basic { .. } => "client_secret_basic",
+            Self::Post { .. } => "client_secret_post",
+        }
+    }
+}
+
+/// RFC 7591 §2: `token_endpoint_auth_method` is the method the client uses at the token
+/// endpoint; a client registered for one does not authenticate with another (a secret sent
+/// where the client never sends it is a secret that leaked).
+pub fn check_auth_method(registered: &str, presented: &PresentedClient) -> Result<(), OAuthError> {
+    let used = presented.auth_method();
+    if used == registered {
+        return Ok(());
+    }
+    Err(OAuthError::new(
+        ErrorCode::InvalidClient,
+        format!("this client authenticates with `{registered}`, not `{used}`"),
+    ))
 }
 
 /// Reads the credentials from the `Authorization` header and the body's `client_id` and
@@ -155,6 +178,32 @@ mod tests {
                 }),
                 "{scheme}"
             );
+        }
+    }
+
+    #[test]
+    fn the_registered_method_is_the_only_one() {
+        let public = presented_client(None, Some("c1"), None).unwrap();
+        let post = presented_client(None, Some("c1"), Some("s")).unwrap();
+        let basic = presented_client(Some(&basic("c1", "s")), None, None).unwrap();
+        let cases = [
+            ("none", &public, true),
+            ("none", &post, false),
+            ("none", &basic, false),
+            ("client_secret_post", &post, true),
+            ("client_secret_post", &basic, false),
+            ("client_secret_post", &public, false),
+            ("client_secret_basic", &basic, true),
+            ("client_secret_basic", &post, false),
+            ("client_secret_basic", &public, false),
+            ("private_key_jwt", &basic, false),
+        ];
+        for (registered, presented, accepted) in cases {
+            let result = check_auth_method(registered, presented);
+            assert_eq!(result.is_ok(), accepted, "{registered} with {presented:?}");
+            if let Err(error) = result {
+                assert_eq!(error.code, ErrorCode::InvalidClient);
+            }
         }
     }
 

@@ -194,54 +194,45 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Deletes a client; its registration tokens, grants and codes go with it. Returns whether
-    /// it existed.
-    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        super::retry_when_busy(|| self.delete_client_once(client_id)).await
-    }
-
-    async fn delete_client_once(&self, client_id: &str) -> Result<bool, StoreError> {
-        let txn = self.conn().begin().await?;
-        // The kind is part of the condition, so the counter follows exactly what was deleted.
-        let dynamic = client::Entity::delete_many()
-            .filter(client::Column::ClientId.eq(client_id))
-            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        counters::release_slots(&txn, DYNAMIC_CLIENTS, dynamic).await?;
-        let other = client::Entity::delete_by_id(client_id.to_owned())
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if dynamic + other == 0 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        registration_token::Entity::delete_many()
-            .filter(registration_token::Column::ClientId.eq(client_id))
-            .exec(&txn)
-            .await?;
-        // Its grants go with it: no code is redeemed and no token refreshed afterwards.
-        let grant_ids: Vec<String> = super::login::grant::Entity::find()
-            .select_only()
-            .column(super::login::grant::Column::GrantId)
-            .filter(super::login::grant::Column::ClientId.eq(client_id))
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        if !grant_ids.is_empty() {
-            super::login::code::Entity::delete_many()
-                .filter(super::login::code::Column::GrantId.is_in(grant_ids.clone()))
+    /// Deletes a client; its registration tokens go with it, and its grants are revoked (with
+    /// their codes, families and unexpired access tokens) and deleted, in one transaction.
+    /// Returns whether it existed.
+    pub async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| async {
+            let txn = self.conn().begin().await?;
+            // The kind is part of the condition, so the counter follows exactly what was
+            // deleted.
+            let dynamic = client::Entity::delete_many()
+                .filter(client::Column::ClientId.eq(client_id))
+                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            counters::release_slots(&txn, DYNAMIC_CLIENTS, dynamic).await?;
+            let other = client::Entity::delete_by_id(client_id.to_owned())
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            if dynamic + other == 0 {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            registration_token::Entity::delete_many()
+                .filter(registration_token::Column::ClientId.eq(client_id))
                 .exec(&txn)
                 .await?;
+            // No code is redeemed, no token refreshed or exchanged afterwards, even if a client
+            // with the same id is created again.
+            let grants = Condition::all().add(super::login::grant::Column::ClientId.eq(client_id));
+            super::revocation::revoke_grants_in(&txn, grants.clone(), now).await?;
             super::login::grant::Entity::delete_many()
-                .filter(super::login::grant::Column::GrantId.is_in(grant_ids))
+                .filter(grants)
                 .exec(&txn)
                 .await?;
-        }
-        txn.commit().await?;
-        Ok(true)
+            txn.commit().await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// The newest dynamic client with this registration fingerprint created at or after `since`.
@@ -308,6 +299,7 @@ impl Store {
         &self,
         created_before: i64,
         unused_before: i64,
+        now: i64,
     ) -> Result<Vec<String>, StoreError> {
         let never_authorized = Condition::all()
             .add(client::Column::FirstAuthorizedAt.is_null())
@@ -329,7 +321,7 @@ impl Store {
             .await?;
         let mut reaped = Vec::new();
         for client_id in doomed {
-            if self.delete_client(&client_id).await? {
+            if self.delete_client(&client_id, now).await? {
                 reaped.push(client_id);
             }
         }

@@ -120,6 +120,20 @@ pub type RequestRow = request::Model;
 pub type GrantRow = grant::Model;
 pub type CodeRow = code::Model;
 
+/// `grants.update_many()` clearing the sealed upstream tokens and their expiry, for a grant
+/// that will never use them again.
+pub(super) fn drop_upstream_tokens() -> sea_orm::UpdateMany<grant::Entity> {
+    grant::Entity::update_many()
+        .col_expr(
+            grant::Column::UpstreamTokens,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            grant::Column::UpstreamExpiresAt,
+            Expr::value(Option::<i64>::None),
+        )
+}
+
 pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_UPSTREAM: &str = "upstream";
 pub const STATUS_CONSUMED: &str = "consumed";
@@ -252,8 +266,8 @@ impl Store {
     }
 
     /// Writes a completed login in one transaction: the user (found by upstream identity or
-    /// created), the grant (user × client × resource, created or refreshed with the new scope
-    /// and upstream tokens), the authorization code, and the client's first/last use.
+    /// created), the grant (user × client × resource: the live one refreshed with the new scope
+    /// and upstream tokens, or a new one), the authorization code, and the client's first/last use.
     /// `seal_tokens` seals the upstream tokens for the grant id it is given. Returns the user
     /// and grant ids.
     pub async fn complete_login(
@@ -308,10 +322,13 @@ impl Store {
                 login.new_user_id
             }
         };
+        // Only a live grant is carried on: a revoked one stays revoked with everything issued
+        // under it, and this login starts a new grant.
         let existing_grant = grant::Entity::find()
             .filter(grant::Column::UserId.eq(user_id.as_str()))
             .filter(grant::Column::ClientId.eq(login.client_id))
             .filter(grant::Column::Resource.eq(login.resource))
+            .filter(grant::Column::RevokedAt.is_null())
             .one(&txn)
             .await?;
         let grant_id = existing_grant
@@ -328,8 +345,8 @@ impl Store {
                         Expr::value(login.upstream_expires_at),
                     )
                     .col_expr(grant::Column::UpdatedAt, Expr::value(now))
-                    .col_expr(grant::Column::RevokedAt, Expr::value(Option::<i64>::None))
                     .filter(grant::Column::GrantId.eq(grant_id.as_str()))
+                    .filter(grant::Column::RevokedAt.is_null())
                     .exec(&txn)
                     .await?;
             }
@@ -534,97 +551,5 @@ impl Store {
         Ok(code::Entity::find_by_id(code_hash.to_owned())
             .one(self.conn())
             .await?)
-    }
-
-    /// Revokes grants at once: marks them revoked, drops their stored upstream tokens and
-    /// their unredeemed codes. Returns the revoked grants as they were (with their sealed
-    /// upstream tokens, for a best-effort upstream revocation).
-    pub async fn revoke_grants(
-        &self,
-        condition: Condition,
-        now: i64,
-    ) -> Result<Vec<GrantRow>, StoreError> {
-        super::retry_when_busy(|| self.revoke_grants_once(condition.clone(), now)).await
-    }
-
-    async fn revoke_grants_once(
-        &self,
-        condition: Condition,
-        now: i64,
-    ) -> Result<Vec<GrantRow>, StoreError> {
-        let txn = self.conn().begin().await?;
-        let live = grant::Entity::find()
-            .filter(condition)
-            .filter(grant::Column::RevokedAt.is_null())
-            .all(&txn)
-            .await?;
-        let ids: Vec<String> = live.iter().map(|g| g.grant_id.clone()).collect();
-        if !ids.is_empty() {
-            grant::Entity::update_many()
-                .col_expr(grant::Column::RevokedAt, Expr::value(now))
-                .col_expr(
-                    grant::Column::UpstreamTokens,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    grant::Column::UpstreamExpiresAt,
-                    Expr::value(Option::<i64>::None),
-                )
-                .filter(grant::Column::GrantId.is_in(ids.clone()))
-                .exec(&txn)
-                .await?;
-            code::Entity::delete_many()
-                .filter(code::Column::GrantId.is_in(ids))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(live)
-    }
-
-    /// Revokes every live grant of the user with this upstream identity.
-    pub async fn revoke_grants_of_upstream_user(
-        &self,
-        provider: &str,
-        subject: &str,
-        now: i64,
-    ) -> Result<Vec<GrantRow>, StoreError> {
-        let Some(user) = user::Entity::find()
-            .filter(user::Column::Provider.eq(provider))
-            .filter(user::Column::UpstreamSubject.eq(subject))
-            .one(self.conn())
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        self.revoke_grants(
-            Condition::all().add(grant::Column::UserId.eq(user.user_id)),
-            now,
-        )
-        .await
-    }
-
-    pub async fn revoke_grant(
-        &self,
-        grant_id: &str,
-        now: i64,
-    ) -> Result<Vec<GrantRow>, StoreError> {
-        self.revoke_grants(
-            Condition::all().add(grant::Column::GrantId.eq(grant_id)),
-            now,
-        )
-        .await
-    }
-
-    pub async fn revoke_grants_of_client(
-        &self,
-        client_id: &str,
-        now: i64,
-    ) -> Result<Vec<GrantRow>, StoreError> {
-        self.revoke_grants(
-            Condition::all().add(grant::Column::ClientId.eq(client_id)),
-            now,
-        )
-        .await
     }
 }

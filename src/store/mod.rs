@@ -11,6 +11,7 @@ pub mod consents;
 pub mod counters;
 pub mod login;
 pub mod rate_limits;
+pub mod revocation;
 pub mod settings;
 pub mod signing_keys;
 pub mod tokens;

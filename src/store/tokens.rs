@@ -1,11 +1,14 @@
-//! Authorization-code redemption, refresh-token families and rotation, and the access-token
-//! denylist. Every single-use decision is one conditional `UPDATE` whose affected-row count
-//! decides, so it holds across instances and on both engines.
+//! Authorization-code redemption, refresh-token families and their rotation, and housekeeping.
+//! Every single-use step is one conditional `UPDATE` whose affected-row count decides, inside
+//! the transaction that writes what it issues, so it holds across instances and on both
+//! engines. What to do (redeem, rotate, replay, revoke) is decided in `grants::`; this module
+//! only loads and applies.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, Condition, QuerySelect, TransactionTrait};
+use sea_orm::sea_query::{Query, SelectStatement};
+use sea_orm::{ActiveValue::Set, Condition, TransactionTrait};
 
-use super::login::code;
+use super::login::{code, grant};
 use super::{Store, StoreError};
 
 pub mod family {
@@ -75,77 +78,63 @@ pub mod denylist {
 pub type FamilyRow = family::Model;
 pub type RefreshRow = refresh::Model;
 
-/// The outcome of presenting an authorization code.
-#[derive(Debug)]
-pub enum CodeRedemption {
-    /// First use: the code, now spent.
-    Redeemed(super::login::CodeRow),
-    /// Already spent: a replay. Tokens issued from it must be revoked.
-    Replayed(super::login::CodeRow),
-    /// Unknown or expired.
-    Invalid,
-}
-
-/// The outcome of presenting a refresh token.
-#[derive(Debug)]
-pub enum Rotation {
-    /// This call rotated it; the caller must store the successor it prepared.
-    Rotated(RefreshRow),
-    /// Rotated moments ago (within the grace window) by a parallel or retried request: here
-    /// is the sealed response of that rotation.
-    Replay { sealed_successor: String },
-    /// Used after the grace window: reuse. The family is revoked.
-    Reused { family_id: String },
-    /// Unknown, expired, or of a revoked family.
-    Invalid,
+/// The instants before which housekeeping deletes what can no longer matter, computed by the
+/// caller from its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    pub now: i64,
+    /// Sealed rotation responses of tokens rotated before this are past their grace window.
+    pub successors_rotated_before: i64,
+    /// Live grants not logged into or refreshed upstream since this instant, with no family
+    /// that can still be used, drop their sealed upstream tokens.
+    pub grants_untouched_since: i64,
+    /// Grants revoked before this, once nothing refers to them, are deleted.
+    pub grants_revoked_before: i64,
 }
 
 impl Store {
-    /// Spends a code once (RFC 6749 §4.1.2: single use).
+    /// Redeems a code and starts its family, in one transaction: the code is spent (and the
+    /// access token it issued recorded) by one conditional `UPDATE`, only while it is unspent,
+    /// unexpired and its grant live; then the family and its first refresh token are written.
+    /// Returns `false`, writing nothing, when the `UPDATE` matched no row: a parallel request
+    /// redeemed it first, or the grant was revoked.
     pub async fn redeem_code(
         &self,
         code_hash: &str,
-        now: i64,
-    ) -> Result<CodeRedemption, StoreError> {
-        let result = code::Entity::update_many()
-            .col_expr(code::Column::RedeemedAt, Expr::value(now))
-            .filter(code::Column::CodeHash.eq(code_hash))
-            .filter(code::Column::RedeemedAt.is_null())
-            .filter(code::Column::ExpiresAt.gt(now))
-            .exec(self.conn())
-            .await?;
-        let row = code::Entity::find_by_id(code_hash.to_owned())
-            .one(self.conn())
-            .await?;
-        Ok(match row {
-            Some(row) if result.rows_affected == 1 => CodeRedemption::Redeemed(row),
-            Some(row) if row.redeemed_at.is_some() => CodeRedemption::Replayed(row),
-            _ => CodeRedemption::Invalid,
-        })
-    }
-
-    /// Starts a refresh-token family with its first token.
-    pub async fn create_family(
-        &self,
         family: FamilyRow,
         first: RefreshRow,
-    ) -> Result<(), StoreError> {
-        let txn = self.conn().begin().await?;
-        family::ActiveModel {
-            family_id: Set(family.family_id),
-            grant_id: Set(family.grant_id),
-            client_id: Set(family.client_id),
-            code_hash: Set(family.code_hash),
-            auth_time: Set(family.auth_time),
-            created_at: Set(family.created_at),
-            absolute_expires_at: Set(family.absolute_expires_at),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        insert_refresh(&txn, first).await?;
-        txn.commit().await?;
-        Ok(())
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| async {
+            let txn = self.conn().begin().await?;
+            let live_grant = Query::select()
+                .column(grant::Column::GrantId)
+                .from(grant::Entity)
+                .and_where(grant::Column::GrantId.eq(family.grant_id.as_str()))
+                .and_where(grant::Column::RevokedAt.is_null())
+                .to_owned();
+            let spent = code::Entity::update_many()
+                .col_expr(code::Column::RedeemedAt, Expr::value(now))
+                .col_expr(
+                    code::Column::AccessJti,
+                    Expr::value(first.access_jti.as_str()),
+                )
+                .filter(code::Column::CodeHash.eq(code_hash))
+                .filter(code::Column::RedeemedAt.is_null())
+                .filter(code::Column::ExpiresAt.gt(now))
+                .filter(code::Column::GrantId.in_subquery(live_grant))
+                .exec(&txn)
+                .await?;
+            if spent.rows_affected != 1 {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            insert_family(&txn, family.clone()).await?;
+            insert_refresh(&txn, first.clone()).await?;
+            txn.commit().await?;
+            Ok(true)
+        })
+        .await
     }
 
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
@@ -160,163 +149,59 @@ impl Store {
             .await?)
     }
 
-    /// Rotates a refresh token once: marks it rotated, keeps the sealed response for the grace
-    /// window, and stores its successor, in one transaction. A token already rotated within
-    /// `grace_secs` yields that rotation's response; after that, it is reuse and the family is
-    /// revoked.
+    /// Rotates a refresh token once, in one transaction: takes its family's row (live and
+    /// unexpired) so that a revocation cannot interleave, marks the token rotated (keeping
+    /// `sealed_response` for the grace window, when there is one) by one conditional `UPDATE`,
+    /// and stores its successor. Returns `false`, writing nothing, when the family is revoked or
+    /// the token was already rotated or has expired.
     pub async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         successor: RefreshRow,
-        sealed_response: String,
-        grace_secs: i64,
+        sealed_response: Option<String>,
         now: i64,
-    ) -> Result<Rotation, StoreError> {
-        let txn = self.conn().begin().await?;
-        let claimed = refresh::Entity::update_many()
-            .col_expr(refresh::Column::RotatedAt, Expr::value(now))
-            .col_expr(refresh::Column::Successor, Expr::value(sealed_response))
-            .filter(refresh::Column::TokenHash.eq(token_hash))
-            .filter(refresh::Column::RotatedAt.is_null())
-            .filter(refresh::Column::IdleExpiresAt.gt(now))
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected == 1 {
-            let old = refresh::Entity::find_by_id(token_hash.to_owned())
-                .one(&txn)
-                .await?
-                .ok_or_else(|| StoreError::Db(DbErr::RecordNotFound("refresh token".into())))?;
-            insert_refresh(&txn, successor).await?;
-            txn.commit().await?;
-            return Ok(Rotation::Rotated(old));
-        }
-        txn.rollback().await?;
-        let Some(row) = self.refresh_token(token_hash).await? else {
-            return Ok(Rotation::Invalid);
-        };
-        match (row.rotated_at, row.successor) {
-            (Some(at), Some(sealed)) if now - at <= grace_secs => Ok(Rotation::Replay {
-                sealed_successor: sealed,
-            }),
-            (Some(_), _) => {
-                self.revoke_family(&row.family_id, now).await?;
-                Ok(Rotation::Reused {
-                    family_id: row.family_id,
-                })
-            }
-            (None, _) => Ok(Rotation::Invalid),
-        }
-    }
-
-    /// Revokes a family: its refresh tokens stop working and the access tokens issued with
-    /// them (still unexpired) are denylisted.
-    pub async fn revoke_family(&self, family_id: &str, now: i64) -> Result<(), StoreError> {
-        self.revoke_families(
-            Condition::all().add(family::Column::FamilyId.eq(family_id)),
-            now,
-        )
-        .await
-    }
-
-    /// Revokes every family started from a code (RFC 6749 §4.1.2: a replayed code revokes the
-    /// tokens issued from it), and the code's own access token.
-    pub async fn revoke_tokens_of_code(
-        &self,
-        code: &super::login::CodeRow,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        if let Some(jti) = &code.access_jti {
-            self.deny_access_token(jti, code.created_at + 24 * 3600)
-                .await?;
-        }
-        self.revoke_families(
-            Condition::all().add(family::Column::CodeHash.eq(code.code_hash.as_str())),
-            now,
-        )
-        .await
-    }
-
-    /// Revokes every family of a client (admin action) or of a grant.
-    pub async fn revoke_families(&self, condition: Condition, now: i64) -> Result<(), StoreError> {
-        super::retry_when_busy(|| self.revoke_families_once(condition.clone(), now)).await
-    }
-
-    async fn revoke_families_once(&self, condition: Condition, now: i64) -> Result<(), StoreError> {
-        let txn = self.conn().begin().await?;
-        let ids: Vec<String> = family::Entity::find()
-            .select_only()
-            .column(family::Column::FamilyId)
-            .filter(condition)
-            .filter(family::Column::RevokedAt.is_null())
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        if !ids.is_empty() {
-            family::Entity::update_many()
-                .col_expr(family::Column::RevokedAt, Expr::value(now))
-                .filter(family::Column::FamilyId.is_in(ids.clone()))
-                .exec(&txn)
-                .await?;
-            let live_access: Vec<(String, i64)> = refresh::Entity::find()
-                .select_only()
-                .column(refresh::Column::AccessJti)
-                .column(refresh::Column::AccessExpiresAt)
-                .filter(refresh::Column::FamilyId.is_in(ids))
-                .filter(refresh::Column::AccessExpiresAt.gt(now))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            for (jti, expires_at) in live_access {
-                denylist::Entity::insert(denylist::ActiveModel {
-                    jti: Set(jti),
-                    expires_at: Set(expires_at),
-                })
-                .on_conflict(
-                    sea_orm::sea_query::OnConflict::column(denylist::Column::Jti)
-                        .do_nothing()
-                        .to_owned(),
+    ) -> Result<bool, StoreError> {
+        super::retry_when_busy(|| async {
+            let txn = self.conn().begin().await?;
+            // A no-op assignment: it row-locks the family on PostgreSQL (and takes SQLite's
+            // write lock) before anything is decided.
+            let family_live = family::Entity::update_many()
+                .col_expr(
+                    family::Column::AbsoluteExpiresAt,
+                    Expr::col(family::Column::AbsoluteExpiresAt).into(),
                 )
-                .do_nothing()
+                .filter(family::Column::FamilyId.eq(successor.family_id.as_str()))
+                .filter(family::Column::RevokedAt.is_null())
+                .filter(family::Column::AbsoluteExpiresAt.gt(now))
                 .exec(&txn)
                 .await?;
+            let rotated = if family_live.rows_affected == 1 {
+                refresh::Entity::update_many()
+                    .col_expr(refresh::Column::RotatedAt, Expr::value(now))
+                    .col_expr(
+                        refresh::Column::Successor,
+                        Expr::value(sealed_response.clone()),
+                    )
+                    .filter(refresh::Column::TokenHash.eq(token_hash))
+                    .filter(refresh::Column::FamilyId.eq(successor.family_id.as_str()))
+                    .filter(refresh::Column::RotatedAt.is_null())
+                    .filter(refresh::Column::IdleExpiresAt.gt(now))
+                    .exec(&txn)
+                    .await?
+                    .rows_affected
+                    == 1
+            } else {
+                false
+            };
+            if !rotated {
+                txn.rollback().await?;
+                return Ok(false);
             }
-        }
-        txn.commit().await?;
-        Ok(())
-    }
-
-    /// Remembers a revoked access token until it would have expired anyway.
-    pub async fn deny_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
-        denylist::Entity::insert(denylist::ActiveModel {
-            jti: Set(jti.to_owned()),
-            expires_at: Set(expires_at),
+            insert_refresh(&txn, successor.clone()).await?;
+            txn.commit().await?;
+            Ok(true)
         })
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(denylist::Column::Jti)
-                .do_nothing()
-                .to_owned(),
-        )
-        .do_nothing()
-        .exec(self.conn())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(denylist::Entity::find_by_id(jti.to_owned())
-            .one(self.conn())
-            .await?
-            .is_some())
-    }
-
-    /// Records which access token a code's redemption issued.
-    pub async fn set_code_access_jti(&self, code_hash: &str, jti: &str) -> Result<(), StoreError> {
-        code::Entity::update_many()
-            .col_expr(code::Column::AccessJti, Expr::value(jti))
-            .filter(code::Column::CodeHash.eq(code_hash))
-            .exec(self.conn())
-            .await?;
-        Ok(())
+        .await
     }
 
     /// Marks a client as just used (the reaper reads this).
@@ -329,56 +214,134 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes what can no longer be used: expired codes, requests and denylist entries, and
-    /// families past their absolute lifetime. Returns the rows deleted.
-    pub async fn delete_expired(&self, now: i64) -> Result<u64, StoreError> {
+    /// Deletes what can no longer be used: expired codes, requests and denylist entries,
+    /// families past their absolute lifetime, rotated refresh tokens past their own expiry,
+    /// sealed rotation responses past the grace window, the upstream tokens of grants nothing
+    /// can use any more, and revoked grants nothing refers to. Returns the rows deleted (sealed
+    /// values cleared are not counted).
+    pub async fn delete_expired(&self, cutoffs: &Cutoffs) -> Result<u64, StoreError> {
+        let now = cutoffs.now;
+        let db = self.conn();
         let mut deleted = 0;
         deleted += code::Entity::delete_many()
             .filter(code::Column::ExpiresAt.lt(now - 3600))
-            .exec(self.conn())
+            .exec(db)
             .await?
             .rows_affected;
         deleted += super::login::request::Entity::delete_many()
             .filter(super::login::request::Column::ExpiresAt.lt(now))
-            .exec(self.conn())
+            .exec(db)
             .await?
             .rows_affected;
         deleted += denylist::Entity::delete_many()
             .filter(denylist::Column::ExpiresAt.lt(now))
-            .exec(self.conn())
+            .exec(db)
             .await?
             .rows_affected;
-        let dead_families: Vec<String> = family::Entity::find()
-            .select_only()
+        let dead_families = Query::select()
             .column(family::Column::FamilyId)
+            .from(family::Entity)
+            .and_where(family::Column::AbsoluteExpiresAt.lt(now))
+            .to_owned();
+        deleted += refresh::Entity::delete_many()
+            .filter(refresh::Column::FamilyId.in_subquery(dead_families))
+            .exec(db)
+            .await?
+            .rows_affected;
+        deleted += family::Entity::delete_many()
             .filter(family::Column::AbsoluteExpiresAt.lt(now))
-            .into_tuple()
-            .all(self.conn())
-            .await?;
-        if !dead_families.is_empty() {
-            deleted += refresh::Entity::delete_many()
-                .filter(refresh::Column::FamilyId.is_in(dead_families.clone()))
-                .exec(self.conn())
-                .await?
-                .rows_affected;
-            deleted += family::Entity::delete_many()
-                .filter(family::Column::FamilyId.is_in(dead_families))
-                .exec(self.conn())
-                .await?
-                .rows_affected;
-        }
-        // Sealed successors are only needed during the grace window.
+            .exec(db)
+            .await?
+            .rows_affected;
+        // A rotated token is kept for reuse detection until it would have expired had it never
+        // been rotated (and its access token has expired, so a revocation has nothing left to
+        // deny-list): presented later, it is refused either way.
+        deleted += refresh::Entity::delete_many()
+            .filter(refresh::Column::RotatedAt.is_not_null())
+            .filter(refresh::Column::IdleExpiresAt.lt(now))
+            .filter(refresh::Column::AccessExpiresAt.lt(now))
+            .exec(db)
+            .await?
+            .rows_affected;
         refresh::Entity::update_many()
             .col_expr(
                 refresh::Column::Successor,
                 Expr::value(Option::<String>::None),
             )
-            .filter(refresh::Column::RotatedAt.lt(now - 600))
             .filter(refresh::Column::Successor.is_not_null())
-            .exec(self.conn())
+            .filter(refresh::Column::RotatedAt.lt(cutoffs.successors_rotated_before))
+            .exec(db)
             .await?;
+        self.drop_unusable_upstream_tokens(cutoffs).await?;
+        deleted += grant::Entity::delete_many()
+            .filter(grant::Column::RevokedAt.lt(cutoffs.grants_revoked_before))
+            .filter(Expr::exists(families_of_grant(Condition::all())).not())
+            .exec(db)
+            .await?
+            .rows_affected;
         Ok(deleted)
     }
+
+    /// Live grants whose every family has expired (or was revoked) drop their sealed upstream
+    /// tokens: no token of theirs can be exchanged any more, and a new login brings new ones.
+    async fn drop_unusable_upstream_tokens(&self, cutoffs: &Cutoffs) -> Result<(), StoreError> {
+        let now = cutoffs.now;
+        // A family is usable while its head token can be refreshed or its newest access token
+        // has not expired.
+        let usable = Condition::all()
+            .add(family::Column::RevokedAt.is_null())
+            .add(refresh::Column::RotatedAt.is_null())
+            .add(
+                Condition::any()
+                    .add(refresh::Column::IdleExpiresAt.gt(now))
+                    .add(refresh::Column::AccessExpiresAt.gt(now)),
+            );
+        let usable_families = families_of_grant(usable)
+            .inner_join(
+                refresh::Entity,
+                Expr::col((refresh::Entity, refresh::Column::FamilyId))
+                    .equals((family::Entity, family::Column::FamilyId)),
+            )
+            .to_owned();
+        super::login::drop_upstream_tokens()
+            .filter(grant::Column::RevokedAt.is_null())
+            .filter(grant::Column::UpstreamTokens.is_not_null())
+            .filter(grant::Column::UpdatedAt.lt(cutoffs.grants_untouched_since))
+            .filter(Expr::exists(usable_families).not())
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+}
+
+/// `SELECT 1 FROM refresh_families WHERE grant_id = grants.grant_id AND condition`, for a
+/// correlated `EXISTS` in a statement on the grants table.
+fn families_of_grant(condition: Condition) -> SelectStatement {
+    Query::select()
+        .expr(Expr::val(1))
+        .from(family::Entity)
+        .and_where(
+            Expr::col((family::Entity, family::Column::GrantId))
+                .equals((grant::Entity, grant::Column::GrantId)),
+        )
+        .cond_where(condition)
+        .to_owned()
+}
+
+async fn insert_family(txn: &impl ConnectionTrait, row: FamilyRow) -> Result<(), StoreError> {
+    family::ActiveModel {
+        family_id: Set(row.family_id),
+        grant_id: Set(row.grant_id),
+        client_id: Set(row.client_id),
+        code_hash: Set(row.code_hash),
+        auth_time: Set(row.auth_time),
+        created_at: Set(row.created_at),
+        absolute_expires_at: Set(row.absolute_expires_at),
+        revoked_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
 }
 
 async fn insert_refresh(txn: &impl ConnectionTrait, row: RefreshRow) -> Result<(), StoreError> {

@@ -4,8 +4,9 @@
 //! An upstream token that has expired, or is about to, is refreshed first. Exactly one
 //! refresh happens however many exchanges arrive at once, on however many instances: the right
 //! to refresh is a lease taken by one conditional update on the grant; the others wait for the
-//! refreshed tokens to appear. An upstream refusal revokes the grant; an upstream outage leaves
-//! it intact and answers `temporarily_unavailable`.
+//! refreshed tokens to appear. Only `invalid_grant` from the upstream revokes the grant (the
+//! user's authorization is gone); any other refusal (our client refused, a bare 401 or 403) and
+//! any outage leave it intact, release the lease and answer `temporarily_unavailable`.
 
 use std::time::{Duration, Instant};
 
@@ -93,14 +94,7 @@ impl TokenService {
             0,
         )
         .map_err(|error| invalid(&format!("subject_token is not acceptable: {error}")))?;
-        if self
-            .store
-            .is_access_token_denied(&claims.jti)
-            .await
-            .map_err(server_error)?
-        {
-            return Err(invalid("subject_token has been revoked"));
-        }
+        // The grant first: with none live, the user must connect again (invalid_grant).
         let grant = self
             .store
             .live_grant_for(&claims.sub, &claims.client_id, &claims.aud)
@@ -112,6 +106,16 @@ impl TokenService {
                     "the user's authorization has been revoked",
                 )
             })?;
+        // A live grant may be a newer one than the token's: every token of a revoked grant
+        // (and of a revoked family) is deny-listed in the revocation's transaction.
+        if self
+            .store
+            .is_access_token_denied(&claims.jti)
+            .await
+            .map_err(server_error)?
+        {
+            return Err(invalid("subject_token has been revoked"));
+        }
         let (sealed, mut tokens) = self.open_upstream(&grant)?;
         if tokens
             .expires_at
@@ -235,8 +239,8 @@ impl TokenService {
                 tracing::info!(grant_id = %grant.grant_id, "upstream token refreshed");
                 Ok(merged)
             }
-            Err(UpstreamError::Refused { code, .. }) => {
-                tracing::warn!(grant_id = %grant.grant_id, upstream_error = %crate::telemetry::untrusted(&code), "the upstream refused the refresh: grant revoked");
+            Err(error) if error.means_authorization_gone() => {
+                tracing::warn!(grant_id = %grant.grant_id, "the upstream refused the refresh with invalid_grant: grant revoked");
                 self.store
                     .revoke_grant(&grant.grant_id, self.clock.now())
                     .await
@@ -247,7 +251,13 @@ impl TokenService {
                 ))
             }
             Err(error) => {
-                tracing::warn!(grant_id = %grant.grant_id, error = %crate::telemetry::untrusted(&error), "upstream refresh failed; the grant is kept");
+                if let UpstreamError::Refused { code, .. } = &error {
+                    // Our client refused (a rotated secret) or a bare 401/403 (a firewall): not
+                    // the user's doing, so their authorization stands; the operator must act.
+                    tracing::error!(grant_id = %grant.grant_id, upstream_error = %crate::telemetry::untrusted(code), "the upstream refused our refresh request (check the upstream client credentials and what sits in front of the upstream); the grant is kept");
+                } else {
+                    tracing::warn!(grant_id = %grant.grant_id, error = %crate::telemetry::untrusted(&error), "upstream refresh failed; the grant is kept");
+                }
                 self.store
                     .release_refresh_lease(&grant.grant_id)
                     .await

@@ -70,6 +70,17 @@ pub enum UpstreamError {
     Malformed(String),
 }
 
+impl UpstreamError {
+    /// Whether the answer means the user's authorization is gone: only an OAuth `invalid_grant`
+    /// (RFC 6749 §5.2: the grant or refresh token "is invalid, expired, revoked"). Any other
+    /// refusal at the token endpoint (`invalid_client`, a bare 401 or 403 from a firewall) is
+    /// about our client or the path to the upstream, which the operator must fix, and must not
+    /// cost users their grants.
+    pub fn means_authorization_gone(&self) -> bool {
+        matches!(self, Self::Refused { code, .. } if code == "invalid_grant")
+    }
+}
+
 #[async_trait]
 pub trait UpstreamProvider: Send + Sync {
     /// `ownerrez`, `oauth2` or `dev`: the namespace of this provider's user subjects.
@@ -94,4 +105,29 @@ pub trait UpstreamProvider: Send + Sync {
 
     /// Revokes an access token upstream, where the provider can. `Ok` when already revoked.
     async fn revoke(&self, access_token: &str) -> Result<(), UpstreamError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_invalid_grant_means_the_authorization_is_gone() {
+        let refused = |code: &str| UpstreamError::Refused {
+            code: code.into(),
+            description: None,
+        };
+        assert!(refused("invalid_grant").means_authorization_gone());
+        for (name, error) in [
+            ("our client refused", refused("invalid_client")),
+            ("a bare 403 (a firewall page)", refused("access_denied")),
+            ("a bare 400", refused("invalid_request")),
+            ("another 4xx", refused("http_404")),
+            ("an API-shaped 401", refused("invalid_token")),
+            ("an outage", UpstreamError::Unavailable("HTTP 503".into())),
+            ("garbage", UpstreamError::Malformed("not JSON".into())),
+        ] {
+            assert!(!error.means_authorization_gone(), "{name}");
+        }
+    }
 }

@@ -7,14 +7,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{
-    Browser, VERIFIER, approve, authorize_url, location, query_of, register_public_client,
-};
+use crate::browser::{Browser, approve, authorize_url, location, query_of, register_public_client};
 use crate::helpers::{TestApp, TestDb, spawn_app_on};
 use crate::ownerrez_double::{CLIENT_SECRET, Failure, OwnerRezDouble, Route};
 
-const REDIRECT: &str = "https://chatgpt.com/connector/oauth/abc";
-const RESOURCE: &str = "http://localhost:3000/mcp";
+pub const REDIRECT: &str = "https://chatgpt.com/connector/oauth/abc";
+pub const RESOURCE: &str = "http://localhost:3000/mcp";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
@@ -28,7 +26,12 @@ struct Setup {
     tokens: Value,
 }
 
-async fn setup() -> Setup {
+/// The webhook credentials of [`spawn_with_double`]'s server.
+pub const WEBHOOK_USER: &str = "ownerrez";
+pub const WEBHOOK_PASSWORD: &str = "a-webhook-password-of-decent-length-7f3a";
+
+/// A server in front of the OwnerRez double (sharing its clock), with a second resource.
+pub async fn spawn_with_double() -> (TestApp, OwnerRezDouble) {
     let clock = authbridge::clock::ManualClock::starting_at(authbridge::clock::Clock::now(
         &authbridge::clock::SystemClock,
     ));
@@ -38,6 +41,8 @@ async fn setup() -> Setup {
         c.upstream.provider = ProviderKind::Ownerrez;
         c.upstream.ownerrez = config;
         c.upstream.ownerrez.client_secret = Some(Secret::new(CLIENT_SECRET));
+        c.upstream.ownerrez.webhook_user = Some(WEBHOOK_USER.into());
+        c.upstream.ownerrez.webhook_password = Some(Secret::new(WEBHOOK_PASSWORD));
         c.upstream.timeout_ms = 1000;
         c.tokens.refresh_token_idle_ttl_secs = 60 * 24 * 3600;
         c.resources.push(ResourceConfig {
@@ -48,12 +53,17 @@ async fn setup() -> Setup {
         });
     })
     .await;
-    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    (app, double)
+}
+
+/// The OwnerRez user logs in through `client_id` (a public client redirecting to REDIRECT) for
+/// RESOURCE, and the client redeems the code; returns the token response.
+pub async fn log_in_and_redeem(app: &TestApp, double: &OwnerRezDouble, client_id: &str) -> Value {
     let mut browser = Browser::new();
     let upstream = approve(
         &mut browser,
-        &app,
-        &authorize_url(&app, &client_id, REDIRECT, &[("resource", RESOURCE)]),
+        app,
+        &authorize_url(app, client_id, REDIRECT, &[("resource", RESOURCE)]),
     )
     .await;
     let callback = double.log_in(&upstream).await;
@@ -63,22 +73,15 @@ async fn setup() -> Setup {
             .await,
     ))["code"]
         .clone();
-    let tokens: Value = app
-        .http
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id.as_str()),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = crate::browser::redeem_code(app, client_id, &code, REDIRECT).await;
+    assert_eq!(response.status(), 200, "the code is redeemed");
+    response.json().await.unwrap()
+}
+
+async fn setup() -> Setup {
+    let (app, double) = spawn_with_double().await;
+    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    let tokens = log_in_and_redeem(&app, &double, &client_id).await;
     let (server_id, server_secret) = resource_server(&app, Some(RESOURCE)).await;
     Setup {
         app,
@@ -91,7 +94,7 @@ async fn setup() -> Setup {
 }
 
 /// A confidential admin client, marked as the resource server of `resource` when given.
-async fn resource_server(app: &TestApp, resource: Option<&str>) -> (String, String) {
+pub async fn resource_server(app: &TestApp, resource: Option<&str>) -> (String, String) {
     let created: Value = app
         .admin(Method::POST, "/admin/v1/clients")
         .json(
@@ -119,7 +122,12 @@ async fn resource_server(app: &TestApp, resource: Option<&str>) -> (String, Stri
     (id, created["client_secret"].as_str().unwrap().to_owned())
 }
 
-async fn exchange_as(app: &TestApp, id: &str, secret: &str, subject: &str) -> reqwest::Response {
+pub async fn exchange_as(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+    subject: &str,
+) -> reqwest::Response {
     app.http
         .post(app.url("/token"))
         .basic_auth(id, Some(secret))
@@ -133,7 +141,7 @@ async fn exchange_as(app: &TestApp, id: &str, secret: &str, subject: &str) -> re
         .unwrap()
 }
 
-async fn error_of(response: reqwest::Response) -> (u16, String) {
+pub async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
     (
@@ -163,6 +171,17 @@ impl Setup {
             .unwrap();
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
+    }
+
+    /// Past OwnerRez's 30-day token lifetime: refreshes our tokens (no upstream call) and
+    /// returns the new pair, whose access token makes the next exchange refresh upstream.
+    async fn tokens_after_upstream_expiry(&self, tokens: &Value) -> Value {
+        self.app.clock.advance(30 * 24 * 3600 + 10);
+        let refreshed = self
+            .refresh(tokens["refresh_token"].as_str().unwrap())
+            .await;
+        assert_eq!(refreshed.status(), 200);
+        refreshed.json().await.unwrap()
     }
 
     async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
@@ -371,13 +390,7 @@ async fn forged_and_stale_subject_tokens_are_refused_everywhere() {
 async fn twenty_parallel_exchanges_with_an_expired_upstream_token_refresh_once() {
     let s = setup().await;
     // OwnerRez tokens live 30 days; ours are refreshed meanwhile (no upstream call).
-    s.app.clock.advance(30 * 24 * 3600 + 10);
-    let refreshed: Value = s
-        .refresh(s.tokens["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refreshed = s.tokens_after_upstream_expiry(&s.tokens).await;
     let subject = refreshed["access_token"].as_str().unwrap().to_owned();
     assert_eq!(s.double.count("refresh_token"), 0);
 
@@ -427,13 +440,7 @@ async fn twenty_parallel_exchanges_with_an_expired_upstream_token_refresh_once()
 #[tokio::test]
 async fn upstream_outage_keeps_the_grant_and_refusal_revokes_it() {
     let s = setup().await;
-    s.app.clock.advance(30 * 24 * 3600 + 10);
-    let refreshed: Value = s
-        .refresh(s.tokens["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refreshed = s.tokens_after_upstream_expiry(&s.tokens).await;
     let subject = refreshed["access_token"].as_str().unwrap().to_owned();
 
     s.double
@@ -458,13 +465,7 @@ async fn upstream_outage_keeps_the_grant_and_refusal_revokes_it() {
     );
 
     // Later the upstream refuses the refresh: the grant is revoked.
-    s.app.clock.advance(30 * 24 * 3600 + 10);
-    let refreshed: Value = s
-        .refresh(refreshed["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refreshed = s.tokens_after_upstream_expiry(&refreshed).await;
     let subject = refreshed["access_token"].as_str().unwrap().to_owned();
     s.double
         .set_failure(Route::Token, Some(Failure::InvalidGrant));
@@ -486,6 +487,41 @@ async fn upstream_outage_keeps_the_grant_and_refusal_revokes_it() {
         .await,
         (400, "invalid_grant".into())
     );
+}
+
+/// Only `invalid_grant` means the user's upstream authorization is gone. A refused client
+/// (a rotated secret) or a bare 401/403 (a WAF page) is the operator's problem: the grant, its
+/// tokens and the lease survive, and the MCP server is told to retry.
+#[tokio::test]
+async fn upstream_refusals_other_than_invalid_grant_keep_the_grant() {
+    let s = setup().await;
+    let refreshed = s.tokens_after_upstream_expiry(&s.tokens).await;
+    let subject = refreshed["access_token"].as_str().unwrap().to_owned();
+    for failure in [
+        Failure::InvalidClient,
+        Failure::Unauthorized,
+        Failure::Forbidden,
+    ] {
+        s.double.set_failure(Route::Token, Some(failure));
+        assert_eq!(
+            error_of(s.exchange(&subject).await).await,
+            (503, "temporarily_unavailable".into()),
+            "{failure:?}"
+        );
+        assert_eq!(
+            s.introspect(&subject).await["active"],
+            true,
+            "{failure:?}: the grant is kept"
+        );
+    }
+    s.double.set_failure(Route::Token, None);
+    let response = s.exchange(&subject).await;
+    assert_eq!(response.status(), 200, "the lease was released");
+    assert_eq!(s.double.count("refresh_token"), 4, "one upstream try each");
+    let again = s
+        .refresh(refreshed["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(again.status(), 200, "the refresh token still works");
 }
 
 #[tokio::test]

@@ -103,6 +103,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub keys: Arc<SigningKeys>,
     pub registry: Arc<authbridge::clients::registry::Registry>,
+    /// The server's token configuration (lifetimes, grace window).
+    pub tokens: authbridge::config::TokenConfig,
     pub db: TestDb,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -126,6 +128,7 @@ pub async fn spawn_app_on(
 ) -> TestApp {
     let mut config = test_config(&db);
     adjust(&mut config);
+    let tokens = config.tokens.clone();
     let app = Application::build(config, clock.clone())
         .await
         .expect("the server starts");
@@ -147,6 +150,7 @@ pub async fn spawn_app_on(
         clock,
         keys,
         registry,
+        tokens,
         db,
         shutdown: Some(tx),
         server: Some(server),
@@ -197,6 +201,34 @@ impl TestApp {
     /// Runs the client reaper once; returns how many clients it deleted.
     pub async fn reap(&self) -> usize {
         self.registry.reap().await.expect("the reaper runs")
+    }
+
+    /// Runs the token housekeeping once (what the background task does every reap interval);
+    /// returns how many rows it deleted.
+    pub async fn housekeeping(&self) -> u64 {
+        let cutoffs = authbridge::grants::housekeeping_cutoffs(&self.tokens, self.clock_now());
+        self.registry
+            .store()
+            .delete_expired(&cutoffs)
+            .await
+            .expect("housekeeping runs")
+    }
+
+    /// `SELECT COUNT(*) FROM table WHERE condition` on the server's database.
+    pub async fn count_rows(&self, table: &str, condition: &str) -> i64 {
+        let db = Database::connect(&self.db.url).await.unwrap();
+        let backend = db.get_database_backend();
+        let row = db
+            .query_one(sea_orm::Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let count: i64 = row.try_get("", "n").unwrap();
+        db.close().await.ok();
+        count
     }
 
     pub async fn jwks_kids(&self) -> Vec<String> {

@@ -9,6 +9,7 @@ mod cli_output;
 mod consent;
 mod discovery;
 mod exchange;
+mod grant_revocation;
 mod hardening;
 mod helpers;
 mod http_basics;

@@ -83,6 +83,12 @@ pub enum Failure {
     InvalidGrant,
     /// 401 in OwnerRez's API error shape with `code: invalid_token`.
     InvalidToken,
+    /// 401 `{"error": "invalid_client"}`: our client secret is no longer accepted.
+    InvalidClient,
+    /// 401 with an HTML body and no OAuth error.
+    Unauthorized,
+    /// 403 with an HTML body, as a web application firewall answers.
+    Forbidden,
 }
 
 /// A request as the double received it.
@@ -580,7 +586,19 @@ async fn fail(failure: Failure) -> Response {
         }
         Failure::InvalidGrant => oauth_error(400, "invalid_grant", "The grant is invalid"),
         Failure::InvalidToken => api_error(401, "invalid_token", "The access token is invalid"),
+        Failure::InvalidClient => {
+            oauth_error(401, "invalid_client", "Client authentication failed")
+        }
+        Failure::Unauthorized => html_error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        Failure::Forbidden => html_error(StatusCode::FORBIDDEN, "Request blocked"),
     }
+}
+
+fn html_error(status: StatusCode, title: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/html")
+        .body(format!("<html><body><h1>{title}</h1></body></html>"))
 }
 
 /// OwnerRez's API error body: `{"messages": [...], "code": ..., "status_code": ...}`.

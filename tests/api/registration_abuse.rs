@@ -398,7 +398,8 @@ async fn the_counters_start_from_the_rows_a_deployed_database_holds() {
     let db = Database::connect(&test_db.url).await.unwrap();
     // A database deployed before the counters: four migrations, clients and a document.
     Migrator::up(&db, Some(4)).await.unwrap();
-    // Created now, so that the reaper's first pass at start-up leaves them alone.
+    // Created now and still fresh, so that housekeeping's first pass at start-up leaves them
+    // alone.
     let now = authbridge::clock::Clock::now(&authbridge::clock::SystemClock);
     for (id, kind) in [
         ("client_a", "dynamic"),
@@ -411,9 +412,10 @@ async fn the_counters_start_from_the_rows_a_deployed_database_holds() {
         .await
         .unwrap();
     }
-    db.execute_unprepared(
-        "INSERT INTO client_documents (url, document, fetched_at, expires_at) VALUES ('https://a.example/c', '{}', 1, 2)",
-    )
+    db.execute_unprepared(&format!(
+        "INSERT INTO client_documents (url, document, fetched_at, expires_at) VALUES ('https://a.example/c', '{{}}', {now}, {})",
+        now + 3600
+    ))
     .await
     .unwrap();
     db.close().await.ok();

@@ -309,6 +309,16 @@ async fn client_authentication_failures_are_401_invalid_client() {
     ok_json(post).await;
 
     // client_secret_basic percent-decodes (RFC 6749 §2.3.1).
+    let registered: Value = app
+        .register(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        registered["client_id"].as_str().unwrap(),
+        registered["client_secret"].as_str().unwrap(),
+    );
     let code = fresh_code(&app, id, "bob").await;
     let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let basic = app
@@ -415,13 +425,18 @@ async fn refresh_rotates_with_a_grace_window_then_detects_reuse() {
     );
 }
 
-#[tokio::test]
-async fn refresh_scope_and_resource_rules() {
-    let app = crate::helpers::spawn_app_with(crate::helpers::TestDb::new().await, |c| {
+/// A server whose resource grants `mcp mcp:write` by default.
+async fn spawn_with_two_scopes() -> TestApp {
+    crate::helpers::spawn_app_with(crate::helpers::TestDb::new().await, |c| {
         c.resources[0].scopes = vec!["mcp".into(), "mcp:write".into()];
         c.resources[0].default_scopes = vec!["mcp".into(), "mcp:write".into()];
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn refresh_scope_and_resource_rules() {
+    let app = spawn_with_two_scopes().await;
     let (client_id, code) = code_for(&app).await;
     let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
     assert_eq!(tokens["scope"], "mcp mcp:write");
@@ -495,18 +510,19 @@ async fn fifty_parallel_redemptions_of_one_code_give_exactly_one_success() {
                 ("redirect_uri", REDIRECT),
                 ("code_verifier", VERIFIER),
             ];
-            http.post(url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+            let response = http.post(url).form(&form).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
         });
     }
     let mut statuses = Vec::new();
-    while let Some(status) = requests.join_next().await {
-        statuses.push(status.unwrap());
+    let mut issued = Vec::new();
+    while let Some(answer) = requests.join_next().await {
+        let (status, body) = answer.unwrap();
+        statuses.push(status);
+        if status == 200 {
+            issued.push(body);
+        }
     }
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
@@ -517,6 +533,21 @@ async fn fifty_parallel_redemptions_of_one_code_give_exactly_one_success() {
         statuses.iter().filter(|s| **s == 400).count(),
         49,
         "{statuses:?}"
+    );
+    // The same client presented the code again after it was redeemed: what it issued is
+    // revoked, however the replays interleaved with the redemption.
+    assert_eq!(
+        error_of(
+            refresh(
+                &app,
+                &client_id,
+                issued[0]["refresh_token"].as_str().unwrap()
+            )
+            .await,
+            400
+        )
+        .await,
+        "invalid_grant"
     );
 }
 
@@ -634,14 +665,10 @@ async fn housekeeping_deletes_what_can_no_longer_be_used() {
         .unwrap();
     assert_eq!(revoked.status(), 200);
     let store = app.registry.store();
-    assert_eq!(
-        store.delete_expired(app.clock_now()).await.unwrap(),
-        0,
-        "nothing has expired yet"
-    );
+    assert_eq!(app.housekeeping().await, 0, "nothing has expired yet");
     // Past the code's hour of grace, the denylist entry's expiry and the family's 90 days.
     app.clock.advance(91 * 24 * 3600);
-    let deleted = store.delete_expired(app.clock_now()).await.unwrap();
+    let deleted = app.housekeeping().await;
     assert!(
         deleted >= 4,
         "code, denylist entry, refresh token and family: {deleted}"
@@ -655,4 +682,331 @@ async fn housekeeping_deletes_what_can_no_longer_be_used() {
         .await,
         "invalid_grant"
     );
+}
+
+/// Registers a confidential client with `method`; returns its id and secret.
+async fn register_confidential(app: &TestApp, method: &str) -> (String, String) {
+    let registered: Value = app
+        .register(&json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": method}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        registered["client_id"].as_str().unwrap().to_owned(),
+        registered["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// RFC 7591 §2: the registered `token_endpoint_auth_method` is the one the client uses; a
+/// secret sent another way is refused.
+#[tokio::test]
+async fn the_registered_token_endpoint_auth_method_is_enforced() {
+    let app = spawn_app().await;
+    let (post_id, post_secret) = register_confidential(&app, "client_secret_post").await;
+    let (basic_id, basic_secret) = register_confidential(&app, "client_secret_basic").await;
+    let redeem_with_basic = |id: String, secret: String, code: String| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", VERIFIER),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let redeem_with_post = |id: String, secret: String, code: String| {
+        let app = &app;
+        async move {
+            post_token(
+                app,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", id.as_str()),
+                    ("client_secret", secret.as_str()),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", VERIFIER),
+                ],
+            )
+            .await
+        }
+    };
+
+    let code = fresh_code(&app, &post_id, "alice").await;
+    let wrong = redeem_with_basic(post_id.clone(), post_secret.clone(), code.clone()).await;
+    assert_eq!(
+        error_of(wrong, 401).await,
+        "invalid_client",
+        "a client_secret_post client using Basic"
+    );
+    ok_json(redeem_with_post(post_id.clone(), post_secret.clone(), code).await).await;
+
+    let code = fresh_code(&app, &basic_id, "alice").await;
+    let wrong = redeem_with_post(basic_id.clone(), basic_secret.clone(), code.clone()).await;
+    assert_eq!(
+        error_of(wrong, 401).await,
+        "invalid_client",
+        "a client_secret_basic client sending its secret in the body"
+    );
+    ok_json(redeem_with_basic(basic_id, basic_secret, code).await).await;
+}
+
+/// A leaked code is worth nothing without the client's PKCE verifier and redirect URI, and
+/// presenting it wrongly does not burn it for the client it was issued to.
+#[tokio::test]
+async fn a_code_presented_wrongly_is_not_burned() {
+    let app = spawn_app().await;
+    let (client_id, code) = code_for(&app).await;
+    let other =
+        register_public_client(&app, "https://claude.com/api/mcp/auth_callback", "Other").await;
+    type Overrides = Vec<(&'static str, String)>;
+    let attempts: Vec<(&str, Overrides, &str)> = vec![
+        (
+            "another client",
+            vec![("client_id", other.clone())],
+            "invalid_grant",
+        ),
+        (
+            "a wrong verifier",
+            vec![("code_verifier", "y".repeat(43))],
+            "invalid_grant",
+        ),
+        (
+            "another redirect_uri",
+            vec![("redirect_uri", "https://claude.ai/elsewhere".into())],
+            "invalid_grant",
+        ),
+        (
+            "another resource",
+            vec![("resource", "https://other.example/mcp".into())],
+            "invalid_target",
+        ),
+    ];
+    for (name, overrides, error) in attempts {
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "authorization_code".into()),
+            ("client_id", client_id.clone()),
+            ("code", code.clone()),
+            ("redirect_uri", REDIRECT.into()),
+            ("code_verifier", VERIFIER.into()),
+        ];
+        for (key, value) in overrides {
+            form.retain(|(k, _)| *k != key);
+            form.push((key, value));
+        }
+        let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            error_of(post_token(&app, &borrowed).await, 400).await,
+            error,
+            "{name}"
+        );
+    }
+    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    ok_json(refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await).await;
+}
+
+/// RFC 6749 §4.1.2: a code used twice by its client revokes what it issued; another client
+/// presenting it learns nothing and revokes nothing.
+#[tokio::test]
+async fn a_code_replayed_by_another_client_revokes_nothing() {
+    let app = spawn_app().await;
+    let (client_id, code) = code_for(&app).await;
+    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    let other =
+        register_public_client(&app, "https://claude.com/api/mcp/auth_callback", "Other").await;
+    let replay = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", other.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(error_of(replay, 400).await, "invalid_grant");
+    ok_json(refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await).await;
+}
+
+/// With a grace window of 0 nothing of a rotation is kept: a second use of a rotated token is
+/// reuse at once.
+#[tokio::test]
+async fn without_a_grace_window_no_rotation_response_is_kept() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::TestDb::new().await, |c| {
+        c.tokens.refresh_token_grace_secs = 0;
+    })
+    .await;
+    let (client_id, code) = code_for(&app).await;
+    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    let old = first["refresh_token"].as_str().unwrap().to_owned();
+    let second = ok_json(refresh(&app, &client_id, &old).await).await;
+    assert_eq!(
+        app.count_rows("refresh_tokens", "successor IS NOT NULL")
+            .await,
+        0,
+        "no sealed response stored"
+    );
+    assert_eq!(
+        error_of(refresh(&app, &client_id, &old).await, 400).await,
+        "invalid_grant",
+        "the same token again, even in the same second, is reuse"
+    );
+    assert_eq!(
+        error_of(
+            refresh(&app, &client_id, second["refresh_token"].as_str().unwrap()).await,
+            400
+        )
+        .await,
+        "invalid_grant",
+        "the family is revoked"
+    );
+}
+
+/// The sealed response of a rotation (it holds the new refresh token) lives only as long as the
+/// grace window: housekeeping deletes it once the window has closed.
+#[tokio::test]
+async fn a_rotation_response_is_deleted_when_the_grace_window_closes() {
+    let app = spawn_app().await;
+    let (client_id, code) = code_for(&app).await;
+    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    ok_json(refresh(&app, &client_id, first["refresh_token"].as_str().unwrap()).await).await;
+    assert_eq!(
+        app.count_rows("refresh_tokens", "successor IS NOT NULL")
+            .await,
+        1
+    );
+    app.housekeeping().await;
+    assert_eq!(
+        app.count_rows("refresh_tokens", "successor IS NOT NULL")
+            .await,
+        1,
+        "kept while the window is open"
+    );
+    app.clock.advance(61);
+    app.housekeeping().await;
+    assert_eq!(
+        app.count_rows("refresh_tokens", "successor IS NOT NULL")
+            .await,
+        0,
+        "deleted once it closed"
+    );
+}
+
+/// A retry inside the grace window gets the rotation's response only when it asks for the same
+/// scope; asking for another scope must not silently hand over the rotation's.
+#[tokio::test]
+async fn a_replay_asking_for_another_scope_is_refused() {
+    let app = spawn_with_two_scopes().await;
+    let (client_id, code) = code_for(&app).await;
+    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    let old = first["refresh_token"].as_str().unwrap().to_owned();
+    let with_scope = |scope: Option<&'static str>| {
+        let (app, client_id, old) = (&app, client_id.clone(), old.clone());
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", client_id.as_str()),
+                ("refresh_token", old.as_str()),
+            ];
+            if let Some(scope) = scope {
+                form.push(("scope", scope));
+            }
+            post_token(app, &form).await
+        }
+    };
+    let narrowed = ok_json(with_scope(Some("mcp")).await).await;
+    assert_eq!(narrowed["scope"], "mcp");
+    assert_eq!(
+        error_of(with_scope(None).await, 400).await,
+        "invalid_grant",
+        "the full scope was asked for, the rotation narrowed it"
+    );
+    assert_eq!(
+        error_of(with_scope(Some("mcp:write")).await, 400).await,
+        "invalid_grant",
+        "another narrower scope"
+    );
+    assert_eq!(
+        ok_json(with_scope(Some("mcp")).await).await,
+        narrowed,
+        "the same request gets the same answer"
+    );
+    ok_json(
+        refresh(
+            &app,
+            &client_id,
+            narrowed["refresh_token"].as_str().unwrap(),
+        )
+        .await,
+    )
+    .await;
+}
+
+/// Nothing a login leaves behind lives forever: a rotated refresh token goes once it would
+/// have expired unrotated (and its access token has), a grant whose families are all unusable
+/// drops its sealed upstream tokens, and a revoked grant goes once nothing refers to it.
+#[tokio::test]
+async fn housekeeping_bounds_rotated_tokens_and_upstream_tokens() {
+    const DAY: i64 = 24 * 3600;
+    let app = spawn_app().await;
+    let (client_id, code) = code_for(&app).await;
+    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let second = ok_json(refresh(&app, &client_id, &r1).await).await;
+    app.clock.advance(20 * DAY);
+    let third =
+        ok_json(refresh(&app, &client_id, second["refresh_token"].as_str().unwrap()).await).await;
+    let rotated = "rotated_at IS NOT NULL";
+    app.housekeeping().await;
+    assert_eq!(app.count_rows("refresh_tokens", rotated).await, 2, "kept");
+
+    // Day 31: the first two tokens are past their 30 idle days.
+    app.clock.advance(11 * DAY);
+    app.housekeeping().await;
+    assert_eq!(app.count_rows("refresh_tokens", rotated).await, 0, "purged");
+    assert_eq!(
+        error_of(refresh(&app, &client_id, &r1).await, 400).await,
+        "invalid_grant",
+        "a purged token is unknown"
+    );
+    let sealed = "upstream_tokens IS NOT NULL";
+    assert_eq!(app.count_rows("grants", sealed).await, 1);
+    let fourth =
+        ok_json(refresh(&app, &client_id, third["refresh_token"].as_str().unwrap()).await).await;
+
+    // Day 62: the head token idled out too; nothing can use the upstream tokens any more.
+    app.clock.advance(31 * DAY);
+    app.housekeeping().await;
+    assert_eq!(app.count_rows("grants", sealed).await, 0, "dropped");
+    assert_eq!(
+        error_of(
+            refresh(&app, &client_id, fourth["refresh_token"].as_str().unwrap()).await,
+            400
+        )
+        .await,
+        "invalid_grant"
+    );
+
+    // A revoked grant stays listed for 30 days, and goes once its family has expired (day 90).
+    app.registry
+        .store()
+        .revoke_grants_of_client(&client_id, app.clock_now())
+        .await
+        .unwrap();
+    app.clock.advance(29 * DAY);
+    app.housekeeping().await;
+    assert_eq!(app.count_rows("grants", "1 = 1").await, 1, "still listed");
+    app.clock.advance(2 * DAY);
+    app.housekeeping().await;
+    assert_eq!(app.count_rows("refresh_families", "1 = 1").await, 0);
+    assert_eq!(app.count_rows("grants", "1 = 1").await, 0, "gone");
 }

@@ -46,10 +46,15 @@ pub enum VerifyError {
     MissingClaim(&'static str),
 }
 
+/// Clock skew tolerated on `iat` and `nbf` lying in the future, whatever the caller's leeway:
+/// a token signed by an instance whose clock runs a little ahead is not refused by another.
+pub const START_LEEWAY_SECS: i64 = 30;
+
 /// Verifies an access token we issued and returns its claims.
 ///
 /// `now` comes from the caller's clock; `leeway_secs` tolerates clock skew between instances
-/// (for `exp`, and for `iat`/`nbf` lying in the future). When `expected_audience` is `None`
+/// on `exp` (and on `iat`/`nbf` lying in the future, where at least [`START_LEEWAY_SECS`] is
+/// always tolerated). When `expected_audience` is `None`
 /// the audience is not checked. The key is looked up among the keys published now (next,
 /// active or retired); see [`SigningKeys::verification_key`].
 pub fn verify_access_token(
@@ -235,7 +240,7 @@ fn check_claims(
     if exp.saturating_add(leeway) <= now {
         return Err(VerifyError::Expired);
     }
-    let latest_start = now.saturating_add(leeway);
+    let latest_start = now.saturating_add(leeway.max(START_LEEWAY_SECS));
     if iat > latest_start || claims.nbf.is_some_and(|nbf| nbf > latest_start) {
         return Err(VerifyError::NotYetValid);
     }

@@ -273,6 +273,23 @@ fn accepts_our_tokens_within_the_rules() {
                 }),
             ),
             Case {
+                leeway: 0,
+                ..case(
+                    "iat up to 30 s ahead (another instance's clock) is accepted without leeway",
+                    keys.sign(
+                        ACCESS_TOKEN_TYP,
+                        &claims_with(|c| {
+                            c.insert("iat".into(), json!(NOW + 30));
+                            c.insert("nbf".into(), json!(NOW + 30));
+                        }),
+                    ),
+                    Ok(AccessClaims {
+                        iat: NOW + 30,
+                        ..good_claims()
+                    }),
+                )
+            },
+            Case {
                 now: EXP - 1,
                 leeway: -5,
                 ..case(
@@ -551,6 +568,26 @@ fn checks_issuer_audience_and_time_exactly() {
                 }),
                 Err(VerifyError::NotYetValid),
             ),
+            Case {
+                leeway: 0,
+                ..case(
+                    "iat more than 30 s ahead without leeway",
+                    signed(|c| {
+                        c.insert("iat".into(), json!(NOW + 31));
+                    }),
+                    Err(VerifyError::NotYetValid),
+                )
+            },
+            Case {
+                leeway: 0,
+                ..case(
+                    "nbf more than 30 s ahead without leeway",
+                    signed(|c| {
+                        c.insert("nbf".into(), json!(NOW + 31));
+                    }),
+                    Err(VerifyError::NotYetValid),
+                )
+            },
             case(
                 "nbf in the future beyond the leeway",
                 signed(|c| {

@@ -1,5 +1,7 @@
-//! Revoking grants: locally at once, then upstream where the provider can, and an upstream
-//! failure never blocks the local revocation.
+//! An operator revoking a grant: locally at once (the grant, its codes, its refresh-token
+//! families and their unexpired access tokens, in one transaction; a later login creates a new
+//! grant), then upstream where the provider can, and an upstream failure never blocks the local
+//! revocation.
 
 use crate::http::AppState;
 use crate::http::callback::{SealedUpstreamTokens, grant_context};
@@ -27,24 +29,9 @@ pub async fn revoke_grant(
         return Ok(None);
     };
     tracing::info!(%grant_id, client_id = %grant.client_id, "grant revoked");
-    forget_remembered_consents(state, std::slice::from_ref(&grant)).await;
     Ok(Some(Revocation {
         upstream_revoked: revoke_upstream(state, &grant).await,
     }))
-}
-
-/// Revoked grants' remembered approvals: the next login through the same client shows the
-/// consent page again. A failure is logged; the grants are revoked regardless.
-pub async fn forget_remembered_consents(state: &AppState, grants: &[GrantRow]) {
-    for grant in grants {
-        if let Err(error) = state
-            .store
-            .forget_consents(&grant.user_id, &grant.client_id, &grant.resource)
-            .await
-        {
-            tracing::error!(grant_id = %grant.grant_id, %error, "could not forget the remembered approvals of a revoked grant");
-        }
-    }
 }
 
 /// Best effort: tells the upstream to revoke the grant's access token.

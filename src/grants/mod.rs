@@ -1,0 +1,85 @@
+//! The token endpoint's grants and the revocation of what they issue.
+//!
+//! Each rule is a plain decision function over (request, stored state, now) returning a
+//! decision value, unit-tested without a database: which authorization code is redeemed or
+//! revokes what it issued ([`code`]), whether a refresh token rotates, replays its rotation
+//! within the grace window or is reuse ([`refresh`]). The flows around them load the state from
+//! the store, call the decision, and apply it with one conditional `UPDATE` inside one
+//! transaction; the store decides nothing. [`revoke`] revokes grants on an operator's request.
+
+pub mod code;
+pub mod refresh;
+pub mod revoke;
+
+pub use revoke::{Revocation, revoke_grant};
+
+use crate::config::TokenConfig;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::resource::ResourceUri;
+use crate::store::StoreError;
+use crate::store::tokens::Cutoffs;
+
+/// A live grant keeps its upstream tokens this long after its last login or upstream refresh
+/// even with no usable family: a login's code (at most 10 minutes) may still be redeemed.
+const UNUSED_GRANT_KEEPS_UPSTREAM_SECS: i64 = 3600;
+
+/// A revoked grant stays listed (admin API) this long, then goes once nothing refers to it.
+const REVOKED_GRANT_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+/// What housekeeping at `now` may delete under this configuration.
+pub fn housekeeping_cutoffs(config: &TokenConfig, now: i64) -> Cutoffs {
+    Cutoffs {
+        now,
+        // The window is closed once `now - rotated_at > grace` (see `refresh::decide_refresh`).
+        successors_rotated_before: now - config.refresh_token_grace_secs as i64,
+        grants_untouched_since: now - UNUSED_GRANT_KEEPS_UPSTREAM_SECS,
+        grants_revoked_before: now - REVOKED_GRANT_RETENTION_SECS,
+    }
+}
+
+fn grant_error(description: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, description)
+}
+
+/// Fixed text for the client; the cause goes to the log.
+fn server_error(error: StoreError) -> OAuthError {
+    tracing::error!(%error, "token endpoint storage failure");
+    OAuthError::new(
+        ErrorCode::ServerError,
+        "the server could not complete the request",
+    )
+}
+
+/// RFC 8707 §2.2: a `resource` on the token request must be the one the grant is for.
+fn check_resource(requested: Option<&str>, bound: &str) -> Result<(), OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(());
+    };
+    let normalised = ResourceUri::from_request(requested)
+        .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;
+    if normalised.as_str() == bound {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one this authorization is for",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_must_match_the_grant() {
+        assert!(check_resource(None, "https://h/mcp").is_ok());
+        assert!(check_resource(Some("HTTPS://H/mcp"), "https://h/mcp").is_ok());
+        assert_eq!(
+            check_resource(Some("https://other/mcp"), "https://h/mcp")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidTarget
+        );
+    }
+}
