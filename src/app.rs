@@ -14,6 +14,7 @@ use crate::bootstrap::{self, StartupError};
 use crate::clients::registry::REGISTER_PATH;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::gateway::{Gateway, GatewayRouter};
 use crate::http::AppState;
 use crate::http::admin::AdminApi;
 use crate::http::admin_keys::AdminKeysApi;
@@ -75,7 +76,14 @@ impl Application {
         let login = bootstrap::login_parts(&config, &issuer, &store, vault, clock.clone()).await?;
 
         let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
-        let endpoint = routes(state.clone());
+        let gateway = Gateway::new(
+            &state.config,
+            &state.issuer,
+            state.store.clone(),
+            state.keys.clone(),
+            state.tokens.upstream_tokens(),
+        )?;
+        let endpoint = routes(state.clone(), Arc::new(gateway));
         Ok(Self {
             listener,
             local_addr,
@@ -240,7 +248,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
     .description("OAuth 2.1 authorization server for MCP hosts")
 }
 
-fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
+/// The server's endpoints. Gateway resources are routed first, by host and path, outside the
+/// authorization server's own middleware (their bodies have their own bound and their log line
+/// is the gateway's); HSTS covers both.
+fn routes(state: Arc<AppState>, gateway: Arc<Gateway>) -> BoxEndpoint<'static> {
     let issuer = state.issuer.clone();
     let prefix = issuer.path().to_owned();
     let body_limit = BodyLimit {
@@ -294,11 +305,13 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         format!("{prefix}{TOKEN_PATH}"),
         format!("{prefix}{REVOKE_PATH}"),
     ];
-    root.data(state)
+    let server = root
+        .data(state)
         .with(RequestLog)
         .with(body_limit)
         .with(JsonErrors)
-        .with(PublicCors::new(public_paths))
+        .with(PublicCors::new(public_paths));
+    GatewayRouter::new(gateway, server)
         .with_if(https, StrictTransportSecurity)
         .boxed()
 }

@@ -278,7 +278,7 @@ async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), Startup
         if !vault.envelope_needs_rewrap(&sealed) {
             continue;
         }
-        let context = crate::http::callback::grant_context(&grant_id);
+        let context = crate::grants::upstream_token::grant_context(&grant_id);
         let rewrapped = vault.rewrap_envelope(&sealed, &context).map_err(|e| {
             ConfigError::new(
                 "encryption.previous_key",

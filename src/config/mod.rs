@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 
 mod error;
 mod password;
+mod proxy;
 mod validate;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
 pub use password::check_webhook_password;
+pub use proxy::{ProxyConfig, TRANSPORT_HEADERS};
 
 use crate::oauth::issuer::Issuer;
 
@@ -326,6 +328,9 @@ pub struct ResourceConfig {
     pub name: String,
     pub scopes: Vec<String>,
     pub default_scopes: Vec<String>,
+    /// Gateway mode: authbridge serves `uri` itself and forwards to this backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl Default for Config {
@@ -348,6 +353,7 @@ impl Default for Config {
                 name: "Local MCP server".into(),
                 scopes: vec!["mcp".into()],
                 default_scopes: vec!["mcp".into()],
+                proxy: None,
             }],
         }
     }

@@ -37,7 +37,7 @@ impl Config {
         self.validate_lifetimes()?;
         self.validate_timeouts()?;
         self.validate_upstream(listen, &issuer)?;
-        self.validate_resources()?;
+        self.validate_resources(&issuer)?;
         self.validate_registration()?;
         if self
             .log
@@ -457,7 +457,7 @@ impl Config {
         Ok(())
     }
 
-    fn validate_resources(&self) -> Result<(), ConfigError> {
+    fn validate_resources(&self, issuer: &Issuer) -> Result<(), ConfigError> {
         if self.resources.is_empty() {
             return Err(ConfigError::new(
                 "resources",
@@ -472,6 +472,7 @@ impl Config {
             if seen.contains(&uri) {
                 return Err(ConfigError::new(key("uri"), "is listed twice"));
             }
+            super::proxy::validate_proxy(i, resource, &uri, issuer)?;
             seen.push(uri);
             if resource.name.trim().is_empty() {
                 return Err(ConfigError::new(key("name"), "must not be empty"));

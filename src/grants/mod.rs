@@ -5,11 +5,13 @@
 //! revokes what it issued ([`code`]), whether a refresh token rotates, replays its rotation
 //! within the grace window or is reuse ([`refresh`]). The flows around them load the state from
 //! the store, call the decision, and apply it with one conditional `UPDATE` inside one
-//! transaction; the store decides nothing. [`revoke`] revokes grants on an operator's request.
+//! transaction; the store decides nothing. [`revoke`] revokes grants on an operator's request;
+//! [`upstream_token`] opens a grant's upstream tokens and refreshes them under the grant's lease.
 
 pub mod code;
 pub mod refresh;
 pub mod revoke;
+pub mod upstream_token;
 
 pub use revoke::{Revocation, revoke_grant};
 

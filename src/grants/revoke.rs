@@ -3,8 +3,8 @@
 //! grant), then upstream where the provider can, and an upstream failure never blocks the local
 //! revocation.
 
+use super::upstream_token::{SealedUpstreamTokens, grant_context};
 use crate::http::AppState;
-use crate::http::callback::{SealedUpstreamTokens, grant_context};
 use crate::store::StoreError;
 use crate::store::login::GrantRow;
 use crate::telemetry::untrusted;

@@ -8,32 +8,19 @@ use std::sync::Arc;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
-use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::authorize::{
     CALLBACK_PATH, error_page, error_redirect, pkce_context, redirect, redirect_uri_with,
     stored_redirect_uri,
 };
+use crate::grants::upstream_token::{SealedUpstreamTokens, grant_context};
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::login::{CodeRow, CompletedLogin};
 use crate::telemetry::untrusted;
 use crate::tokens::opaque;
 use crate::upstream::{UpstreamError, UpstreamTokens};
-
-/// What is sealed in a grant: the upstream tokens.
-#[derive(Serialize, Deserialize)]
-pub struct SealedUpstreamTokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub expires_at: Option<i64>,
-}
-
-/// The vault context of a grant's upstream tokens.
-pub fn grant_context(grant_id: &str) -> String {
-    format!("grant:{grant_id}")
-}
 
 #[handler]
 pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {

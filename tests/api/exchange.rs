@@ -32,6 +32,13 @@ pub const WEBHOOK_PASSWORD: &str = "a-webhook-password-of-decent-length-7f3a";
 
 /// A server in front of the OwnerRez double (sharing its clock), with a second resource.
 pub async fn spawn_with_double() -> (TestApp, OwnerRezDouble) {
+    spawn_with_double_and(|_| {}).await
+}
+
+/// [`spawn_with_double`], with `adjust` applied to the configuration last.
+pub async fn spawn_with_double_and(
+    adjust: impl FnOnce(&mut authbridge::config::Config),
+) -> (TestApp, OwnerRezDouble) {
     let clock = authbridge::clock::ManualClock::starting_at(authbridge::clock::Clock::now(
         &authbridge::clock::SystemClock,
     ));
@@ -50,7 +57,9 @@ pub async fn spawn_with_double() -> (TestApp, OwnerRezDouble) {
             name: "Other".into(),
             scopes: vec!["mcp".into()],
             default_scopes: vec!["mcp".into()],
+            proxy: None,
         });
+        adjust(c);
     })
     .await;
     (app, double)
@@ -59,11 +68,21 @@ pub async fn spawn_with_double() -> (TestApp, OwnerRezDouble) {
 /// The OwnerRez user logs in through `client_id` (a public client redirecting to REDIRECT) for
 /// RESOURCE, and the client redeems the code; returns the token response.
 pub async fn log_in_and_redeem(app: &TestApp, double: &OwnerRezDouble, client_id: &str) -> Value {
+    log_in_and_redeem_with(app, double, client_id, &[("resource", RESOURCE)]).await
+}
+
+/// [`log_in_and_redeem`] with these authorization request parameters (`resource`, `scope`).
+pub async fn log_in_and_redeem_with(
+    app: &TestApp,
+    double: &OwnerRezDouble,
+    client_id: &str,
+    params: &[(&str, &str)],
+) -> Value {
     let mut browser = Browser::new();
     let upstream = approve(
         &mut browser,
         app,
-        &authorize_url(app, client_id, REDIRECT, &[("resource", RESOURCE)]),
+        &authorize_url(app, client_id, REDIRECT, params),
     )
     .await;
     let callback = double.log_in(&upstream).await;
