@@ -185,14 +185,9 @@ impl Gateway {
                 .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
             return answer(response);
         }
-        let caller = match self.authenticate(resource, request.headers()).await {
-            Ok(caller) => caller,
-            Err(AuthError::Refused(refusal)) => return answer(refuse(resource, refusal)),
-            Err(AuthError::Store(cause)) => {
-                tracing::error!(error = %cause, "gateway storage failure");
-                return answer(server_error());
-            }
-        };
+        // The body is read (bounded) before the token is checked: a refusal sent while the
+        // host is still sending would cost it the connection (HTTP/1.1 cannot reuse a
+        // connection whose request body was left unread), and the SDKs retry on it at once.
         let body = if method == Method::POST {
             match self.read_body(resource, request).await {
                 Ok(body) => body,
@@ -200,6 +195,14 @@ impl Gateway {
             }
         } else {
             bytes::Bytes::new()
+        };
+        let caller = match self.authenticate(resource, request.headers()).await {
+            Ok(caller) => caller,
+            Err(AuthError::Refused(refusal)) => return answer(refuse(resource, refusal)),
+            Err(AuthError::Store(cause)) => {
+                tracing::error!(error = %cause, "gateway storage failure");
+                return answer(server_error());
+            }
         };
         let outgoing = Outgoing {
             method,

@@ -237,3 +237,40 @@ async fn a_token_without_the_required_scope_is_a_403_step_up() {
         "the full token passes"
     );
 }
+
+#[tokio::test]
+async fn a_refused_post_leaves_the_connection_usable() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let g = gateway().await;
+    let address = g.app.address.trim_start_matches("http://").to_owned();
+    let mut host = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {GATEWAY_HOST}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (head, body) = request.split_at(request.len() - body.len());
+    // The SDKs send their first request without a token, then retry on the same connection;
+    // the body may arrive a moment after the head.
+    for attempt in 0..2 {
+        host.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        host.write_all(body.as_bytes()).await.unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains("\"error\"") {
+            let n = host.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "attempt {attempt}: the connection was closed");
+            received.extend_from_slice(&buffer[..n]);
+        }
+        let text = String::from_utf8_lossy(&received);
+        assert!(
+            text.starts_with("HTTP/1.1 401"),
+            "attempt {attempt}: {text}"
+        );
+        assert!(
+            !text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
+    }
+}
