@@ -9,8 +9,9 @@ OwnerRez double, code exchange), initialize, list_tools, ownerrez_me (the logged
 user), notify_later (a server notification that arrives on the GET stream) and, on leaving, the
 session DELETE.
 
-Run by tests/interop/run.sh. Prints `ok - <check>` lines; on failure
-`not ok - MCP Python SDK via the gateway: <step>: <message>`, exit 1.
+Run by tests/interop/run.sh (GATEWAY_ISSUER, GATEWAY_SSE_MCP_URL, GATEWAY_JSON_MCP_URL).
+Prints `ok - <check>` lines; on failure `not ok - MCP Python SDK via the gateway: <step>:
+<message>`, exit 1.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 from sdk_client import (  # noqa: E402
     EXPECTED_NAME,
     EXPECTED_USER_ID,
-    ISSUER,
     TOOL_TIMEOUT_SECS,
     MemoryTokenStorage,
     User,
@@ -42,6 +42,7 @@ from sdk_client import (  # noqa: E402
 from user_agent import check, fail, step  # noqa: E402
 
 CLIENT = "MCP Python SDK via the gateway"
+ISSUER = os.environ["GATEWAY_ISSUER"]
 NOTIFICATION_TIMEOUT_SECS = 10
 
 

@@ -8,7 +8,7 @@
 // ownerrez_me (the logged-in OwnerRez user, fetched by the backend with the token the gateway
 // swapped in); notify_later (a server notification on the GET stream); the session DELETE.
 //
-// Run by tests/interop/run.sh (AUTHBRIDGE_ISSUER, GATEWAY_SSE_MCP_URL, GATEWAY_JSON_MCP_URL,
+// Run by tests/interop/run.sh (GATEWAY_ISSUER, GATEWAY_SSE_MCP_URL, GATEWAY_JSON_MCP_URL,
 // EXPECTED_OWNERREZ_USER_ID, EXPECTED_OWNERREZ_NAME).
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -26,7 +26,7 @@ function env(name) {
   return value;
 }
 
-const ISSUER = env('AUTHBRIDGE_ISSUER');
+const ISSUER = env('GATEWAY_ISSUER');
 const EXPECTED_USER_ID = Number(env('EXPECTED_OWNERREZ_USER_ID'));
 const EXPECTED_NAME = env('EXPECTED_OWNERREZ_NAME');
 const REDIRECT_URL = 'http://127.0.0.1:33419/callback';
