@@ -21,6 +21,7 @@ use crate::oauth::client_metadata::{
 };
 use crate::oauth::issuer::Issuer;
 use crate::oauth::redirect_uri::AllowPattern;
+use crate::routes::REGISTER_PATH;
 use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
@@ -28,9 +29,6 @@ use crate::tokens::opaque;
 use super::stored::stored_metadata;
 pub use crate::store::clients::KIND_DYNAMIC;
 pub const KIND_ADMIN: &str = "admin";
-
-/// Path of the registration endpoint below the issuer.
-pub const REGISTER_PATH: &str = "/register";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {

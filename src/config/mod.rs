@@ -7,7 +7,7 @@
 //! Validation runs once at start; every error names the key it is about.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -583,13 +583,6 @@ impl Config {
             )),
         }
     }
-}
-
-/// `localhost`, any 127.0.0.0/8 address or `::1` (with or without brackets).
-pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The environment variable that sets a dotted configuration key.

@@ -2,8 +2,9 @@
 
 use std::net::SocketAddr;
 
-use super::{Config, ConfigError, JWKS_MAX_AGE_SECS, ProviderKind, env_var_name, is_loopback_host};
+use super::{Config, ConfigError, JWKS_MAX_AGE_SECS, ProviderKind, env_var_name};
 use crate::oauth::issuer::Issuer;
+use crate::oauth::loopback::is_loopback_host;
 use crate::oauth::resource::ResourceUri;
 
 impl Config {
