@@ -7,7 +7,7 @@
 //! tokens, not to the upstream's.
 
 pub mod dev;
-mod http;
+mod transport;
 pub mod oauth2;
 pub mod ownerrez;
 
