@@ -18,6 +18,7 @@ mod defaults;
 mod error;
 mod password;
 mod validate;
+mod validate_upstream;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
 pub use password::check_webhook_password;
