@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{ConfigError, ResourceConfig};
 use crate::oauth::issuer::Issuer;
 use crate::oauth::resource::ResourceUri;
+use crate::routes;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -79,24 +80,26 @@ pub const TRANSPORT_HEADERS: &[&str] = &[
 /// Paths below the issuer that authbridge serves itself; a gateway resource on the issuer's
 /// origin may not take them.
 const RESERVED_PATHS: &[&str] = &[
-    "/authorize",
-    "/token",
-    "/revoke",
-    "/introspect",
-    "/register",
-    "/jwks.json",
+    routes::AUTHORIZE_PATH,
+    routes::TOKEN_PATH,
+    routes::REVOKE_PATH,
+    routes::INTROSPECT_PATH,
+    routes::REGISTER_PATH,
+    routes::JWKS_PATH,
     "/healthz",
     "/readyz",
     "/metrics",
     "/openapi.json",
 ];
-/// Path prefixes below the issuer that authbridge serves itself.
+/// Path prefixes below the issuer that authbridge serves itself (the consent form, the
+/// upstream callback and webhook, the dev login, the admin API and its docs, metadata).
 const RESERVED_PREFIXES: &[&str] = &[
+    routes::AUTHORIZE_PATH,
     "/admin",
     "/docs",
     "/upstream",
-    "/consent",
     "/dev",
+    "/register",
     "/.well-known",
 ];
 

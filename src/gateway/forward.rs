@@ -17,7 +17,7 @@ use super::authenticate::Caller;
 use super::backend::Lease;
 use super::resource::GatewayResource;
 use super::respond::{Refusal, error, refuse};
-use crate::grants::upstream_token::{UpstreamAccess, UpstreamTokenError};
+use crate::grants::upstream_refresh::{UpstreamAccess, UpstreamTokenError};
 
 /// What one proxied request came to: the host's answer and how long the backend took to
 /// answer (its last attempt, up to the response head).

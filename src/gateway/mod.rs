@@ -5,7 +5,7 @@
 //! Per request: the `Origin` is checked (DNS rebinding), our JWT is verified offline, its grant
 //! is checked live in one query (not revoked, client enabled, token not deny-listed), the
 //! upstream token is opened (and refreshed under the grant's lease when due, see
-//! `grants::upstream_token`), the request goes to the backend with only the transport's
+//! `grants::upstream_refresh`), the request goes to the backend with only the transport's
 //! headers, and the answer comes back streamed. Our token and the host's cookies never reach
 //! the backend. One log line per request, never a token.
 //!
@@ -32,7 +32,7 @@ use respond::{error, refuse};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::grants::upstream_token::UpstreamTokenKeeper;
+use crate::grants::upstream_refresh::UpstreamTokenKeeper;
 use crate::oauth::issuer::Issuer;
 use crate::store::Store;
 use crate::telemetry::untrusted;

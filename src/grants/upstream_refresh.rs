@@ -1,5 +1,6 @@
-//! A grant's upstream (OwnerRez) tokens: sealed in the grant, opened on use, and refreshed
-//! upstream when they have expired, are about to, or were refused by the upstream API.
+//! A grant's upstream (OwnerRez) tokens, opened on use and refreshed upstream when they have
+//! expired, are about to, or were refused by the upstream API (how they are sealed:
+//! [`super::upstream_tokens`]).
 //!
 //! Shared by token exchange (`tokens::exchange`) and the gateway (`gateway::`), so that both
 //! follow one rule. Exactly one refresh happens however many callers need one at once, on however
@@ -13,8 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
+use super::upstream_tokens::SealedUpstreamTokens;
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
 use crate::upstream::{UpstreamError, UpstreamProvider};
@@ -29,30 +29,8 @@ const WAIT_FOR_REFRESH: Duration = Duration::from_secs(10);
 /// How often a waiting caller looks whether the refresh has landed.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
-/// What is sealed in a grant: the upstream tokens.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct SealedUpstreamTokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub expires_at: Option<i64>,
-}
-
-impl std::fmt::Debug for SealedUpstreamTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedUpstreamTokens")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The vault context of a grant's upstream tokens.
-pub fn grant_context(grant_id: &str) -> String {
-    format!("grant:{grant_id}")
-}
-
 /// A grant's upstream tokens, with the sealed value they were opened from (which names this
 /// version of them when a refresh is claimed).
-#[derive(Debug, Clone)]
 pub struct UpstreamAccess {
     pub sealed: String,
     pub tokens: SealedUpstreamTokens,
@@ -101,12 +79,8 @@ impl UpstreamTokenKeeper {
         grant_id: &str,
         sealed: &str,
     ) -> Result<SealedUpstreamTokens, UpstreamTokenError> {
-        let plain = self
-            .vault
-            .open_envelope(sealed, &grant_context(grant_id))
-            .map_err(|error| UpstreamTokenError::Unreadable(error.to_string()))?;
-        serde_json::from_slice(&plain)
-            .map_err(|_| UpstreamTokenError::Unreadable("not the tokens' JSON".into()))
+        SealedUpstreamTokens::open(&self.vault, sealed, grant_id)
+            .map_err(|error| UpstreamTokenError::Unreadable(error.to_string()))
     }
 
     /// Usable tokens for the grant whose sealed tokens are `sealed`: as stored, or refreshed
@@ -192,8 +166,7 @@ impl UpstreamTokenKeeper {
                         .or_else(|| Some(refresh_token.to_owned())),
                     expires_at: fresh.expires_at,
                 };
-                let plain = serde_json::to_vec(&merged).expect("tokens serialise");
-                let sealed = self.vault.seal_envelope(&plain, &grant_context(grant_id));
+                let sealed = merged.seal(&self.vault, grant_id);
                 self.store
                     .store_refreshed_upstream(
                         grant_id,
@@ -239,16 +212,5 @@ mod tests {
         assert!(!needs_refresh(Some(now + 61), now));
         assert!(needs_refresh(Some(now + 60), now));
         assert!(needs_refresh(Some(now - 5), now), "already expired");
-    }
-
-    #[test]
-    fn debug_output_hides_the_tokens() {
-        let tokens = SealedUpstreamTokens {
-            access_token: "at_secret".into(),
-            refresh_token: Some("rt_secret".into()),
-            expires_at: Some(1),
-        };
-        let shown = format!("{tokens:?}");
-        assert!(!shown.contains("secret"), "{shown}");
     }
 }

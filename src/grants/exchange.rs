@@ -2,18 +2,18 @@
 //! that user's upstream access token, so it can call the upstream API as the user.
 //!
 //! An upstream token that has expired, or is about to, is refreshed first, under the grant's
-//! lease (`grants::upstream_token`, shared with the gateway): one refresh however many exchanges
+//! lease (`grants::upstream_refresh`, shared with the gateway): one refresh however many exchanges
 //! arrive at once; only `invalid_grant` from the upstream revokes the grant, anything else
 //! answers `temporarily_unavailable` and keeps it.
 
 use serde::{Deserialize, Serialize};
 
-use super::service::TokenService;
-use super::verify::verify_access_token;
+use super::upstream_refresh::{UpstreamTokenError, UpstreamTokenKeeper};
 use crate::clients::authenticate::AuthenticatedClient;
-use crate::grants::upstream_token::{UpstreamTokenError, UpstreamTokenKeeper};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
+use crate::tokens::service::TokenService;
+use crate::tokens::verify::verify_access_token;
 
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
