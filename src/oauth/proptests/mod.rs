@@ -281,7 +281,7 @@ pub fn assembled_uri() -> impl Strategy<Value = String> {
     )
 }
 
-/// Redirect URIs real hosts register (shared/reference/mcp-clients.md), and a few more.
+/// Redirect URIs real hosts register (docs/mcp-hosts.md), and a few more.
 pub const REAL_REDIRECT_URIS: &[&str] = &[
     "https://chatgpt.com/connector/oauth/abc123",
     "https://chatgpt.com/connector_platform_oauth_redirect",
