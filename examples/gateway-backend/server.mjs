@@ -124,6 +124,7 @@ const httpServer = http.createServer(async (req, res) => {
     if (!endpoint) return send(res, 404, { error: 'not found' });
     return await handleMcp(req, res, endpoint);
   } catch (error) {
+    console.error('gateway-backend: request failed:', error);
     if (!res.headersSent) send(res, error.status ?? 500, { jsonrpc: '2.0', error: { code: -32603, message: String(error.message) }, id: null });
     else res.end();
   }
