@@ -7,3 +7,4 @@ pub mod cimd;
 pub mod registry;
 pub mod resolve;
 pub mod stored;
+pub mod trail;

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
 use crate::config::RegistrationConfig;
@@ -21,6 +21,7 @@ use crate::oauth::client_metadata::{
 };
 use crate::oauth::issuer::Issuer;
 use crate::oauth::redirect_uri::AllowPattern;
+use crate::store::audit::actors;
 use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
@@ -245,6 +246,13 @@ impl Registry {
             CappedInsert::Inserted => Ok(()),
             CappedInsert::MadeRoom { evicted } => {
                 tracing::info!(client_id = %evicted, "client cap reached: deleted the oldest never-authorized client");
+                self.record_server_deletions(
+                    actors::SERVER,
+                    "client.evict",
+                    &[evicted],
+                    &json!({"reason": "the client cap was reached: the oldest client no user ever authorized made room for a new registration"}),
+                )
+                .await;
                 Ok(())
             }
             CappedInsert::Full => {
@@ -357,6 +365,13 @@ impl Registry {
             .await?;
         if !reaped.is_empty() {
             tracing::info!(count = reaped.len(), "reaped abandoned dynamic clients");
+            let rule = json!({
+                "reason": "abandoned: never authorized, or unused for too long",
+                "reap_unauthorized_after_secs": self.config.reap_unauthorized_after_secs,
+                "reap_unused_after_days": self.config.reap_unused_after_days,
+            });
+            self.record_server_deletions(actors::REAPER, "client.reap", &reaped, &rule)
+                .await;
         }
         Ok(reaped.len())
     }

@@ -15,10 +15,12 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod error;
+mod operations;
 mod password;
 mod validate;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
+pub use operations::{AuditConfig, MetricsConfig, MetricsExposure};
 pub use password::check_webhook_password;
 
 use crate::oauth::issuer::Issuer;
@@ -46,6 +48,8 @@ pub struct Config {
     pub client_metadata_documents: ClientMetadataDocumentConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
+    pub metrics: MetricsConfig,
+    pub audit: AuditConfig,
     pub resources: Vec<ResourceConfig>,
 }
 
@@ -343,6 +347,8 @@ impl Default for Config {
             client_metadata_documents: ClientMetadataDocumentConfig::default(),
             admin: AdminConfig::default(),
             login: LoginConfig::default(),
+            metrics: MetricsConfig::default(),
+            audit: AuditConfig::default(),
             resources: vec![ResourceConfig {
                 uri: "http://localhost:3000/mcp".into(),
                 name: "Local MCP server".into(),

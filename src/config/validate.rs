@@ -39,6 +39,8 @@ impl Config {
         self.validate_upstream(listen, &issuer)?;
         self.validate_resources()?;
         self.validate_registration()?;
+        self.metrics.exposure()?;
+        self.audit.validate()?;
         if self
             .log
             .level
@@ -539,7 +541,7 @@ fn validate_url(key: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn validate_sha256_hex(key: &str, value: &str) -> Result<(), ConfigError> {
+pub(super) fn validate_sha256_hex(key: &str, value: &str) -> Result<(), ConfigError> {
     if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {

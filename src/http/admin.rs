@@ -140,10 +140,15 @@ pub struct AuditEntry {
     pub id: i32,
     /// Unix seconds.
     pub at: i64,
-    /// The name of the admin token used, or `cli`.
+    /// Who made the change: the name of the admin token used, `cli`, `registrant` (a client
+    /// through RFC 7591/7592), `client` (at the token or revocation endpoint), `user` (a
+    /// login), `upstream` (its webhook, or a refusal of the user's upstream token), `reaper`,
+    /// `housekeeping` or `server`.
     pub actor: String,
     pub action: String,
     pub client_id: Option<String>,
+    /// The address of the request that made the change, when a request made it.
+    pub source_address: Option<String>,
     /// What changed: `before` and `after` summaries. Never a secret.
     pub summary: Value,
 }
@@ -524,6 +529,7 @@ impl AdminApi {
                         actor: r.actor,
                         action: r.action,
                         client_id: r.client_id,
+                        source_address: r.source_address,
                         summary: serde_json::from_str(&r.summary).unwrap_or(Value::Null),
                     })
                     .collect();

@@ -9,14 +9,18 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::AppState;
 use super::authorize::{
     CALLBACK_PATH, error_page, error_redirect, pkce_context, redirect, redirect_uri_with,
     stored_redirect_uri,
 };
+use super::registration::request_address;
+use crate::monitoring::LoginFailure;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::{CodeRow, CompletedLogin};
 use crate::telemetry::untrusted;
 use crate::tokens::opaque;
@@ -39,6 +43,7 @@ pub fn grant_context(grant_id: &str) -> String {
 pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
     let unusable = || {
+        state.metrics.login_failed(LoginFailure::InvalidState);
         error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in cannot be completed",
@@ -69,6 +74,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         }
         Err(error) => {
             tracing::error!(%error, "could not consume the upstream state");
+            state.metrics.login_failed(LoginFailure::ServerError);
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -77,7 +83,8 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         }
     };
     let client_uri = stored_redirect_uri(&row);
-    let fail = |code: ErrorCode, description: &str| {
+    let fail = |reason: LoginFailure, code: ErrorCode, description: &str| {
+        state.metrics.login_failed(reason);
         error_redirect(
             state,
             &client_uri,
@@ -90,10 +97,12 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         tracing::info!(upstream_error = %untrusted(error), "the upstream reported a failed login");
         return match error {
             "temporarily_unavailable" | "server_error" => fail(
+                LoginFailure::UpstreamUnavailable,
                 ErrorCode::TemporarilyUnavailable,
                 "the sign-in service is unavailable; try again",
             ),
             _ => fail(
+                LoginFailure::UpstreamDenied,
                 ErrorCode::AccessDenied,
                 "the sign-in at the upstream was not completed",
             ),
@@ -101,6 +110,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     }
     let Some(code) = query.get("code") else {
         return fail(
+            LoginFailure::UpstreamMalformed,
             ErrorCode::AccessDenied,
             "the sign-in service returned no authorization code",
         );
@@ -110,7 +120,11 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             Err(error) => {
                 tracing::error!(%error, "could not open the upstream PKCE verifier");
-                return fail(ErrorCode::ServerError, "the sign-in could not be completed");
+                return fail(
+                    LoginFailure::ServerError,
+                    ErrorCode::ServerError,
+                    "the sign-in could not be completed",
+                );
             }
         },
         None => None,
@@ -126,6 +140,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         Err(UpstreamError::Unavailable(reason)) => {
             tracing::warn!(reason = %untrusted(&reason), "upstream unavailable during the code exchange");
             return fail(
+                LoginFailure::UpstreamUnavailable,
                 ErrorCode::TemporarilyUnavailable,
                 "the sign-in service is unavailable; try again",
             );
@@ -133,6 +148,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         Err(UpstreamError::Refused { code, .. }) => {
             tracing::warn!(upstream_error = %untrusted(&code), "the upstream refused the code exchange");
             return fail(
+                LoginFailure::UpstreamRefused,
                 ErrorCode::AccessDenied,
                 "the sign-in service refused the login",
             );
@@ -140,6 +156,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         Err(UpstreamError::Malformed(reason)) => {
             tracing::error!(reason = %untrusted(&reason), "unusable answer from the upstream token endpoint");
             return fail(
+                LoginFailure::UpstreamMalformed,
                 ErrorCode::ServerError,
                 "the sign-in service did not identify the user",
             );
@@ -148,6 +165,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     if tokens.subject.is_empty() {
         tracing::error!("the upstream answered without a user identifier");
         return fail(
+            LoginFailure::UpstreamMalformed,
             ErrorCode::ServerError,
             "the sign-in service did not identify the user",
         );
@@ -167,11 +185,29 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     {
         Ok((user_id, grant_id)) => {
             tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
+            state.metrics.login_completed();
+            let summary = json!({
+                "grant_id": grant_id,
+                "user_id": user_id,
+                "resource": row.resource,
+                "scope": row.scope,
+            });
+            let address = request_address(request, state.config.registration.trust_forwarded_for);
+            let record = AuditRecord::new(now, actors::USER, "grant.create", &summary)
+                .client(&row.client_id)
+                .source(address.as_deref());
+            if let Err(error) = state.store.record_change(record).await {
+                tracing::error!(%error, "could not audit a new grant");
+            }
             super::consent::record_consent_user(state, &row.request_hash, &user_id).await;
         }
         Err(error) => {
             tracing::error!(%error, "could not record the login");
-            return fail(ErrorCode::ServerError, "the sign-in could not be recorded");
+            return fail(
+                LoginFailure::ServerError,
+                ErrorCode::ServerError,
+                "the sign-in could not be recorded",
+            );
         }
     }
     let mut params = vec![("code", our_code.as_str())];
