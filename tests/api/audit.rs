@@ -253,3 +253,46 @@ async fn a_key_rotation_from_the_cli_is_audited() {
     assert_eq!(rotation["summary"]["kid"], kid.as_str());
     assert!(rotation["summary"]["activates_at"].as_i64().is_some());
 }
+
+#[tokio::test]
+async fn removed_signing_keys_are_audited_once() {
+    let app = spawn_app().await;
+    let old = app.jwks_kids().await;
+    app.keys.rotate().await.unwrap();
+    // Active after the activation delay; the old key goes once its tokens have expired.
+    app.clock.advance(900 + 3600 + 60);
+    app.keys.refresh().await.unwrap();
+    app.keys.refresh().await.unwrap();
+    let removed = only_entry(&app, "keys.remove").await;
+    assert_entry(&removed, "server", None, None);
+    assert_eq!(removed["summary"]["kids"], json!(old));
+}
+
+#[tokio::test]
+async fn a_client_evicted_by_the_cap_is_audited() {
+    let app = spawn_app_with(TestDb::new().await, |c| {
+        c.registration.max_dynamic_clients = 1;
+    })
+    .await;
+    let first = register_public_client(&app, "https://a.example/cb", "First").await;
+    register_public_client(&app, "https://b.example/cb", "Second").await;
+    let evicted = only_entry(&app, "client.evict").await;
+    assert_entry(&evicted, "server", Some(&first), None);
+}
+
+#[tokio::test]
+async fn a_replayed_authorization_code_is_audited() {
+    let app = spawn_app().await;
+    let redirect = "https://a.example/cb";
+    let client_id = register_public_client(&app, redirect, "App").await;
+    let mut browser = crate::browser::Browser::new();
+    let back =
+        crate::browser::login_with_dev(&app, &mut browser, &client_id, redirect, "ann").await;
+    let code = crate::browser::query_of(&back)["code"].clone();
+    let first = crate::browser::redeem_code(&app, &client_id, &code, redirect).await;
+    assert_eq!(first.status(), 200);
+    let replay = crate::browser::redeem_code(&app, &client_id, &code, redirect).await;
+    assert_eq!(replay.status(), 400);
+    let revoked = only_entry(&app, "grant.revoke_code_tokens").await;
+    assert_entry(&revoked, "client", Some(&client_id), None);
+}
