@@ -9,6 +9,7 @@ use serde_json::json;
 use super::AppState;
 use super::admin::AdminToken;
 use super::errors::{ErrorBody, error_body};
+use crate::store::audit::{Actor, AuditRecord};
 use crate::tokens::keyring::{KeyError, KeySummary};
 
 #[derive(Tags)]
@@ -100,18 +101,11 @@ impl AdminKeysApi {
         match self.state.keys.rotate().await {
             Ok(key) => {
                 let summary = json!({"kid": key.kid, "activates_at": key.activates_at});
-                if let Err(error) = self
-                    .state
-                    .store
-                    .record_audit(
-                        self.state.clock.now(),
-                        &token.0,
-                        "keys.rotate",
-                        None,
-                        summary.to_string(),
-                    )
-                    .await
-                {
+                let actor = Actor::from(&token.0);
+                let record =
+                    AuditRecord::new(self.state.clock.now(), actor.name, "keys.rotate", &summary)
+                        .source(actor.source);
+                if let Err(error) = self.state.store.record_change(record).await {
                     tracing::error!(%error, "could not audit a key rotation");
                 }
                 KeysResponse::Rotated(Json(key.into()))

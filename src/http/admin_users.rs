@@ -10,6 +10,7 @@ use serde_json::json;
 use super::AppState;
 use super::admin::AdminToken;
 use super::errors::{ErrorBody, error_body};
+use crate::store::audit::{Actor, AuditRecord};
 use crate::store::login::{GrantRow, UserRow};
 
 #[derive(Tags)]
@@ -205,18 +206,12 @@ impl AdminUsersApi {
         match crate::grants::revoke_grant(&self.state, &grant_id).await {
             Ok(Some(revocation)) => {
                 let summary = json!({"grant_id": grant_id.0, "user_id": grant.user_id, "upstream_revoked": revocation.upstream_revoked});
-                if let Err(error) = self
-                    .state
-                    .store
-                    .record_audit(
-                        self.state.clock.now(),
-                        &token.0,
-                        "grant.revoke",
-                        Some(&grant.client_id),
-                        summary.to_string(),
-                    )
-                    .await
-                {
+                let actor = Actor::from(&token.0);
+                let record =
+                    AuditRecord::new(self.state.clock.now(), actor.name, "grant.revoke", &summary)
+                        .client(&grant.client_id)
+                        .source(actor.source);
+                if let Err(error) = self.state.store.record_change(record).await {
                     return server_error(error);
                 }
                 UsersResponse::Revoked(Json(GrantRevocation {

@@ -63,6 +63,20 @@ pub mod actors {
     pub const SERVER: &str = "server";
 }
 
+/// Who made a change through a request, and from where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor<'a> {
+    pub name: &'a str,
+    /// The request's source address; absent for the CLI and background work.
+    pub source: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for Actor<'a> {
+    fn from(name: &'a str) -> Self {
+        Self { name, source: None }
+    }
+}
+
 impl AuditRecord {
     /// A change at `at` by `actor`; `summary` says what changed (never a secret).
     pub fn new(at: i64, actor: &str, action: &str, summary: &serde_json::Value) -> Self {

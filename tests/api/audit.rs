@@ -296,3 +296,27 @@ async fn a_replayed_authorization_code_is_audited() {
     let revoked = only_entry(&app, "grant.revoke_code_tokens").await;
     assert_entry(&revoked, "client", Some(&client_id), None);
 }
+
+#[tokio::test]
+async fn admin_api_changes_carry_the_token_name_and_the_source_address() {
+    let app = spawn_app().await;
+    let created = app
+        .admin(reqwest::Method::POST, "/admin/v1/clients")
+        .json(&json!({"client_name": "Ops", "redirect_uris": ["https://ops.example/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let client_id = created["client"]["client_id"].as_str().unwrap();
+    let rotated = app
+        .admin(reqwest::Method::POST, "/admin/v1/keys/rotate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 201);
+    let create = only_entry(&app, "client.create").await;
+    assert_entry(&create, "test-admin", Some(client_id), Some("127.0.0.1"));
+    let rotation = only_entry(&app, "keys.rotate").await;
+    assert_entry(&rotation, "test-admin", None, Some("127.0.0.1"));
+}
