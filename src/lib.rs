@@ -12,6 +12,8 @@ pub mod housekeeping;
 pub mod http;
 pub mod monitoring;
 pub mod oauth;
+pub mod random;
+pub mod routes;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

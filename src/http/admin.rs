@@ -8,14 +8,18 @@ use poem::Request;
 use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::admin_types::{
+    AdminClient, AuditEntry, AuditPage, ClientPage, ClientSecret, CreateClientRequest,
+    CreatedClient, ResourceServerRequest, UpdateClientRequest,
+};
 use super::errors::{ErrorBody, error_body};
 use super::registration::request_address;
-use crate::clients::admin::{AdminError, ClientChanges, ClientView, NewClient};
+use crate::clients::admin::{AdminError, ClientChanges, NewClient};
 use crate::store::audit::Actor;
 use crate::store::clients::ClientFilter;
 use crate::tokens::opaque;
@@ -73,119 +77,6 @@ fn admin_token_name(state: &AppState, bearer: &Bearer) -> Option<String> {
         }
     }
     found
-}
-
-/// A client as the admin API shows it.
-#[derive(Debug, Object)]
-pub struct AdminClient {
-    pub client_id: String,
-    /// `dynamic` (registered by a host) or `admin` (created by an operator).
-    pub kind: String,
-    pub client_name: Option<String>,
-    pub redirect_uris: Vec<String>,
-    pub token_endpoint_auth_method: String,
-    pub disabled: bool,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub first_authorized_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    /// The resource this client serves (it may then use token exchange and introspection).
-    pub resource_server_for: Option<String>,
-    /// The full registered metadata, unknown fields included.
-    pub metadata: Value,
-}
-
-impl From<ClientView> for AdminClient {
-    fn from(v: ClientView) -> Self {
-        Self {
-            client_id: v.client_id,
-            kind: v.kind,
-            client_name: v.client_name,
-            redirect_uris: v.redirect_uris,
-            token_endpoint_auth_method: v.token_endpoint_auth_method,
-            disabled: v.disabled,
-            created_at: v.created_at,
-            updated_at: v.updated_at,
-            first_authorized_at: v.first_authorized_at,
-            last_used_at: v.last_used_at,
-            resource_server_for: v.resource_server_for,
-            metadata: v.metadata,
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct CreateClientRequest {
-    /// A chosen client id (e.g. for a host configured with a static id); generated when absent.
-    pub client_id: Option<String>,
-    pub client_name: String,
-    pub redirect_uris: Vec<String>,
-    /// `none` (public), `client_secret_basic` (the default) or `client_secret_post`.
-    pub token_endpoint_auth_method: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct CreatedClient {
-    pub client: AdminClient,
-    /// The client secret, shown only here. Absent for public clients.
-    #[oai(skip_serializing_if_is_none)]
-    pub client_secret: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct UpdateClientRequest {
-    pub client_name: Option<String>,
-    pub redirect_uris: Option<Vec<String>>,
-    /// A disabled client cannot log users in or obtain tokens. Disabling revokes its grants and
-    /// every token issued in them; enabling it again brings none back.
-    pub disabled: Option<bool>,
-}
-
-#[derive(Debug, Object)]
-pub struct ResourceServerRequest {
-    /// A configured resource's URI.
-    pub resource: String,
-}
-
-#[derive(Debug, Object)]
-pub struct ClientPage {
-    pub clients: Vec<AdminClient>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct ClientSecret {
-    /// The new secret, shown only here.
-    pub client_secret: String,
-}
-
-#[derive(Debug, Object)]
-pub struct AuditEntry {
-    pub id: i32,
-    /// Unix seconds.
-    pub at: i64,
-    /// Who made the change: the name of the admin token used, `cli`, `registrant` (a client
-    /// through RFC 7591/7592), `client` (at the token or revocation endpoint), `user` (a
-    /// login), `upstream` (its webhook, or a refusal of the user's upstream token), `reaper`,
-    /// `housekeeping` or `server`.
-    pub actor: String,
-    pub action: String,
-    pub client_id: Option<String>,
-    /// The address of the request that made the change, when a request made it.
-    pub source_address: Option<String>,
-    /// What changed: `before` and `after` summaries. Never a secret.
-    pub summary: Value,
-}
-
-#[derive(Debug, Object)]
-pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
-    /// Pass as `before` for older entries; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_before: Option<i32>,
 }
 
 /// The error half of every admin response.

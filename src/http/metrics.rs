@@ -16,9 +16,6 @@ use crate::monitoring::{Metrics, Snapshot};
 use crate::store::counters::DYNAMIC_CLIENTS;
 use crate::tokens::opaque;
 
-/// Path of the metrics endpoint (below the issuer's path on the main listener).
-pub const METRICS_PATH: &str = "/metrics";
-
 /// The content type of the Prometheus text format.
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -17,16 +17,10 @@ use serde_json::json;
 use super::AppState;
 use super::errors::json_error;
 use super::registration::request_address;
+use crate::bootstrap::WebhookCredentials;
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::GrantRow;
 use crate::telemetry::untrusted;
-
-/// The configured webhook credentials.
-#[derive(Clone)]
-pub struct WebhookCredentials {
-    pub user: String,
-    pub password: String,
-}
 
 /// Whether the request's Basic credentials equal the configured ones (constant time).
 fn authenticated(request: &Request, expected: &WebhookCredentials) -> bool {
