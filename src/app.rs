@@ -122,6 +122,7 @@ impl Application {
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         };
         let refresher = spawn_key_refresher(&self.state);
+        let upkeep = spawn_metrics_upkeep(self.state.metrics.clone());
         let reaper = spawn_housekeeping(
             self.housekeeping,
             Duration::from_secs(self.state.config.registration.reap_interval_secs),
@@ -142,6 +143,7 @@ impl Application {
         }
         refresher.abort();
         reaper.abort();
+        upkeep.abort();
         self.state.store.clone().close().await.ok();
         result
     }
@@ -160,6 +162,21 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
             if let Err(error) = keys.refresh().await {
                 tracing::error!(%error, "could not refresh signing keys; serving the last loaded ones");
             }
+        }
+    })
+}
+
+/// How often the latency samples are folded into their histograms.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Folds the latency samples into their histograms every few seconds, so that they never pile
+/// up between scrapes (or forever, when nobody scrapes).
+fn spawn_metrics_upkeep(metrics: Arc<Metrics>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+        loop {
+            ticker.tick().await;
+            metrics.run_upkeep();
         }
     })
 }
@@ -287,6 +304,8 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         format!("{prefix}{TOKEN_PATH}"),
         format!("{prefix}{REVOKE_PATH}"),
     ];
+    // With metrics off, requests are not even counted.
+    let count_requests = !matches!(state.config.metrics.exposure(), Ok(MetricsExposure::Off));
     let request_metrics = RequestMetrics {
         metrics: state.metrics.clone(),
     };
@@ -296,7 +315,7 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         .with(JsonErrors)
         .with(PublicCors::new(public_paths))
         .with_if(https, StrictTransportSecurity)
-        .with(request_metrics)
+        .with_if(count_requests, request_metrics)
         .boxed()
 }
 

@@ -279,6 +279,13 @@ impl Metrics {
         self.logins_failed[reason as usize].increment(1);
     }
 
+    /// Moves the latency samples recorded since the last call into their histograms' buckets.
+    /// Until then each sample is held on its own (recording one is a lock-free append), so this
+    /// must run regularly whether or not anyone scrapes.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// The exposition in the Prometheus text format (version 0.0.4), after setting the values
     /// read at scrape time.
     pub fn render(&self, snapshot: &Snapshot) -> String {

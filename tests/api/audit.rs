@@ -320,3 +320,34 @@ async fn admin_api_changes_carry_the_token_name_and_the_source_address() {
     let rotation = only_entry(&app, "keys.rotate").await;
     assert_entry(&rotation, "test-admin", None, Some("127.0.0.1"));
 }
+
+#[tokio::test]
+async fn a_grant_the_upstream_refuses_to_refresh_is_audited() {
+    let (app, double) = spawn_with_double().await;
+    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    let tokens = log_in_and_redeem(&app, &double, &client_id).await;
+    let (server_id, server_secret) =
+        crate::exchange::resource_server(&app, Some(crate::exchange::RESOURCE)).await;
+    // OwnerRez's token expires; the host refreshes ours, then OwnerRez refuses the upstream
+    // refresh with invalid_grant.
+    app.clock.advance(30 * 24 * 3600 + 10);
+    let refreshed =
+        refresh_public(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refreshed.status(), 200);
+    let tokens: Value = refreshed.json().await.unwrap();
+    double.set_failure(
+        crate::ownerrez_double::Route::Token,
+        Some(crate::ownerrez_double::Failure::InvalidGrant),
+    );
+    let access = tokens["access_token"].as_str().unwrap();
+    let exchanged = crate::exchange::exchange_as(&app, &server_id, &server_secret, access).await;
+    assert_eq!(exchanged.status(), 400);
+    let revoked = only_entry(&app, "grant.revoke").await;
+    assert_entry(&revoked, "upstream", Some(&client_id), None);
+    assert!(
+        revoked["summary"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant")
+    );
+}
