@@ -240,6 +240,9 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     println!("  metadata: {}", format_metadata_url(&issuer));
     println!("  jwks:     {}", issuer.endpoint("/jwks.json"));
     println!("  api docs: {}", issuer.endpoint("/docs"));
+    if let Some(metrics) = app.metrics_addr() {
+        println!("  metrics:  http://{metrics}/metrics");
+    }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
