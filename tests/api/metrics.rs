@@ -295,6 +295,14 @@ async fn parameterised_and_unknown_paths_count_under_their_template() {
         .await
         .unwrap();
     assert_eq!(listed.status(), 200);
+    let again = app
+        .register(&json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(
+        again.status(),
+        201,
+        "an identical registration is deduplicated"
+    );
 
     let m = scrape(&app).await;
     let read_labels = [
@@ -303,6 +311,17 @@ async fn parameterised_and_unknown_paths_count_under_their_template() {
         ("status", "200"),
     ];
     assert_eq!(m.value("authbridge_http_requests_total", &read_labels), 1.0);
+    assert_eq!(
+        m.value("authbridge_registrations_total", &[("outcome", "created")]),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "authbridge_registrations_total",
+            &[("outcome", "deduplicated")]
+        ),
+        1.0
+    );
     let unmatched = [("route", "unmatched"), ("method", "GET"), ("status", "404")];
     assert_eq!(m.value("authbridge_http_requests_total", &unmatched), 2.0);
     for value in m.label_values("route") {
