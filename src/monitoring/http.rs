@@ -3,6 +3,7 @@
 //! (`/register/{client_id}`), so a raw path never becomes a label; a path no route serves counts
 //! as `unmatched`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -25,10 +26,60 @@ const STATUSES: [u16; 24] = [
 ];
 
 /// The route templates of a server, matched segment by segment: `{name}` matches any one
-/// non-empty segment and a final `*` any rest.
+/// non-empty segment and a final `*` any rest. A path that is a template as it stands (most
+/// requests: `/token`, `/authorize`) is found by one hash lookup; the others are compared only
+/// with the templates of as many segments.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     templates: Vec<String>,
+    literal: HashMap<String, usize>,
+    patterns: Vec<Pattern>,
+}
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    index: usize,
+    /// Segments after the leading `/`; `None` stands for a parameter.
+    segments: Vec<Option<String>>,
+    /// Ends in `/*`: any rest, of at least one segment.
+    rest: bool,
+}
+
+impl Pattern {
+    fn parse(index: usize, template: &str) -> Self {
+        let mut parts: Vec<&str> = template.split('/').skip(1).collect();
+        let rest = parts.last() == Some(&"*");
+        if rest {
+            parts.pop();
+        }
+        let segments = parts
+            .into_iter()
+            .map(|part| {
+                let parameter = part.starts_with('{') && part.ends_with('}');
+                (!parameter).then(|| part.to_owned())
+            })
+            .collect();
+        Self {
+            index,
+            segments,
+            rest,
+        }
+    }
+
+    /// Whether `path`, of `count` segments, matches.
+    fn matches(&self, path: &str, count: usize) -> bool {
+        let fits = if self.rest {
+            count > self.segments.len()
+        } else {
+            count == self.segments.len()
+        };
+        fits && self.segments.iter().zip(path.split('/').skip(1)).all(
+            |(wanted, given)| match wanted {
+                Some(literal) => literal == given,
+                None => !given.is_empty(),
+            },
+        )
+    }
 }
 
 impl RouteTable {
@@ -36,37 +87,36 @@ impl RouteTable {
         let mut templates: Vec<String> = templates.into_iter().collect();
         templates.sort();
         templates.dedup();
-        Self { templates }
+        let mut literal = HashMap::new();
+        let mut patterns = Vec::new();
+        for (index, template) in templates.iter().enumerate() {
+            if template.contains('{') || template.ends_with("/*") {
+                patterns.push(Pattern::parse(index, template));
+            } else {
+                literal.insert(template.clone(), index);
+            }
+        }
+        Self {
+            templates,
+            literal,
+            patterns,
+        }
     }
 
     pub fn templates(&self) -> &[String] {
         &self.templates
     }
 
-    /// The index of the template `path` matches. A literal segment wins over a parameter
-    /// because no two templates here differ only there.
+    /// The index of the template `path` matches.
     pub fn find(&self, path: &str) -> Option<usize> {
-        self.templates
-            .iter()
-            .position(|template| template_matches(template, path))
-    }
-}
-
-fn template_matches(template: &str, path: &str) -> bool {
-    let mut wanted = template.split('/');
-    let mut given = path.split('/');
-    loop {
-        match (wanted.next(), given.next()) {
-            (None, None) => return true,
-            (Some("*"), Some(_)) => return true,
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
-                if g.is_empty() {
-                    return false;
-                }
-            }
-            (Some(w), Some(g)) if w == g => {}
-            _ => return false,
+        if let Some(index) = self.literal.get(path) {
+            return Some(*index);
         }
+        let count = path.bytes().filter(|b| *b == b'/').count();
+        self.patterns
+            .iter()
+            .find(|pattern| pattern.matches(path, count))
+            .map(|pattern| pattern.index)
     }
 }
 
