@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::browser::{Browser, approve, authorize_url, register_public_client};
 use crate::exchange::{
-    REDIRECT, RESOURCE, log_in_and_redeem, refresh_public, spawn_with_double_and,
+    REDIRECT, RESOURCE, exchange_as, log_in_and_redeem, refresh_public, resource_server,
+    spawn_with_double_and,
 };
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_with};
 use crate::ownerrez_double::{Failure, Route};
@@ -128,6 +129,14 @@ async fn what_happened_is_counted() {
     let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
     let tokens = log_in_and_redeem(&app, &double, &client_id).await;
 
+    // The MCP server exchanges the access token for the user's upstream token, and fails once.
+    let (server_id, server_secret) = resource_server(&app, Some(RESOURCE)).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let exchanged = exchange_as(&app, &server_id, &server_secret, access).await;
+    assert_eq!(exchanged.status(), 200, "a token exchange");
+    let refused = exchange_as(&app, &server_id, &server_secret, "not-a-token").await;
+    assert_eq!(refused.status(), 400, "a refused token exchange");
+
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(
         refresh_public(&app, &client_id, &first).await.status(),
@@ -245,23 +254,41 @@ async fn what_happened_is_counted() {
     );
 
     // HTTP requests by route template and status, never by raw path.
+    assert_eq!(
+        m.value(
+            "authbridge_tokens_issued_total",
+            &[("grant_type", "token_exchange")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.value("authbridge_token_exchanges_total", &[("outcome", "issued")]),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "authbridge_token_exchanges_total",
+            &[("outcome", "refused")]
+        ),
+        1.0
+    );
     let token_ok = [("route", "/token"), ("method", "POST"), ("status", "200")];
-    assert_eq!(m.value("authbridge_http_requests_total", &token_ok), 3.0);
+    assert_eq!(m.value("authbridge_http_requests_total", &token_ok), 4.0);
     let token_refused = [("route", "/token"), ("method", "POST"), ("status", "400")];
     assert_eq!(
         m.value("authbridge_http_requests_total", &token_refused),
-        1.0
+        2.0
     );
     assert!(
         m.value(
             "authbridge_http_request_duration_seconds_count",
             &[("route", "/token")]
-        ) >= 4.0
+        ) >= 6.0
     );
     assert!(
         m.label_values("route")
             .iter()
-            .all(|route| !route.contains("client_")),
+            .all(|route| !route.contains(&client_id) && !route.contains(&server_id)),
         "no client id in a route label: {:?}",
         m.label_values("route")
     );
