@@ -23,9 +23,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("configuration", &["config"]),
     ("logging", &["telemetry"]),
     ("upstream providers", &["upstream"]),
+    ("metrics (they count upstream calls)", &["monitoring"]),
     ("keys, JWTs, opaque tokens", &["tokens"]),
     ("OAuth clients", &["clients"]),
     ("grant flows", &["grants"]),
+    ("background housekeeping", &["housekeeping"]),
     ("start-up steps", &["bootstrap"]),
     (
         "HTTP endpoints and the gateway (gateway mode's MCP proxy)",

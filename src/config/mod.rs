@@ -16,12 +16,14 @@ use serde::{Deserialize, Serialize};
 
 mod defaults;
 mod error;
+mod operations;
 mod password;
 mod proxy;
 mod validate;
 mod validate_upstream;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
+pub use operations::{AuditConfig, MetricsConfig, MetricsExposure};
 pub use password::check_webhook_password;
 pub use proxy::{ProxyConfig, TRANSPORT_HEADERS};
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub client_metadata_documents: ClientMetadataDocumentConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
+    pub metrics: MetricsConfig,
+    pub audit: AuditConfig,
     pub resources: Vec<ResourceConfig>,
 }
 

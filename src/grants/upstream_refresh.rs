@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::upstream_tokens::SealedUpstreamTokens;
 use crate::clock::Clock;
+use crate::store::audit::{AuditRecord, actors};
+use crate::store::login::GrantRow;
 use crate::store::{Store, StoreError};
 use crate::upstream::{UpstreamError, UpstreamProvider};
 use crate::vault::Vault;
@@ -183,7 +185,10 @@ impl UpstreamTokenKeeper {
             }
             Err(error) if error.means_authorization_gone() => {
                 tracing::warn!(%grant_id, "the upstream refused the refresh with invalid_grant: grant revoked");
-                self.store.revoke_grant(grant_id, self.clock.now()).await?;
+                let revoked = self.store.revoke_grant(grant_id, self.clock.now()).await?;
+                for grant in &revoked {
+                    self.audit_revocation(grant).await;
+                }
                 Err(UpstreamTokenError::AuthorizationGone)
             }
             Err(error) => {
@@ -197,6 +202,22 @@ impl UpstreamTokenKeeper {
                 self.store.release_refresh_lease(grant_id).await?;
                 Err(UpstreamTokenError::Unavailable)
             }
+        }
+    }
+}
+
+impl UpstreamTokenKeeper {
+    /// The audit trail's record of a grant revoked because the upstream said `invalid_grant`.
+    async fn audit_revocation(&self, grant: &GrantRow) {
+        let summary = serde_json::json!({
+            "grant_id": grant.grant_id,
+            "user_id": grant.user_id,
+            "reason": "the upstream refused the user's refresh token with invalid_grant",
+        });
+        let record = AuditRecord::new(self.clock.now(), actors::UPSTREAM, "grant.revoke", &summary)
+            .client(&grant.client_id);
+        if let Err(error) = self.store.record_change(record).await {
+            tracing::error!(%error, "could not audit a grant change");
         }
     }
 }
