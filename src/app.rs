@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::bootstrap::{self, StartupError};
 use crate::clock::Clock;
 use crate::config::{Config, MetricsExposure};
+use crate::gateway::{Gateway, GatewayRouter};
 use crate::housekeeping::Housekeeping;
 use crate::http::AppState;
 use crate::http::admin::AdminApi;
@@ -79,7 +80,14 @@ impl Application {
         let state = Arc::new(AppState::new(
             config, issuer, store, keys, clock, login, metrics,
         ));
-        let endpoint = routes(state.clone());
+        let gateway = Gateway::new(
+            &state.config,
+            &state.issuer,
+            state.store.clone(),
+            state.keys.clone(),
+            state.tokens.upstream_tokens(),
+        )?;
+        let endpoint = routes(state.clone(), Arc::new(gateway));
         let housekeeping = Arc::new(Housekeeping::new(&state.config, state.registry.clone()));
         Ok(Self {
             listener,
@@ -251,7 +259,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
     .description("OAuth 2.1 authorization server for MCP hosts")
 }
 
-fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
+/// The server's endpoints. Gateway resources are routed first, by host and path, outside the
+/// authorization server's own middleware (their bodies have their own bound and their log line
+/// is the gateway's); HSTS covers both.
+fn routes(state: Arc<AppState>, gateway: Arc<Gateway>) -> BoxEndpoint<'static> {
     let issuer = state.issuer.clone();
     let prefix = issuer.path().to_owned();
     let body_limit = BodyLimit {
@@ -313,11 +324,13 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
     let request_metrics = RequestMetrics {
         metrics: state.metrics.clone(),
     };
-    root.data(state)
+    let server = root
+        .data(state)
         .with(RequestLog)
         .with(body_limit)
         .with(JsonErrors)
-        .with(PublicCors::new(public_paths))
+        .with(PublicCors::new(public_paths));
+    GatewayRouter::new(gateway, server)
         .with_if(https, StrictTransportSecurity)
         .with_if(count_requests, request_metrics)
         .boxed()

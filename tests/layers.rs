@@ -29,7 +29,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("grant flows", &["grants"]),
     ("background housekeeping", &["housekeeping"]),
     ("start-up steps", &["bootstrap"]),
-    ("HTTP endpoints", &["http"]),
+    (
+        "HTTP endpoints and the gateway (gateway mode's MCP proxy)",
+        &["http", "gateway"],
+    ),
     ("wiring", &["app"]),
     ("the command", &["main"]),
 ];

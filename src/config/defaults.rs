@@ -77,6 +77,7 @@ impl Default for Config {
                 name: "Local MCP server".into(),
                 scopes: vec!["mcp".into()],
                 default_scopes: vec!["mcp".into()],
+                proxy: None,
             }],
         }
     }

@@ -18,12 +18,14 @@ mod defaults;
 mod error;
 mod operations;
 mod password;
+mod proxy;
 mod validate;
 mod validate_upstream;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
 pub use operations::{AuditConfig, MetricsConfig, MetricsExposure};
 pub use password::check_webhook_password;
+pub use proxy::{ProxyConfig, TRANSPORT_HEADERS};
 
 use crate::oauth::issuer::Issuer;
 
@@ -282,6 +284,9 @@ pub struct ResourceConfig {
     pub name: String,
     pub scopes: Vec<String>,
     pub default_scopes: Vec<String>,
+    /// Gateway mode: authbridge serves `uri` itself and forwards to this backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyConfig>,
 }
 
 /// A secret value: never printed, never serialised in the clear.

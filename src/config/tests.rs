@@ -51,6 +51,16 @@ fn each_invalid_case_names_its_key() {
         ),
         ("unknown section", "[nope]\nx = 1", "nope"),
         (
+            "a gateway backend that is not http",
+            "[[resources]]\nuri = \"http://localhost:3000/mcp\"\nname = \"x\"\nscopes = [\"mcp\"]\ndefault_scopes = [\"mcp\"]\nproxy = { upstream_url = \"ftp://127.0.0.1/mcp\" }",
+            "resources[0].proxy.upstream_url",
+        ),
+        (
+            "a gateway resource over authbridge's token endpoint",
+            "[[resources]]\nuri = \"http://127.0.0.1:8080/token\"\nname = \"x\"\nscopes = [\"mcp\"]\ndefault_scopes = [\"mcp\"]\nproxy = { upstream_url = \"http://127.0.0.1:3001/mcp\" }",
+            "resources[0].uri",
+        ),
+        (
             "relative resource",
             "[[resources]]\nuri = \"/mcp\"\nname = \"x\"\nscopes = [\"a\"]\ndefault_scopes = []",
             "resources[0].uri",

@@ -2,6 +2,7 @@
 //! The `upstream` section's rules are in `validate_upstream`.
 
 use super::{Config, ConfigError, JWKS_MAX_AGE_SECS, env_var_name};
+use crate::oauth::issuer::Issuer;
 use crate::oauth::resource::ResourceUri;
 
 impl Config {
@@ -36,7 +37,7 @@ impl Config {
         self.validate_timeouts()?;
         self.validate_upstream(listen, &issuer)?;
         self.validate_login()?;
-        self.validate_resources()?;
+        self.validate_resources(&issuer)?;
         self.validate_registration()?;
         self.metrics.exposure()?;
         self.audit.validate()?;
@@ -339,7 +340,7 @@ impl Config {
         Ok(())
     }
 
-    fn validate_resources(&self) -> Result<(), ConfigError> {
+    fn validate_resources(&self, issuer: &Issuer) -> Result<(), ConfigError> {
         if self.resources.is_empty() {
             return Err(ConfigError::new(
                 "resources",
@@ -354,6 +355,7 @@ impl Config {
             if seen.contains(&uri) {
                 return Err(ConfigError::new(key("uri"), "is listed twice"));
             }
+            super::proxy::validate_proxy(i, resource, &uri, issuer)?;
             seen.push(uri);
             if resource.name.trim().is_empty() {
                 return Err(ConfigError::new(key("name"), "must not be empty"));

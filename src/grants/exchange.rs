@@ -1,36 +1,22 @@
 //! Token exchange (RFC 8693) for the MCP server: it trades a user's access token (ours) for
 //! that user's upstream access token, so it can call the upstream API as the user.
 //!
-//! An upstream token that has expired, or is about to, is refreshed first. Exactly one
-//! refresh happens however many exchanges arrive at once, on however many instances: the right
-//! to refresh is a lease taken by one conditional update on the grant; the others wait for the
-//! refreshed tokens to appear. Only `invalid_grant` from the upstream revokes the grant (the
-//! user's authorization is gone); any other refusal (our client refused, a bare 401 or 403) and
-//! any outage leave it intact, release the lease and answer `temporarily_unavailable`.
-
-use std::time::{Duration, Instant};
+//! An upstream token that has expired, or is about to, is refreshed first, under the grant's
+//! lease (`grants::upstream_refresh`, shared with the gateway): one refresh however many exchanges
+//! arrive at once; only `invalid_grant` from the upstream revokes the grant, anything else
+//! answers `temporarily_unavailable` and keeps it.
 
 use serde::{Deserialize, Serialize};
 
-use super::upstream_tokens::SealedUpstreamTokens;
+use super::upstream_refresh::{UpstreamTokenError, UpstreamTokenKeeper};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
-use crate::store::audit::{AuditRecord, actors};
-use crate::store::login::GrantRow;
 use crate::tokens::service::TokenService;
 use crate::tokens::verify::verify_access_token;
-use crate::upstream::UpstreamError;
 
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
-
-/// Refresh the upstream token when it expires within this many seconds.
-const REFRESH_MARGIN_SECS: i64 = 60;
-/// How long one instance may hold the right to refresh a grant's upstream token.
-const LEASE_SECS: i64 = 30;
-/// How long a caller waits for another caller's refresh before answering 503.
-const WAIT_FOR_REFRESH: Duration = Duration::from_secs(10);
 
 /// RFC 8693 §2.2.1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,12 +87,7 @@ impl TokenService {
             .live_grant_for(&claims.sub, &claims.client_id, &claims.aud)
             .await
             .map_err(server_error)?
-            .ok_or_else(|| {
-                OAuthError::new(
-                    ErrorCode::InvalidGrant,
-                    "the user's authorization has been revoked",
-                )
-            })?;
+            .ok_or_else(revoked)?;
         // A live grant may be a newer one than the token's: every token of a revoked grant
         // (and of a revoked family) is deny-listed in the revocation's transaction.
         if self
@@ -117,19 +98,13 @@ impl TokenService {
         {
             return Err(invalid("subject_token has been revoked"));
         }
-        let (sealed, mut tokens) = self.open_upstream(&grant)?;
-        if tokens
-            .expires_at
-            .is_some_and(|at| at <= now + REFRESH_MARGIN_SECS)
-        {
-            if tokens.refresh_token.is_none() {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidGrant,
-                    "the user's upstream authorization has expired; the user must sign in again",
-                ));
-            }
-            tokens = self.refresh_upstream(&grant, &sealed, tokens).await?;
-        }
+        let sealed = grant.upstream_tokens.as_deref().ok_or_else(revoked)?;
+        let tokens = self
+            .upstream_tokens()
+            .usable(&grant.grant_id, sealed)
+            .await
+            .map_err(|error| exchange_error(error, &grant.grant_id))?
+            .tokens;
         tracing::info!(client_id = %client.client_id, grant_id = %grant.grant_id, "token exchanged for the upstream token");
         Ok(ExchangeResponse {
             access_token: tokens.access_token,
@@ -139,133 +114,44 @@ impl TokenService {
         })
     }
 
-    fn open_upstream(
-        &self,
-        grant: &GrantRow,
-    ) -> Result<(String, SealedUpstreamTokens), OAuthError> {
-        let sealed = grant.upstream_tokens.clone().ok_or_else(|| {
+    /// The upstream tokens of grants, refreshed under the grant's lease.
+    pub fn upstream_tokens(&self) -> UpstreamTokenKeeper {
+        UpstreamTokenKeeper {
+            store: self.store.clone(),
+            vault: self.vault.clone(),
+            upstream: self.upstream.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+fn revoked() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidGrant,
+        "the user's authorization has been revoked",
+    )
+}
+
+/// RFC 8693 §2.2.2 and RFC 6749 §5.2: the user must connect again (`invalid_grant`), or retry.
+fn exchange_error(error: UpstreamTokenError, grant_id: &str) -> OAuthError {
+    match error {
+        UpstreamTokenError::GrantRevoked => revoked(),
+        UpstreamTokenError::AuthorizationGone => OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "the user's upstream authorization is gone; the user must sign in again",
+        ),
+        UpstreamTokenError::NotRefreshable => OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "the user's upstream authorization has expired; the user must sign in again",
+        ),
+        UpstreamTokenError::Unavailable => unavailable(),
+        UpstreamTokenError::Unreadable(cause) => {
+            tracing::error!(%grant_id, %cause, "could not open the upstream tokens");
             OAuthError::new(
-                ErrorCode::InvalidGrant,
-                "the user's authorization has been revoked",
+                ErrorCode::ServerError,
+                "the server could not complete the request",
             )
-        })?;
-        let tokens = SealedUpstreamTokens::open(&self.vault, &sealed, &grant.grant_id).map_err(|error| {
-            tracing::error!(%error, grant_id = %grant.grant_id, "could not open the upstream tokens");
-            OAuthError::new(ErrorCode::ServerError, "the server could not complete the request")
-        })?;
-        Ok((sealed, tokens))
-    }
-
-    /// Refreshes the upstream token under the grant's lease, or waits for whoever holds it.
-    async fn refresh_upstream(
-        &self,
-        grant: &GrantRow,
-        observed: &str,
-        tokens: SealedUpstreamTokens,
-    ) -> Result<SealedUpstreamTokens, OAuthError> {
-        let deadline = Instant::now() + WAIT_FOR_REFRESH;
-        loop {
-            let now = self.clock.now();
-            if self
-                .store
-                .claim_refresh_lease(&grant.grant_id, observed, now + LEASE_SECS, now)
-                .await
-                .map_err(server_error)?
-            {
-                return self.refresh_with_lease(grant, &tokens).await;
-            }
-            // Someone else refreshed (the sealed tokens changed) or is refreshing (the lease).
-            match self
-                .store
-                .grant(&grant.grant_id)
-                .await
-                .map_err(server_error)?
-            {
-                Some(current) if current.revoked_at.is_none() => {
-                    if current.upstream_tokens.as_deref() != Some(observed) {
-                        return self.open_upstream(&current).map(|(_, tokens)| tokens);
-                    }
-                }
-                _ => {
-                    return Err(OAuthError::new(
-                        ErrorCode::InvalidGrant,
-                        "the user's authorization has been revoked",
-                    ));
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(unavailable());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    async fn refresh_with_lease(
-        &self,
-        grant: &GrantRow,
-        tokens: &SealedUpstreamTokens,
-    ) -> Result<SealedUpstreamTokens, OAuthError> {
-        let refresh_token = tokens
-            .refresh_token
-            .as_deref()
-            .expect("checked by the caller");
-        match self.upstream.refresh(refresh_token).await {
-            Ok(fresh) => {
-                let merged = SealedUpstreamTokens {
-                    access_token: fresh.access_token,
-                    // Whether OwnerRez rotates refresh tokens is unknown: keep the old one
-                    // when the response has none.
-                    refresh_token: fresh.refresh_token.or_else(|| tokens.refresh_token.clone()),
-                    expires_at: fresh.expires_at,
-                };
-                let sealed = merged.seal(&self.vault, &grant.grant_id);
-                self.store
-                    .store_refreshed_upstream(
-                        &grant.grant_id,
-                        sealed,
-                        merged.expires_at,
-                        self.clock.now(),
-                    )
-                    .await
-                    .map_err(server_error)?;
-                tracing::info!(grant_id = %grant.grant_id, "upstream token refreshed");
-                Ok(merged)
-            }
-            Err(error) if error.means_authorization_gone() => {
-                tracing::warn!(grant_id = %grant.grant_id, "the upstream refused the refresh with invalid_grant: grant revoked");
-                self.store
-                    .revoke_grant(&grant.grant_id, self.clock.now())
-                    .await
-                    .map_err(server_error)?;
-                let summary = serde_json::json!({
-                    "grant_id": grant.grant_id,
-                    "user_id": grant.user_id,
-                    "reason": "the upstream refused the user's refresh token with invalid_grant",
-                });
-                self.audit(
-                    AuditRecord::new(self.clock.now(), actors::UPSTREAM, "grant.revoke", &summary)
-                        .client(&grant.client_id),
-                )
-                .await;
-                Err(OAuthError::new(
-                    ErrorCode::InvalidGrant,
-                    "the user's upstream authorization is gone; the user must sign in again",
-                ))
-            }
-            Err(error) => {
-                if let UpstreamError::Refused { code, .. } = &error {
-                    // Our client refused (a rotated secret) or a bare 401/403 (a firewall): not
-                    // the user's doing, so their authorization stands; the operator must act.
-                    tracing::error!(grant_id = %grant.grant_id, upstream_error = %crate::telemetry::untrusted(code), "the upstream refused our refresh request (check the upstream client credentials and what sits in front of the upstream); the grant is kept");
-                } else {
-                    tracing::warn!(grant_id = %grant.grant_id, error = %crate::telemetry::untrusted(&error), "upstream refresh failed; the grant is kept");
-                }
-                self.store
-                    .release_refresh_lease(&grant.grant_id)
-                    .await
-                    .map_err(server_error)?;
-                Err(unavailable())
-            }
-        }
+        UpstreamTokenError::Store(error) => server_error(error),
     }
 }

@@ -6,13 +6,15 @@
 //! within the grace window or is reuse ([`refresh`]). The flows around them load the state from
 //! the store, call the decision, and apply it with one conditional `UPDATE` inside one
 //! transaction; the store decides nothing. [`exchange`] trades a user's access token for the
-//! user's upstream token (RFC 8693), [`revoke`] revokes grants on an operator's request, and
-//! [`upstream_tokens`] is how a grant keeps its upstream tokens sealed.
+//! user's upstream token (RFC 8693), [`revoke`] revokes grants on an operator's request,
+//! [`upstream_tokens`] is how a grant keeps its upstream tokens sealed, and [`upstream_refresh`]
+//! opens them and refreshes them under the grant's lease (for token exchange and the gateway).
 
 pub mod code;
 pub mod exchange;
 pub mod refresh;
 pub mod revoke;
+pub mod upstream_refresh;
 pub mod upstream_tokens;
 
 pub use revoke::{Revocation, revoke_grant};

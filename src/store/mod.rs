@@ -10,6 +10,7 @@ pub mod clients;
 pub mod consents;
 pub mod counters;
 pub mod grants;
+pub mod live_grant;
 pub mod login;
 pub mod rate_limits;
 pub mod revocation;
@@ -55,6 +56,10 @@ impl Store {
             })?;
         }
         let mut options = ConnectOptions::new(url.to_owned());
+        // An SQLite connection is a file handle that cannot go stale: pinging it before every
+        // query only adds a round trip (a large part of a gateway request's cost). PostgreSQL
+        // connections can be cut by the network, so they are still checked.
+        options.test_before_acquire(!url.starts_with("sqlite:"));
         options
             .max_connections(max_connections)
             .min_connections(1)

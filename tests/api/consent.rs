@@ -27,6 +27,7 @@ async fn spawn_with_two_resources() -> TestApp {
                 name: format!("MCP at {uri}"),
                 scopes: vec!["mcp:read".into(), "mcp:write".into()],
                 default_scopes: vec!["mcp:read".into()],
+                proxy: None,
             })
             .collect();
     })

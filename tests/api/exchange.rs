@@ -57,6 +57,7 @@ pub async fn spawn_with_double_and(
             name: "Other".into(),
             scopes: vec!["mcp".into()],
             default_scopes: vec!["mcp".into()],
+            proxy: None,
         });
         extra(c);
     })
@@ -67,11 +68,21 @@ pub async fn spawn_with_double_and(
 /// The OwnerRez user logs in through `client_id` (a public client redirecting to REDIRECT) for
 /// RESOURCE, and the client redeems the code; returns the token response.
 pub async fn log_in_and_redeem(app: &TestApp, double: &OwnerRezDouble, client_id: &str) -> Value {
+    log_in_and_redeem_with(app, double, client_id, &[("resource", RESOURCE)]).await
+}
+
+/// [`log_in_and_redeem`] with these authorization request parameters (`resource`, `scope`).
+pub async fn log_in_and_redeem_with(
+    app: &TestApp,
+    double: &OwnerRezDouble,
+    client_id: &str,
+    params: &[(&str, &str)],
+) -> Value {
     let mut browser = Browser::new();
     let upstream = approve(
         &mut browser,
         app,
-        &authorize_url(app, client_id, REDIRECT, &[("resource", RESOURCE)]),
+        &authorize_url(app, client_id, REDIRECT, params),
     )
     .await;
     let callback = double.log_in(&upstream).await;

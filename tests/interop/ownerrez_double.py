@@ -16,7 +16,7 @@ Serves:
 Every server-to-server call without a User-Agent is refused (400 user_agent_required).
 
 Usage: ownerrez_double.py --port-file FILE [--port 0] --client-id c_... --client-secret s_...
-       [--redirect-uri URL]   (the app's one redirect URL; any is accepted when absent)
+       [--redirect-uri URL]...   (the app's redirect URLs, repeatable; any is accepted when absent)
 The chosen port is written to --port-file once the server listens. Stops on SIGTERM/SIGINT.
 """
 
@@ -42,10 +42,10 @@ ACCESS_TOKEN_TTL_SECS = 2592000
 class State:
     """Everything the double has issued, behind one lock."""
 
-    def __init__(self, client_id, client_secret, redirect_uri):
+    def __init__(self, client_id, client_secret, redirect_uris):
         self.client_id = client_id
         self.client_secret = client_secret
-        self.redirect_uri = redirect_uri
+        self.redirect_uris = redirect_uris or []
         self.lock = threading.Lock()
         self.codes = {}  # code -> (redirect_uri, expires_at)
         self.access_tokens = {}  # token -> {"expires_at": int, "revoked": bool}
@@ -185,7 +185,7 @@ class Handler(BaseHTTPRequestHandler):
         if not redirect_uri:
             self.send(400, b"redirect_uri is required", "text/plain")
             return
-        if self.state.redirect_uri and redirect_uri != self.state.redirect_uri:
+        if self.state.redirect_uris and redirect_uri not in self.state.redirect_uris:
             self.send(400, b"redirect_uri is not the app's redirect URL", "text/plain")
             return
         params = []
@@ -274,7 +274,7 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
-    parser.add_argument("--redirect-uri")
+    parser.add_argument("--redirect-uri", action="append")
     args = parser.parse_args()
 
     Handler.state = State(args.client_id, args.client_secret, args.redirect_uri)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The interop suite: real MCP client libraries against authbridge (debug build, `ownerrez`
-# provider) fronting an OwnerRez test double, protecting the example MCP server.
+# provider) fronting an OwnerRez test double, protecting the example MCP server, and in gateway
+# mode in front of an MCP server that knows nothing of authbridge (examples/gateway-backend).
 #
 #   bash tests/interop/run.sh
 #
@@ -9,13 +10,17 @@
 # 2. builds authbridge and starts, on free loopback ports: the OwnerRez double
 #    (tests/interop/ownerrez_double.py), authbridge (a TOML file in a temp dir, secrets in the
 #    environment), a confidential client for the MCP server made through the admin API and marked
-#    as the resource server, and the example MCP server (examples/mcp-server) with that client;
+#    as the resource server, the example MCP server (examples/mcp-server) with that client, and
+#    a second authbridge in gateway mode (its own issuer: the other steps expect one resource)
+#    in front of the gateway backend (examples/gateway-backend);
 # 3. runs each client step with the contract below exported, stopping at the first failure;
 # 4. stops everything it started, and prints `interop: N passed, M failed` (N counts `ok - ` lines).
 #
 # Contract for every step: AUTHBRIDGE_ISSUER (no trailing slash), MCP_URL (…/mcp),
 # MCP_RESOURCE_METADATA_URL, OWNERREZ_DOUBLE_URL, ADMIN_TOKEN, EXPECTED_OWNERREZ_USER_ID,
-# EXPECTED_OWNERREZ_NAME. Steps run from the repository root.
+# EXPECTED_OWNERREZ_NAME, GATEWAY_ISSUER, GATEWAY_SSE_MCP_URL and GATEWAY_JSON_MCP_URL (the
+# gateway authbridge's issuer and its two gateway resources, whose backend answers with SSE
+# streams and with JSON). Steps run from the repository root.
 #
 # INTEROP_KEEP=1 keeps the temp dir (logs, database) after the run.
 set -euo pipefail
@@ -33,7 +38,7 @@ say() { printf 'interop: %s\n' "$*"; }
 
 stamp_of() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
 
-for dir in "$root/examples/mcp-server" "$here"/*/; do
+for dir in "$root/examples/mcp-server" "$root/examples/gateway-backend" "$here"/*/; do
   dir=${dir%/}
   [ -f "$dir/package.json" ] || continue
   if [ ! -f "$dir/package-lock.json" ]; then
@@ -91,7 +96,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 show_logs() {
-  for name in ownerrez-double authbridge mcp-server; do
+  for name in ownerrez-double authbridge mcp-server authbridge-gateway gateway-backend; do
     [ -f "$work/$name.log" ] || continue
     echo "---- last lines of the $name log ($work/$name.log)"
     tail -n 40 "$work/$name.log"
@@ -127,6 +132,10 @@ print(v)' "$@"; }
 
 authbridge_port=$(free_port)
 mcp_port=$(free_port)
+backend_port=$(free_port)
+backend_url="http://127.0.0.1:$backend_port"
+gateway_port=$(free_port)
+gateway_issuer="http://127.0.0.1:$gateway_port"
 issuer="http://127.0.0.1:$authbridge_port"
 mcp_public="http://127.0.0.1:$mcp_port"
 mcp_url="$mcp_public/mcp"
@@ -136,7 +145,8 @@ ownerrez_client_id="c_interop"
 ownerrez_client_secret="s_interop_$(random_b64 18 | tr '+/' '-_' | tr -d '=')"
 python3 "$here/ownerrez_double.py" --port-file "$work/ownerrez.port" \
   --client-id "$ownerrez_client_id" --client-secret "$ownerrez_client_secret" \
-  --redirect-uri "$issuer/upstream/callback" >"$work/ownerrez-double.log" 2>&1 &
+  --redirect-uri "$issuer/upstream/callback" --redirect-uri "$gateway_issuer/upstream/callback" \
+  >"$work/ownerrez-double.log" 2>&1 &
 double_pid=$!
 pids+=("$double_pid")
 for _ in $(seq 1 100); do [ -s "$work/ownerrez.port" ] && break; sleep 0.05; done
@@ -218,7 +228,43 @@ mcp_pid=$!
 pids+=("$mcp_pid")
 wait_for "the example MCP server" "$mcp_public/.well-known/oauth-protected-resource/mcp" "$mcp_pid"
 
-say "authbridge $issuer, MCP server $mcp_url, OwnerRez double $double_url"
+# The gateway: a second authbridge whose resources it serves itself, forwarding to the gateway
+# backend, an MCP server that only knows OwnerRez tokens.
+sed -e "s#^data_dir = .*#data_dir = \"$work/gateway-data\"#" \
+  -e "s#^listen = .*#listen = \"127.0.0.1:$gateway_port\"#" \
+  -e "s#^issuer = .*#issuer = \"$gateway_issuer\"#" \
+  -e '/^\[\[resources\]\]/,$d' "$work/authbridge.toml" >"$work/gateway.toml"
+cat >>"$work/gateway.toml" <<EOF
+[[resources]]
+uri = "$gateway_issuer/mcp"
+name = "OwnerRez MCP server (gateway, SSE answers)"
+scopes = ["mcp"]
+default_scopes = ["mcp"]
+proxy = { upstream_url = "$backend_url/mcp", response_timeout_ms = 30000 }
+
+[[resources]]
+uri = "$gateway_issuer/mcp-json"
+name = "OwnerRez MCP server (gateway, JSON answers)"
+scopes = ["mcp"]
+default_scopes = ["mcp"]
+proxy = { upstream_url = "$backend_url/mcp-json", response_timeout_ms = 30000 }
+EOF
+NO_COLOR=1 AUTHBRIDGE_ENCRYPTION__KEY="$(random_b64 32)" \
+AUTHBRIDGE_UPSTREAM__OWNERREZ__CLIENT_SECRET="$ownerrez_client_secret" \
+  "$authbridge_bin" --config "$work/gateway.toml" serve >"$work/authbridge-gateway.log" 2>&1 &
+gateway_pid=$!
+pids+=("$gateway_pid")
+wait_for "the gateway authbridge" "$gateway_issuer/readyz" "$gateway_pid"
+
+# The gateway backend.
+PORT="$backend_port" HOST=127.0.0.1 OWNERREZ_API_BASE="$double_url/v2" \
+OWNERREZ_USER_AGENT="authbridge-example-gateway-backend (interop)" \
+  node "$root/examples/gateway-backend/server.mjs" >"$work/gateway-backend.log" 2>&1 &
+backend_pid=$!
+pids+=("$backend_pid")
+wait_for "the gateway backend" "$backend_url/healthz" "$backend_pid"
+
+say "authbridge $issuer, MCP server $mcp_url, gateway $gateway_issuer/mcp, OwnerRez double $double_url"
 
 # ---------------------------------------------------------------------------------------------
 # 3. The clients.
@@ -230,11 +276,16 @@ export OWNERREZ_DOUBLE_URL="$double_url"
 export ADMIN_TOKEN="$admin_token"
 export EXPECTED_OWNERREZ_USER_ID=123456
 export EXPECTED_OWNERREZ_NAME="Ann Owner"
+export GATEWAY_ISSUER="$gateway_issuer"
+export GATEWAY_SSE_MCP_URL="$gateway_issuer/mcp"
+export GATEWAY_JSON_MCP_URL="$gateway_issuer/mcp-json"
 
 # client name | files that must all exist (else the step is skipped) | command (from the root)
 steps=(
   "ts-sdk|tests/interop/ts/sdk-client.mjs|node tests/interop/ts/sdk-client.mjs"
   "python-sdk|tests/interop/py/sdk_client.py tests/interop/py/requirements.txt|tests/interop/.venv/bin/python tests/interop/py/sdk_client.py"
+  "ts-sdk-gateway|tests/interop/ts/gateway-client.mjs|node tests/interop/ts/gateway-client.mjs"
+  "python-sdk-gateway|tests/interop/py/gateway_client.py tests/interop/py/requirements.txt|tests/interop/.venv/bin/python tests/interop/py/gateway_client.py"
   "oauth4webapi|tests/interop/js/oauth4webapi-client.mjs|node tests/interop/js/oauth4webapi-client.mjs"
   "hosts|tests/interop/js/hosts.mjs|node tests/interop/js/hosts.mjs"
   "cors|tests/interop/js/cors.mjs|node tests/interop/js/cors.mjs"
