@@ -15,10 +15,12 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod error;
+mod lifetimes;
 mod password;
 mod validate;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
+pub use lifetimes::TokenLifetimeConfig;
 pub use password::check_webhook_password;
 
 use crate::oauth::issuer::Issuer;
@@ -47,6 +49,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub login: LoginConfig,
     pub resources: Vec<ResourceConfig>,
+    /// Access-token lifetimes by redirect-URI pattern (the first match wins).
+    pub token_lifetimes: Vec<TokenLifetimeConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,6 +226,8 @@ pub struct EncryptionConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TokenConfig {
     pub access_token_ttl_secs: u64,
+    /// The longest access-token lifetime a client or a redirect-URI pattern may be given.
+    pub max_access_token_ttl_secs: u64,
     pub authorization_code_ttl_secs: u64,
     pub refresh_token_idle_ttl_secs: u64,
     pub refresh_token_absolute_ttl_secs: u64,
@@ -235,6 +241,11 @@ pub struct KeyConfig {
     pub activation_delay_secs: u64,
     /// How often each instance re-reads the signing keys from the database.
     pub refresh_interval_secs: u64,
+    /// Days a key signs before it is rotated by the server itself; 0 rotates only on request.
+    pub rotate_every_days: u64,
+    /// How long a retired key stays published; absent: the longest access-token lifetime
+    /// (`tokens.max_access_token_ttl_secs`) plus a minute of clock skew.
+    pub retired_key_published_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,6 +360,7 @@ impl Default for Config {
                 scopes: vec!["mcp".into()],
                 default_scopes: vec!["mcp".into()],
             }],
+            token_lifetimes: Vec::new(),
         }
     }
 }
@@ -392,6 +404,7 @@ impl Default for TokenConfig {
     fn default() -> Self {
         Self {
             access_token_ttl_secs: 3600,
+            max_access_token_ttl_secs: 24 * 3600,
             authorization_code_ttl_secs: 60,
             refresh_token_idle_ttl_secs: 30 * 24 * 3600,
             refresh_token_absolute_ttl_secs: 90 * 24 * 3600,
@@ -405,6 +418,8 @@ impl Default for KeyConfig {
         Self {
             activation_delay_secs: 900,
             refresh_interval_secs: 30,
+            rotate_every_days: 0,
+            retired_key_published_secs: None,
         }
     }
 }

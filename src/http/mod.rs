@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_keys;
+pub mod admin_lifetimes;
 pub mod admin_users;
 pub mod authorize;
 pub mod browser;
@@ -111,6 +112,7 @@ impl AppState {
             clock: clock.clone(),
             issuer: issuer.clone(),
             config: config.tokens.clone(),
+            lifetimes: crate::tokens::lifetime::Lifetimes::from_config(&config),
             upstream: login.upstream.clone(),
         };
         Self {

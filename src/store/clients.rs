@@ -3,9 +3,13 @@
 //! counter (`counters`) in the same transaction.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, Condition, ConnectionTrait, DatabaseTransaction, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
+
+use super::login::grant;
 
 use super::counters::{self, DYNAMIC_CLIENTS};
 use super::{Store, StoreError};
@@ -37,6 +41,14 @@ pub mod client {
         pub disabled: bool,
         /// The resource this (confidential) client serves; it may then use token exchange.
         pub resource_server_for: Option<String>,
+        /// An operator's access-token lifetime for this client, winning over the configuration.
+        pub access_token_ttl_secs: Option<i64>,
+        /// A dynamic client's metadata digest without source or time: identical registrations
+        /// share it (`clients::registry::software_id`).
+        pub software_id: Option<String>,
+        /// When the client's only user approved a newer client of the same software; cleared
+        /// when the client is used again. Such a client makes room first under a full cap.
+        pub superseded_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -96,6 +108,9 @@ fn active(row: &ClientRow) -> client::ActiveModel {
         last_used_at: Set(row.last_used_at),
         disabled: Set(row.disabled),
         resource_server_for: Set(row.resource_server_for.clone()),
+        access_token_ttl_secs: Set(row.access_token_ttl_secs),
+        software_id: Set(row.software_id.clone()),
+        superseded_at: Set(row.superseded_at),
     }
 }
 
@@ -141,7 +156,10 @@ impl Store {
             && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
         {
             let evicted = match make_room {
-                true => evict_oldest_never_authorized(&txn).await?,
+                true => match evict_oldest_never_authorized(&txn).await? {
+                    Some(evicted) => Some(evicted),
+                    None => evict_longest_superseded(&txn, row.created_at).await?,
+                },
                 false => None,
             };
             let Some(evicted) = evicted else {
@@ -186,9 +204,26 @@ impl Store {
         model.kind = sea_orm::ActiveValue::NotSet;
         model.first_authorized_at = sea_orm::ActiveValue::NotSet;
         model.last_used_at = sea_orm::ActiveValue::NotSet;
+        model.access_token_ttl_secs = sea_orm::ActiveValue::NotSet;
+        model.superseded_at = sea_orm::ActiveValue::NotSet;
         let result = client::Entity::update_many()
             .set(model)
             .filter(client::Column::ClientId.eq(row.client_id.as_str()))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Sets (or clears) the access-token lifetime of one client, nothing else. Returns whether
+    /// the client exists.
+    pub async fn set_client_access_token_ttl(
+        &self,
+        client_id: &str,
+        secs: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let result = client::Entity::update_many()
+            .col_expr(client::Column::AccessTokenTtlSecs, Expr::value(secs))
+            .filter(client::Column::ClientId.eq(client_id))
             .exec(self.conn())
             .await?;
         Ok(result.rows_affected == 1)
@@ -329,11 +364,70 @@ impl Store {
     }
 }
 
+/// Inside `txn`, once `user_id` completed a login through `client_id`: the client is in use
+/// (no longer superseded), and older dynamic clients of the same software that no other user
+/// ever authorized and that this user did are marked superseded: the host registered itself
+/// again and its user moved on. A superseded client is used no differently, and loses the mark
+/// on its next use; it only makes room, after never-authorized clients, when the cap is full.
+pub(super) async fn mark_superseded_by(
+    txn: &DatabaseTransaction,
+    client_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    client::Entity::update_many()
+        .col_expr(
+            client::Column::SupersededAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(client::Column::ClientId.eq(client_id))
+        .filter(client::Column::SupersededAt.is_not_null())
+        .exec(txn)
+        .await?;
+    let Some(newer) = client::Entity::find_by_id(client_id.to_owned())
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let (Some(software), KIND_DYNAMIC) = (newer.software_id, newer.kind.as_str()) else {
+        return Ok(());
+    };
+    let grants_of_the_client = || {
+        Query::select()
+            .expr(Expr::val(1))
+            .from(grant::Entity)
+            .and_where(
+                Expr::col((grant::Entity, grant::Column::ClientId))
+                    .equals((client::Entity, client::Column::ClientId)),
+            )
+            .to_owned()
+    };
+    let authorized_by_the_user = grants_of_the_client()
+        .and_where(grant::Column::UserId.eq(user_id))
+        .to_owned();
+    let authorized_by_another = grants_of_the_client()
+        .and_where(grant::Column::UserId.ne(user_id))
+        .to_owned();
+    client::Entity::update_many()
+        .col_expr(client::Column::SupersededAt, Expr::value(now))
+        .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+        .filter(client::Column::SoftwareId.eq(software))
+        .filter(client::Column::ClientId.ne(client_id))
+        .filter(client::Column::CreatedAt.lte(newer.created_at))
+        .filter(client::Column::SupersededAt.is_null())
+        .filter(Expr::exists(authorized_by_the_user))
+        .filter(Expr::exists(authorized_by_another).not())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// The outcome of inserting a client under the dynamic-client cap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CappedInsert {
     Inserted,
-    /// The cap was full: this never-authorized client was deleted to make room.
+    /// The cap was full: this never-authorized (or superseded) client was deleted to make room.
     MadeRoom {
         evicted: String,
     },
@@ -377,6 +471,56 @@ async fn evict_oldest_never_authorized(
             if deleted.rows_affected == 1 {
                 registration_token::Entity::delete_many()
                     .filter(registration_token::Column::ClientId.eq(client_id.as_str()))
+                    .exec(txn)
+                    .await?;
+                return Ok(Some(client_id));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Deletes, within `txn`, the client superseded longest ago (see [`mark_superseded_by`]), with
+/// its registration tokens and its grants (revoked with everything issued in them, as when a
+/// client is deleted); its slot passes to the caller. The mark is part of the delete's
+/// condition, so a client used meanwhile stays. `None` when no client is superseded.
+async fn evict_longest_superseded(
+    txn: &DatabaseTransaction,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    const CANDIDATES: u64 = 8;
+    const LISTS: usize = 4;
+    for _ in 0..LISTS {
+        let longest: Vec<String> = client::Entity::find()
+            .select_only()
+            .column(client::Column::ClientId)
+            .filter(client::Column::SupersededAt.is_not_null())
+            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .order_by_asc(client::Column::SupersededAt)
+            .order_by_asc(client::Column::ClientId)
+            .limit(CANDIDATES)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        if longest.is_empty() {
+            return Ok(None);
+        }
+        for client_id in longest {
+            let deleted = client::Entity::delete_many()
+                .filter(client::Column::ClientId.eq(client_id.as_str()))
+                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+                .filter(client::Column::SupersededAt.is_not_null())
+                .exec(txn)
+                .await?;
+            if deleted.rows_affected == 1 {
+                registration_token::Entity::delete_many()
+                    .filter(registration_token::Column::ClientId.eq(client_id.as_str()))
+                    .exec(txn)
+                    .await?;
+                let grants = Condition::all().add(grant::Column::ClientId.eq(client_id.as_str()));
+                super::revocation::revoke_grants_in(txn, grants.clone(), now).await?;
+                grant::Entity::delete_many()
+                    .filter(grants)
                     .exec(txn)
                     .await?;
                 return Ok(Some(client_id));
