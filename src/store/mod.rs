@@ -14,6 +14,7 @@ pub mod rate_limits;
 pub mod revocation;
 pub mod settings;
 pub mod signing_keys;
+mod superseded;
 pub mod tokens;
 
 use std::path::Path;
