@@ -3,9 +3,7 @@
 //! counter (`counters`) in the same transaction.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{
-    ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
 
 use super::counters::{self, DYNAMIC_CLIENTS};
 use super::{Store, StoreError};
@@ -125,7 +123,8 @@ impl Store {
     /// Inserts a client and, when given, its first registration access token, atomically. A
     /// dynamic client takes a slot of the dynamic-client counter, at most `dynamic_cap`. When
     /// the cap is full and `make_room` is set, the oldest dynamic client no user has ever
-    /// authorized is deleted in the same transaction and its slot taken over.
+    /// authorized (else the one superseded longest ago) is deleted in the same transaction and
+    /// its slot taken over (`store::eviction`).
     pub async fn insert_client(
         &self,
         row: &ClientRow,
@@ -152,12 +151,7 @@ impl Store {
             && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
         {
             let evicted = match make_room {
-                true => match evict_oldest_never_authorized(&txn).await? {
-                    Some(evicted) => Some(evicted),
-                    None => {
-                        super::superseded::evict_longest_superseded(&txn, row.created_at).await?
-                    }
-                },
+                true => super::eviction::make_room(&txn, row.created_at).await?,
                 false => None,
             };
             let Some(evicted) = evicted else {
@@ -372,49 +366,4 @@ pub enum CappedInsert {
     },
     /// The cap was full and nothing could make room; nothing was written.
     Full,
-}
-
-/// Deletes, within `txn`, the oldest dynamic client no user has ever authorized (the condition
-/// is in the statement, so a login completing meanwhile keeps its client); its slot of the
-/// counter passes to the caller. Concurrent registrations see the same oldest clients, so each
-/// goes down a short list until it deletes one itself, and reads a fresh list when others got
-/// them all first. `None` only when no such client is left (or, under a flood, after a few
-/// lists). Such a client has no grant yet.
-async fn evict_oldest_never_authorized(
-    txn: &impl ConnectionTrait,
-) -> Result<Option<String>, StoreError> {
-    const CANDIDATES: u64 = 8;
-    const LISTS: usize = 4;
-    for _ in 0..LISTS {
-        let oldest: Vec<String> = client::Entity::find()
-            .select_only()
-            .column(client::Column::ClientId)
-            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
-            .filter(client::Column::FirstAuthorizedAt.is_null())
-            .order_by_asc(client::Column::CreatedAt)
-            .order_by_asc(client::Column::ClientId)
-            .limit(CANDIDATES)
-            .into_tuple()
-            .all(txn)
-            .await?;
-        if oldest.is_empty() {
-            return Ok(None);
-        }
-        for client_id in oldest {
-            let deleted = client::Entity::delete_many()
-                .filter(client::Column::ClientId.eq(client_id.as_str()))
-                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
-                .filter(client::Column::FirstAuthorizedAt.is_null())
-                .exec(txn)
-                .await?;
-            if deleted.rows_affected == 1 {
-                registration_token::Entity::delete_many()
-                    .filter(registration_token::Column::ClientId.eq(client_id.as_str()))
-                    .exec(txn)
-                    .await?;
-                return Ok(Some(client_id));
-            }
-        }
-    }
-    Ok(None)
 }

@@ -9,12 +9,12 @@ pub mod client_documents;
 pub mod clients;
 pub mod consents;
 pub mod counters;
+mod eviction;
 pub mod login;
 pub mod rate_limits;
 pub mod revocation;
 pub mod settings;
 pub mod signing_keys;
-mod superseded;
 pub mod tokens;
 
 use std::path::Path;
