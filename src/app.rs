@@ -11,7 +11,6 @@ use poem_openapi::OpenApiService;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::{self, StartupError};
-use crate::clients::registry::REGISTER_PATH;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
@@ -19,8 +18,8 @@ use crate::http::admin::AdminApi;
 use crate::http::admin_keys::AdminKeysApi;
 use crate::http::admin_lifetimes::AdminLifetimesApi;
 use crate::http::admin_users::AdminUsersApi;
-use crate::http::authorize::{self, CALLBACK_PATH, CONSENT_PATH};
-use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
+use crate::http::authorize;
+use crate::http::discovery::DiscoveryApi;
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{
@@ -31,8 +30,11 @@ use crate::http::registration::RegistrationApi;
 use crate::http::server::{self, ServeOptions};
 use crate::http::{callback, consent, dev_upstream, webhook};
 use crate::oauth::issuer::Issuer;
+use crate::routes::{
+    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, REGISTER_PATH,
+    REVOKE_PATH, TOKEN_PATH, WEBHOOK_PATH,
+};
 use crate::tokens::keyring::SigningKeys;
-use crate::upstream::dev::DEV_AUTHORIZE_PATH;
 
 /// A server bound to its port, ready to run.
 pub struct Application {
@@ -211,17 +213,6 @@ type Apis = (
     AdminLifetimesApi,
     OAuthApi,
 );
-
-/// Path of the authorization endpoint below the issuer.
-pub const AUTHORIZE_PATH: &str = "/authorize";
-/// Path of the token endpoint below the issuer.
-pub const TOKEN_PATH: &str = "/token";
-/// Path of the revocation endpoint (RFC 7009) below the issuer.
-pub const REVOKE_PATH: &str = "/revoke";
-/// Path of the introspection endpoint (RFC 7662) below the issuer.
-pub const INTROSPECT_PATH: &str = "/introspect";
-/// Path of the upstream's webhook below the issuer.
-pub const WEBHOOK_PATH: &str = "/upstream/webhook";
 
 /// The OpenAPI service for every JSON endpoint.
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {

@@ -7,8 +7,6 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, ProviderKind, Secret};
-use crate::http::LoginParts;
-use crate::http::webhook::WebhookCredentials;
 use crate::oauth::issuer::Issuer;
 use crate::store::{Store, StoreError, default_sqlite_url};
 use crate::tokens::keyring::{KeyError, KeyTiming, SigningKeys};
@@ -16,6 +14,7 @@ use crate::upstream::UpstreamProvider;
 use crate::upstream::dev::DevProvider;
 use crate::upstream::oauth2::OAuth2Provider;
 use crate::upstream::ownerrez::OwnerRezProvider;
+use crate::vault::context::{COOKIE_KEY, VAULT_CHECK};
 use crate::vault::{self, KEY_LEN, Vault};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +32,29 @@ pub enum StartupError {
     },
 }
 
+/// The parts of the login that start-up assembles (they need secrets and the database).
+pub struct LoginParts {
+    pub vault: Arc<Vault>,
+    pub upstream: Arc<dyn UpstreamProvider>,
+    /// Set when the provider is `dev`: its login page is then served.
+    pub dev: Option<Arc<DevProvider>>,
+    /// The server key that signs browser cookies and CSRF tokens.
+    pub cookie_key: [u8; 32],
+    pub webhook: Option<WebhookCredentials>,
+}
+
+/// The configured credentials of the upstream's webhook (HTTP Basic).
+#[derive(Clone)]
+pub struct WebhookCredentials {
+    pub user: String,
+    pub password: String,
+}
+
 /// Name of the development encryption key file inside the data directory.
 pub const DEV_KEY_FILE: &str = "encryption.key";
 
-/// The setting that proves the configured encryption key is the one the database was
-/// written with: a known value sealed by the vault.
-const VAULT_CHECK: &str = "vault_check";
+/// The known value, sealed by the vault into the setting `VAULT_CHECK`, that proves the
+/// configured encryption key is the one the database was written with.
 const VAULT_CHECK_PLAINTEXT: &[u8] = b"authbridge vault check";
 
 /// The database URL: configured, or the SQLite file in the data directory.
@@ -176,9 +192,6 @@ pub fn key_timing(config: &Config) -> KeyTiming {
     }
 }
 
-/// The setting holding the server's cookie-signing key, sealed by the vault.
-const COOKIE_KEY: &str = "cookie_key";
-
 /// Assembles the login: the upstream provider with its secret, the cookie key (created once
 /// and shared by every instance through the database) and the webhook credentials.
 pub async fn login_parts(
@@ -188,7 +201,7 @@ pub async fn login_parts(
     vault: Arc<Vault>,
     clock: Arc<dyn Clock>,
 ) -> Result<LoginParts, StartupError> {
-    let candidate = vault.seal(&random_key(), COOKIE_KEY);
+    let candidate = vault.seal(&crate::random::random_key(), COOKIE_KEY);
     let mut stored = store
         .setting_or_insert(COOKIE_KEY, candidate, clock.now())
         .await?;
@@ -281,7 +294,7 @@ async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), Startup
         if !vault.envelope_needs_rewrap(&sealed) {
             continue;
         }
-        let context = crate::http::callback::grant_context(&grant_id);
+        let context = crate::vault::context::grant_tokens(&grant_id);
         let rewrapped = vault.rewrap_envelope(&sealed, &context).map_err(|e| {
             ConfigError::new(
                 "encryption.previous_key",
@@ -303,12 +316,6 @@ async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), Startup
         );
     }
     Ok(())
-}
-
-fn random_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut key).expect("the system random generator is available");
-    key
 }
 
 /// A secret from the environment (`value`) or from the file the operator named.

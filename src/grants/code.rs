@@ -137,7 +137,7 @@ impl TokenService {
             redirect_uri: Some(row.redirect_uri.clone()),
         };
         let (response, first) = self.issue(
-            client,
+            client.access_token_ttl_secs,
             &row.user_id,
             &row.resource,
             &family,

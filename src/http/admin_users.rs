@@ -202,7 +202,7 @@ impl AdminUsersApi {
             }
             Err(error) => return server_error(error),
         };
-        match crate::grants::revoke_grant(&self.state, &grant_id).await {
+        match crate::grants::revoke_grant(&self.state.tokens, &grant_id).await {
             Ok(Some(revocation)) => {
                 let summary = json!({"grant_id": grant_id.0, "user_id": grant.user_id, "upstream_revoked": revocation.upstream_revoked});
                 if let Err(error) = self

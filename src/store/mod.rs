@@ -10,6 +10,7 @@ pub mod clients;
 pub mod consents;
 pub mod counters;
 mod eviction;
+pub mod grants;
 pub mod login;
 pub mod rate_limits;
 pub mod revocation;

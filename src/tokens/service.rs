@@ -10,7 +10,6 @@ use super::access::{ACCESS_TOKEN_TYP, AccessClaims};
 use super::keyring::SigningKeys;
 use super::lifetime::Lifetimes;
 use super::opaque;
-use crate::clients::authenticate::AuthenticatedClient;
 use crate::clock::Clock;
 use crate::config::TokenConfig;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -52,7 +51,7 @@ impl TokenService {
     /// ([`Lifetimes::access_token_ttl`]).
     pub(crate) fn issue(
         &self,
-        client: &AuthenticatedClient,
+        client_ttl_secs: Option<i64>,
         subject: &str,
         audience: &str,
         family: &FamilyRow,
@@ -61,7 +60,7 @@ impl TokenService {
     ) -> Result<(TokenResponse, RefreshRow), OAuthError> {
         let ttl = self
             .lifetimes
-            .access_token_ttl(client.access_token_ttl_secs, family.redirect_uri.as_deref());
+            .access_token_ttl(client_ttl_secs, family.redirect_uri.as_deref());
         let jti = opaque::random_base64url(16);
         let claims = AccessClaims {
             iss: self.issuer.as_str().to_owned(),

@@ -7,9 +7,9 @@
 //! tokens, not to the upstream's.
 
 pub mod dev;
-mod http;
 pub mod oauth2;
 pub mod ownerrez;
+mod transport;
 
 use async_trait::async_trait;
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::http::{
+use super::transport::{
     ClientAuthMethod, ClientCredentials, Sent, UpstreamClient, authorization_url,
     code_exchange_fields, identifier, lookup, parse_json, text,
 };

@@ -344,7 +344,11 @@ fn expected(
     if time("exp").unwrap() + leeway <= NOW {
         return Err(VerifyError::Expired);
     }
-    if time("iat").unwrap() > NOW + leeway || time("nbf").is_some_and(|nbf| nbf > NOW + leeway) {
+    // A start in the future is tolerated by at least START_LEEWAY_SECS, whatever the leeway.
+    let start_leeway = leeway.max(START_LEEWAY_SECS);
+    if time("iat").unwrap() > NOW + start_leeway
+        || time("nbf").is_some_and(|nbf| nbf > NOW + start_leeway)
+    {
         return Err(VerifyError::NotYetValid);
     }
     Ok(())
