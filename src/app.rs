@@ -45,8 +45,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener, opens and migrates the database, checks the encryption key and
-    /// loads the signing keys. Nothing is served until [`Application::run_until`].
+    /// Binds the listener, then the start-up steps, in order: open and migrate the database,
+    /// check the encryption key against it, load the signing keys (re-sealing them after a key
+    /// rotation), re-wrap the grants' upstream tokens after a key rotation, load or create the
+    /// cookie key, and assemble the login. Nothing is served until [`Application::run_until`].
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         config.validate()?;
         let listen = config.listen_addr()?;
@@ -75,7 +77,9 @@ impl Application {
         let keys = Arc::new(
             bootstrap::load_signing_keys(&config, &store, vault.clone(), clock.clone()).await?,
         );
-        let login = bootstrap::login_parts(&config, &issuer, &store, vault, clock.clone()).await?;
+        bootstrap::rewrap_grant_tokens(&store, &vault).await?;
+        let cookie_key = bootstrap::cookie_key(&store, &vault, clock.now()).await?;
+        let login = bootstrap::login_parts(&config, &issuer, vault, cookie_key, clock.clone())?;
 
         let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
         let endpoint = routes(state.clone());
@@ -324,7 +328,8 @@ pub async fn openapi_document() -> Result<String, StartupError> {
         bootstrap::load_signing_keys(&config, &store, vault.clone(), clock.clone()).await?,
     );
     let issuer = Issuer::parse("http://127.0.0.1:8080").expect("a valid issuer");
-    let login = bootstrap::login_parts(&config, &issuer, &store, vault, clock.clone()).await?;
+    let cookie_key = bootstrap::cookie_key(&store, &vault, clock.now()).await?;
+    let login = bootstrap::login_parts(&config, &issuer, vault, cookie_key, clock.clone())?;
     let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
     Ok(api_service(state).spec())
 }

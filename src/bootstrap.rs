@@ -1,5 +1,9 @@
-//! Start-up steps shared by `serve` and the operator commands: resolve secrets, open and
-//! migrate the database, check the encryption key against it, and load the signing keys.
+//! Start-up steps shared by `serve` and the operator commands, each a named function that
+//! `app::Application::build` calls in order: [`open_store`] (connect, migrate), [`open_vault`]
+//! (the configured keys, or the development key file), [`check_vault`] (the key opens this
+//! database's data), [`load_signing_keys`], [`rewrap_grant_tokens`] and [`cookie_key`] (both
+//! write: they re-seal under the current key after an encryption-key rotation), and
+//! [`login_parts`] (the upstream provider and webhook credentials; writes nothing).
 
 use std::io::Write;
 use std::path::Path;
@@ -192,19 +196,11 @@ pub fn key_timing(config: &Config) -> KeyTiming {
     }
 }
 
-/// Assembles the login: the upstream provider with its secret, the cookie key (created once
-/// and shared by every instance through the database) and the webhook credentials.
-pub async fn login_parts(
-    config: &Config,
-    issuer: &Issuer,
-    store: &Store,
-    vault: Arc<Vault>,
-    clock: Arc<dyn Clock>,
-) -> Result<LoginParts, StartupError> {
+/// The server's cookie-signing key: created once and shared by every instance through the
+/// database (sealed by the vault); re-sealed under the current encryption key after a rotation.
+pub async fn cookie_key(store: &Store, vault: &Vault, now: i64) -> Result<[u8; 32], StartupError> {
     let candidate = vault.seal(&crate::random::random_key(), COOKIE_KEY);
-    let mut stored = store
-        .setting_or_insert(COOKIE_KEY, candidate, clock.now())
-        .await?;
+    let mut stored = store.setting_or_insert(COOKIE_KEY, candidate, now).await?;
     if vault.is_sealed_with_old_key(&stored) {
         let plain = vault.open(&stored, COOKIE_KEY).map_err(|_| {
             ConfigError::new(
@@ -213,16 +209,26 @@ pub async fn login_parts(
             )
         })?;
         stored = vault.seal(&plain, COOKIE_KEY);
-        store
-            .put_setting(COOKIE_KEY, stored.clone(), clock.now())
-            .await?;
+        store.put_setting(COOKIE_KEY, stored.clone(), now).await?;
     }
-    rewrap_grant_tokens(store, &vault).await?;
-    let cookie_key: [u8; 32] = vault
+    let cookie_key = vault
         .open(&stored, COOKIE_KEY)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| ConfigError::new("encryption.key", "does not open the stored cookie key"))?;
+    Ok(cookie_key)
+}
+
+/// Assembles the login: the upstream provider with its secret and the webhook credentials,
+/// around the vault and the cookie key. Reads configuration and secret files only; writes
+/// nothing.
+pub fn login_parts(
+    config: &Config,
+    issuer: &Issuer,
+    vault: Arc<Vault>,
+    cookie_key: [u8; 32],
+    clock: Arc<dyn Clock>,
+) -> Result<LoginParts, StartupError> {
     let timeout = std::time::Duration::from_millis(config.upstream.timeout_ms);
     let upstream = &config.upstream;
     let mut dev = None;
@@ -288,7 +294,7 @@ pub async fn login_parts(
 
 /// After an encryption-key rotation, re-wraps every grant's data key under the new key (the
 /// tokens themselves are not re-encrypted).
-async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), StartupError> {
+pub async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), StartupError> {
     let mut count = 0;
     for (grant_id, sealed) in store.sealed_grant_tokens().await? {
         if !vault.envelope_needs_rewrap(&sealed) {

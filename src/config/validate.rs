@@ -36,6 +36,7 @@ impl Config {
         self.validate_key_schedule()?;
         self.validate_timeouts()?;
         self.validate_upstream(listen, &issuer)?;
+        self.validate_login()?;
         self.validate_resources()?;
         self.validate_registration()?;
         if self
@@ -184,6 +185,36 @@ impl Config {
                     format!("must be between 1 and 300 seconds, got {value}"),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The `login` section: the pending request's lifetime, remembered approvals, the
+    /// per-source limit of `/authorize`.
+    fn validate_login(&self) -> Result<(), ConfigError> {
+        if self.login.pending_request_ttl_secs < 60 || self.login.pending_request_ttl_secs > 600 {
+            return Err(ConfigError::new(
+                "login.pending_request_ttl_secs",
+                "must be between 60 and 600",
+            ));
+        }
+        if self.login.remember_consent_secs > 365 * 24 * 3600 {
+            return Err(ConfigError::new(
+                "login.remember_consent_secs",
+                "must be at most 31536000 (a year)",
+            ));
+        }
+        if self.login.per_source_limit == 0 {
+            return Err(ConfigError::new(
+                "login.per_source_limit",
+                "must be at least 1",
+            ));
+        }
+        if self.login.per_source_window_secs == 0 {
+            return Err(ConfigError::new(
+                "login.per_source_window_secs",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

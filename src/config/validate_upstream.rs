@@ -14,104 +14,10 @@ impl Config {
         issuer: &Issuer,
     ) -> Result<(), ConfigError> {
         match self.upstream.provider {
-            // The dev login lets anyone log in as anyone: only for a server nobody else can
-            // reach, which a loopback issuer alone does not prove (`listen = 0.0.0.0:8080`).
-            ProviderKind::Dev if !self.upstream.force_dev => {
-                if !listen.ip().is_loopback() {
-                    return Err(ConfigError::new(
-                        "upstream.provider",
-                        format!(
-                            "the dev provider lets anyone log in as anyone; it is refused because server.listen `{}` is not a loopback address (listen on 127.0.0.1 or [::1], or set upstream.force_dev = true)",
-                            self.server.listen
-                        ),
-                    ));
-                }
-                if !issuer.is_loopback() {
-                    return Err(ConfigError::new(
-                        "upstream.provider",
-                        "the dev provider lets anyone log in as anyone; it is refused because server.issuer is not a loopback URL (or set upstream.force_dev = true)",
-                    ));
-                }
-            }
+            ProviderKind::Dev if !self.upstream.force_dev => self.validate_dev(listen, issuer)?,
             ProviderKind::Dev => {}
-            ProviderKind::Ownerrez => {
-                let o = &self.upstream.ownerrez;
-                require_client(
-                    "upstream.ownerrez",
-                    o.client_id.as_deref(),
-                    o.client_secret.is_some() || o.client_secret_file.is_some(),
-                )?;
-                validate_url("upstream.ownerrez.authorize_url", &o.authorize_url)?;
-                validate_url("upstream.ownerrez.token_url", &o.token_url)?;
-                validate_url("upstream.ownerrez.api_base_url", &o.api_base_url)?;
-                if o.user_agent.trim().is_empty() {
-                    return Err(ConfigError::new(
-                        "upstream.ownerrez.user_agent",
-                        "must not be empty: OwnerRez rejects requests without a User-Agent",
-                    ));
-                }
-            }
-            ProviderKind::Oauth2 => {
-                let o = &self.upstream.oauth2;
-                require_client(
-                    "upstream.oauth2",
-                    o.client_id.as_deref(),
-                    o.client_secret.is_some() || o.client_secret_file.is_some(),
-                )?;
-                for (key, value) in [
-                    ("upstream.oauth2.authorize_url", &o.authorize_url),
-                    ("upstream.oauth2.token_url", &o.token_url),
-                ] {
-                    match value {
-                        Some(url) => validate_url(key, url)?,
-                        None => {
-                            return Err(ConfigError::new(
-                                key,
-                                "is required for the oauth2 provider",
-                            ));
-                        }
-                    }
-                }
-                for (key, value) in [
-                    ("upstream.oauth2.userinfo_url", &o.userinfo_url),
-                    ("upstream.oauth2.revocation_url", &o.revocation_url),
-                ] {
-                    if let Some(url) = value {
-                        validate_url(key, url)?;
-                    }
-                }
-                if !matches!(
-                    o.client_auth_method.as_str(),
-                    "client_secret_basic" | "client_secret_post"
-                ) {
-                    return Err(ConfigError::new(
-                        "upstream.oauth2.client_auth_method",
-                        "must be client_secret_basic or client_secret_post",
-                    ));
-                }
-                match o.subject_source.as_str() {
-                    "token_response" => {}
-                    "userinfo" if o.userinfo_url.is_some() => {}
-                    "userinfo" => {
-                        return Err(ConfigError::new(
-                            "upstream.oauth2.userinfo_url",
-                            "is required when upstream.oauth2.subject_source is userinfo",
-                        ));
-                    }
-                    _ => {
-                        return Err(ConfigError::new(
-                            "upstream.oauth2.subject_source",
-                            "must be token_response or userinfo",
-                        ));
-                    }
-                }
-                if o.subject_path.trim().is_empty() {
-                    return Err(ConfigError::new(
-                        "upstream.oauth2.subject_path",
-                        "must not be empty",
-                    ));
-                }
-            }
+            ProviderKind::Ownerrez => self.validate_ownerrez()?,
+            ProviderKind::Oauth2 => self.validate_oauth2()?,
         }
         if self.upstream.timeout_ms == 0 || self.upstream.timeout_ms > 60_000 {
             return Err(ConfigError::new(
@@ -134,28 +40,104 @@ impl Config {
                 password.expose(),
             )?;
         }
-        if self.login.pending_request_ttl_secs < 60 || self.login.pending_request_ttl_secs > 600 {
+        Ok(())
+    }
+
+    /// The dev login lets anyone log in as anyone: only for a server nobody else can
+    /// reach, which a loopback issuer alone does not prove (`listen = 0.0.0.0:8080`).
+    fn validate_dev(&self, listen: SocketAddr, issuer: &Issuer) -> Result<(), ConfigError> {
+        if !listen.ip().is_loopback() {
             return Err(ConfigError::new(
-                "login.pending_request_ttl_secs",
-                "must be between 60 and 600",
+                "upstream.provider",
+                format!(
+                    "the dev provider lets anyone log in as anyone; it is refused because server.listen `{}` is not a loopback address (listen on 127.0.0.1 or [::1], or set upstream.force_dev = true)",
+                    self.server.listen
+                ),
             ));
         }
-        if self.login.remember_consent_secs > 365 * 24 * 3600 {
+        if !issuer.is_loopback() {
             return Err(ConfigError::new(
-                "login.remember_consent_secs",
-                "must be at most 31536000 (a year)",
+                "upstream.provider",
+                "the dev provider lets anyone log in as anyone; it is refused because server.issuer is not a loopback URL (or set upstream.force_dev = true)",
             ));
         }
-        if self.login.per_source_limit == 0 {
+        Ok(())
+    }
+
+    fn validate_ownerrez(&self) -> Result<(), ConfigError> {
+        let o = &self.upstream.ownerrez;
+        require_client(
+            "upstream.ownerrez",
+            o.client_id.as_deref(),
+            o.client_secret.is_some() || o.client_secret_file.is_some(),
+        )?;
+        validate_url("upstream.ownerrez.authorize_url", &o.authorize_url)?;
+        validate_url("upstream.ownerrez.token_url", &o.token_url)?;
+        validate_url("upstream.ownerrez.api_base_url", &o.api_base_url)?;
+        if o.user_agent.trim().is_empty() {
             return Err(ConfigError::new(
-                "login.per_source_limit",
-                "must be at least 1",
+                "upstream.ownerrez.user_agent",
+                "must not be empty: OwnerRez rejects requests without a User-Agent",
             ));
         }
-        if self.login.per_source_window_secs == 0 {
+        Ok(())
+    }
+
+    fn validate_oauth2(&self) -> Result<(), ConfigError> {
+        let o = &self.upstream.oauth2;
+        require_client(
+            "upstream.oauth2",
+            o.client_id.as_deref(),
+            o.client_secret.is_some() || o.client_secret_file.is_some(),
+        )?;
+        for (key, value) in [
+            ("upstream.oauth2.authorize_url", &o.authorize_url),
+            ("upstream.oauth2.token_url", &o.token_url),
+        ] {
+            match value {
+                Some(url) => validate_url(key, url)?,
+                None => {
+                    return Err(ConfigError::new(key, "is required for the oauth2 provider"));
+                }
+            }
+        }
+        for (key, value) in [
+            ("upstream.oauth2.userinfo_url", &o.userinfo_url),
+            ("upstream.oauth2.revocation_url", &o.revocation_url),
+        ] {
+            if let Some(url) = value {
+                validate_url(key, url)?;
+            }
+        }
+        if !matches!(
+            o.client_auth_method.as_str(),
+            "client_secret_basic" | "client_secret_post"
+        ) {
             return Err(ConfigError::new(
-                "login.per_source_window_secs",
-                "must be at least 1",
+                "upstream.oauth2.client_auth_method",
+                "must be client_secret_basic or client_secret_post",
+            ));
+        }
+        match o.subject_source.as_str() {
+            "token_response" => {}
+            "userinfo" if o.userinfo_url.is_some() => {}
+            "userinfo" => {
+                return Err(ConfigError::new(
+                    "upstream.oauth2.userinfo_url",
+                    "is required when upstream.oauth2.subject_source is userinfo",
+                ));
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "upstream.oauth2.subject_source",
+                    "must be token_response or userinfo",
+                ));
+            }
+        }
+        if o.subject_path.trim().is_empty() {
+            return Err(ConfigError::new(
+                "upstream.oauth2.subject_path",
+                "must not be empty",
             ));
         }
         Ok(())

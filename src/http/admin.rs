@@ -13,12 +13,12 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::admin_response::{AdminFailure, AdminResult, NoContent};
 use super::admin_types::{
     AdminClient, AuditEntry, AuditPage, ClientPage, ClientSecret, CreateClientRequest,
     CreatedClient, ResourceServerRequest, UpdateClientRequest,
 };
-use super::errors::{ErrorBody, error_body};
-use crate::clients::admin::{AdminError, ClientChanges, NewClient};
+use crate::clients::admin::{ClientChanges, NewClient};
 use crate::store::clients::ClientFilter;
 use crate::tokens::opaque;
 
@@ -52,117 +52,19 @@ async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<String> 
     found
 }
 
-/// The error half of every admin response.
-macro_rules! admin_errors {
-    ($name:ident, $bad_request_handler:ident) => {
-        /// Requests that fail before the handler: no valid admin token (401), or a body, path
-        /// or query that does not parse (400).
-        fn $bad_request_handler(error: poem::Error) -> $name {
-            if error.status() == poem::http::StatusCode::UNAUTHORIZED {
-                $name::Unauthorized(
-                    error_body("invalid_token", "a valid admin bearer token is required"),
-                    r#"Bearer error="invalid_token""#.into(),
-                )
-            } else {
-                $name::BadRequest(error_body("invalid_request", error.to_string()))
-            }
-        }
-
-        impl From<AdminError> for $name {
-            fn from(error: AdminError) -> Self {
-                match error {
-                    AdminError::NotFound(_) => Self::NotFound(error_body("not_found", error.to_string())),
-                    AdminError::Conflict(_) => Self::Conflict(error_body("conflict", error.to_string())),
-                    AdminError::Invalid(message) => Self::BadRequest(error_body("invalid_request", message)),
-                    AdminError::Store(error) => {
-                        tracing::error!(%error, "admin request failed");
-                        Self::ServerError(error_body("server_error", "the server could not complete the request"))
-                    }
-                }
-            }
-        }
-    };
-}
-
+/// A created client; its secret is in this response only, so no cache may keep it.
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_client_request")]
-pub enum ClientResponse {
-    #[oai(status = 200)]
-    Ok(Json<AdminClient>),
+pub enum ClientCreated {
     #[oai(status = 201)]
     Created(Json<CreatedClient>, #[oai(header = "Cache-Control")] String),
-    #[oai(status = 204)]
-    Deleted,
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
 }
-admin_errors!(ClientResponse, bad_client_request);
 
+/// A new client secret, in this response only, so no cache may keep it.
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_list_request")]
-pub enum ClientListResponse {
+pub enum SecretIssued {
     #[oai(status = 200)]
-    Ok(Json<ClientPage>),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
+    Issued(Json<ClientSecret>, #[oai(header = "Cache-Control")] String),
 }
-admin_errors!(ClientListResponse, bad_list_request);
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_secret_request")]
-pub enum SecretResponse {
-    #[oai(status = 200)]
-    Ok(Json<ClientSecret>, #[oai(header = "Cache-Control")] String),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
-}
-admin_errors!(SecretResponse, bad_secret_request);
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_audit_request")]
-pub enum AuditResponse {
-    #[oai(status = 200)]
-    Ok(Json<AuditPage>),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
-}
-admin_errors!(AuditResponse, bad_audit_request);
 
 pub struct AdminApi {
     pub state: Arc<AppState>,
@@ -176,7 +78,7 @@ impl AdminApi {
         &self,
         token: AdminToken,
         body: Json<CreateClientRequest>,
-    ) -> ClientResponse {
+    ) -> AdminResult<ClientCreated> {
         let body = body.0;
         let new = NewClient {
             client_id: body.client_id,
@@ -184,16 +86,16 @@ impl AdminApi {
             redirect_uris: body.redirect_uris,
             token_endpoint_auth_method: body.token_endpoint_auth_method,
         };
-        match self.state.registry.admin_create(&token.0, new).await {
-            Ok((client, client_secret)) => ClientResponse::Created(
-                Json(CreatedClient {
+        let created = self.state.registry.admin_create(&token.0, new).await;
+        created
+            .map(|(client, client_secret)| {
+                let body = CreatedClient {
                     client: client.into(),
                     client_secret,
-                }),
-                "no-store".into(),
-            ),
-            Err(error) => error.into(),
-        }
+                };
+                ClientCreated::Created(Json(body), "no-store".into())
+            })
+            .into()
     }
 
     /// List clients, ordered by client id, with optional filters.
@@ -218,15 +120,14 @@ impl AdminApi {
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ClientListResponse {
+    ) -> AdminResult<Json<ClientPage>> {
         if let Some(kind) = kind.0.as_deref()
             && kind != "dynamic"
             && kind != "admin"
         {
-            return ClientListResponse::BadRequest(error_body(
-                "invalid_request",
+            return AdminResult(Err(AdminFailure::bad_request(
                 "kind must be dynamic or admin",
-            ));
+            )));
         }
         let filter = ClientFilter {
             kind: kind.0,
@@ -238,13 +139,15 @@ impl AdminApi {
             after_client_id: cursor.0,
             limit: limit.0.unwrap_or(50),
         };
-        match self.state.registry.admin_list(filter).await {
-            Ok((clients, next_cursor)) => ClientListResponse::Ok(Json(ClientPage {
-                clients: clients.into_iter().map(Into::into).collect(),
-                next_cursor,
-            })),
-            Err(error) => error.into(),
-        }
+        let listed = self.state.registry.admin_list(filter).await;
+        listed
+            .map(|(clients, next_cursor)| {
+                Json(ClientPage {
+                    clients: clients.into_iter().map(Into::into).collect(),
+                    next_cursor,
+                })
+            })
+            .into()
     }
 
     /// Get one client.
@@ -253,11 +156,13 @@ impl AdminApi {
         method = "get",
         tag = "AdminTags::AdminClients"
     )]
-    async fn get_client(&self, _token: AdminToken, client_id: Path<String>) -> ClientResponse {
-        match self.state.registry.admin_get(&client_id).await {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+    async fn get_client(
+        &self,
+        _token: AdminToken,
+        client_id: Path<String>,
+    ) -> AdminResult<Json<AdminClient>> {
+        let client = self.state.registry.admin_get(&client_id).await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Change a client's name, redirect URIs or disabled flag.
@@ -271,21 +176,18 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<UpdateClientRequest>,
-    ) -> ClientResponse {
+    ) -> AdminResult<Json<AdminClient>> {
         let changes = ClientChanges {
             client_name: body.0.client_name,
             redirect_uris: body.0.redirect_uris,
             disabled: body.0.disabled,
         };
-        match self
+        let client = self
             .state
             .registry
             .admin_update(&token.0, &client_id, changes)
-            .await
-        {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+            .await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Delete a client. It is unusable at once.
@@ -294,11 +196,13 @@ impl AdminApi {
         method = "delete",
         tag = "AdminTags::AdminClients"
     )]
-    async fn delete_client(&self, token: AdminToken, client_id: Path<String>) -> ClientResponse {
-        match self.state.registry.admin_delete(&token.0, &client_id).await {
-            Ok(()) => ClientResponse::Deleted,
-            Err(error) => error.into(),
-        }
+    async fn delete_client(
+        &self,
+        token: AdminToken,
+        client_id: Path<String>,
+    ) -> AdminResult<NoContent> {
+        let deleted = self.state.registry.admin_delete(&token.0, &client_id).await;
+        deleted.map(|()| NoContent::Done).into()
     }
 
     /// Mark a confidential client as the resource server of a configured resource: it may then
@@ -313,22 +217,19 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<ResourceServerRequest>,
-    ) -> ClientResponse {
+    ) -> AdminResult<Json<AdminClient>> {
         let configured: Vec<String> = self
             .state
             .resources
             .iter()
             .map(|r| r.uri.as_str().to_owned())
             .collect();
-        match self
+        let client = self
             .state
             .registry
             .admin_set_resource_server(&token.0, &client_id, Some(&body.0.resource), &configured)
-            .await
-        {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+            .await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Unmark a client as a resource server.
@@ -341,16 +242,13 @@ impl AdminApi {
         &self,
         token: AdminToken,
         client_id: Path<String>,
-    ) -> ClientResponse {
-        match self
+    ) -> AdminResult<Json<AdminClient>> {
+        let client = self
             .state
             .registry
             .admin_set_resource_server(&token.0, &client_id, None, &[])
-            .await
-        {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+            .await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Revoke every grant of a client: its codes, refresh tokens and the access tokens issued
@@ -364,16 +262,13 @@ impl AdminApi {
         &self,
         token: AdminToken,
         client_id: Path<String>,
-    ) -> ClientResponse {
-        match self
+    ) -> AdminResult<NoContent> {
+        let revoked = self
             .state
             .registry
             .admin_revoke_client_tokens(&token.0, &client_id)
-            .await
-        {
-            Ok(()) => ClientResponse::Deleted,
-            Err(error) => error.into(),
-        }
+            .await;
+        revoked.map(|()| NoContent::Done).into()
     }
 
     /// Replace a confidential client's secret. The new secret is in this response only.
@@ -382,18 +277,21 @@ impl AdminApi {
         method = "post",
         tag = "AdminTags::AdminClients"
     )]
-    async fn rotate_secret(&self, token: AdminToken, client_id: Path<String>) -> SecretResponse {
-        match self
+    async fn rotate_secret(
+        &self,
+        token: AdminToken,
+        client_id: Path<String>,
+    ) -> AdminResult<SecretIssued> {
+        let rotated = self
             .state
             .registry
             .admin_rotate_secret(&token.0, &client_id)
-            .await
-        {
-            Ok(client_secret) => {
-                SecretResponse::Ok(Json(ClientSecret { client_secret }), "no-store".into())
-            }
-            Err(error) => error.into(),
-        }
+            .await;
+        rotated
+            .map(|client_secret| {
+                SecretIssued::Issued(Json(ClientSecret { client_secret }), "no-store".into())
+            })
+            .into()
     }
 
     /// The audit trail, newest first.
@@ -405,10 +303,11 @@ impl AdminApi {
         limit: Query<Option<u64>>,
         /// `next_before` of the previous page.
         before: Query<Option<i32>>,
-    ) -> AuditResponse {
+    ) -> AdminResult<Json<AuditPage>> {
         let limit = limit.0.unwrap_or(50);
-        match self.state.registry.admin_audit(before.0, limit).await {
-            Ok(rows) => {
+        let listed = self.state.registry.admin_audit(before.0, limit).await;
+        listed
+            .map(|rows| {
                 let next_before = (rows.len() as u64 == limit.clamp(1, 200))
                     .then(|| rows.last().map(|r| r.id))
                     .flatten();
@@ -423,12 +322,11 @@ impl AdminApi {
                         summary: serde_json::from_str(&r.summary).unwrap_or(Value::Null),
                     })
                     .collect();
-                AuditResponse::Ok(Json(AuditPage {
+                Json(AuditPage {
                     entries,
                     next_before,
-                }))
-            }
-            Err(error) => error.into(),
-        }
+                })
+            })
+            .into()
     }
 }

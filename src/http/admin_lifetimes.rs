@@ -8,7 +8,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::AppState;
-use super::admin::{AdminTags, AdminToken, ClientResponse};
+use super::admin::{AdminTags, AdminToken};
+use super::admin_response::AdminResult;
+use super::admin_types::AdminClient;
 
 pub struct AdminLifetimesApi {
     pub state: Arc<AppState>,
@@ -36,7 +38,7 @@ impl AdminLifetimesApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<AccessTokenLifetimeRequest>,
-    ) -> ClientResponse {
+    ) -> AdminResult<Json<AdminClient>> {
         self.set(&token.0, &client_id, Some(body.0.access_token_ttl_secs))
             .await
     }
@@ -51,22 +53,24 @@ impl AdminLifetimesApi {
         &self,
         token: AdminToken,
         client_id: Path<String>,
-    ) -> ClientResponse {
+    ) -> AdminResult<Json<AdminClient>> {
         self.set(&token.0, &client_id, None).await
     }
 }
 
 impl AdminLifetimesApi {
-    async fn set(&self, actor: &str, client_id: &str, secs: Option<i64>) -> ClientResponse {
+    async fn set(
+        &self,
+        actor: &str,
+        client_id: &str,
+        secs: Option<i64>,
+    ) -> AdminResult<Json<AdminClient>> {
         let max = self.state.tokens.lifetimes.max_secs();
-        match self
+        let client = self
             .state
             .registry
             .admin_set_access_token_ttl(actor, client_id, secs, max)
-            .await
-        {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+            .await;
+        client.map(|client| Json(client.into())).into()
     }
 }

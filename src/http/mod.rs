@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_keys;
 pub mod admin_lifetimes;
+pub mod admin_response;
 pub mod admin_types;
 pub mod admin_users;
 pub mod authorize;

@@ -13,7 +13,7 @@ fn parse(uri: &str) -> Result<RedirectUri, String> {
     RedirectUri::parse(uri, MAX, &known())
 }
 
-/// Every redirect URI of ../shared/reference/mcp-clients.md, registered as the host sends it.
+/// Every redirect URI of docs/mcp-hosts.md, registered as the host sends it.
 const REAL_HOSTS: &[(&str, &str)] = &[
     ("ChatGPT", "https://chatgpt.com/connector/oauth/abc123"),
     (

@@ -344,11 +344,10 @@ fn expected(
     if time("exp").unwrap() + leeway <= NOW {
         return Err(VerifyError::Expired);
     }
-    // A start in the future is tolerated by at least START_LEEWAY_SECS, whatever the leeway.
-    let start_leeway = leeway.max(START_LEEWAY_SECS);
-    if time("iat").unwrap() > NOW + start_leeway
-        || time("nbf").is_some_and(|nbf| nbf > NOW + start_leeway)
-    {
+    // A start in the future is tolerated up to the leeway, and never less than the verifier's
+    // fixed allowance for clock skew between instances.
+    let latest_start = NOW + leeway.max(super::START_LEEWAY_SECS);
+    if time("iat").unwrap() > latest_start || time("nbf").is_some_and(|nbf| nbf > latest_start) {
         return Err(VerifyError::NotYetValid);
     }
     Ok(())
