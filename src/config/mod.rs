@@ -17,12 +17,14 @@ use serde::{Deserialize, Serialize};
 mod defaults;
 mod error;
 mod lifetimes;
+mod operations;
 mod password;
 mod validate;
 mod validate_upstream;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
 pub use lifetimes::TokenLifetimeConfig;
+pub use operations::{AuditConfig, MetricsConfig, MetricsExposure};
 pub use password::check_webhook_password;
 
 use crate::oauth::issuer::Issuer;
@@ -50,6 +52,8 @@ pub struct Config {
     pub client_metadata_documents: ClientMetadataDocumentConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
+    pub metrics: MetricsConfig,
+    pub audit: AuditConfig,
     pub resources: Vec<ResourceConfig>,
     /// Access-token lifetimes by redirect-URI pattern (the first match wins).
     pub token_lifetimes: Vec<TokenLifetimeConfig>,

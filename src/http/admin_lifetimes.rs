@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::AppState;
-use super::admin::{AdminTags, AdminToken};
+use super::admin::{AdminIdentity, AdminTags, AdminToken};
 use super::admin_response::AdminResult;
 use super::admin_types::AdminClient;
 
@@ -61,7 +61,7 @@ impl AdminLifetimesApi {
 impl AdminLifetimesApi {
     async fn set(
         &self,
-        actor: &str,
+        actor: &AdminIdentity,
         client_id: &str,
         secs: Option<i64>,
     ) -> AdminResult<Json<AdminClient>> {

@@ -48,9 +48,6 @@ pub struct KeyTiming {
     pub rotate_every: Option<i64>,
 }
 
-/// The audit trail's actor for rotations the server starts by itself.
-pub const SCHEDULER_ACTOR: &str = "scheduler";
-
 /// One published key, parsed.
 struct LoadedKey {
     activates_at: i64,
@@ -164,6 +161,17 @@ impl SigningKeys {
         if !removed.is_empty() {
             let count = self.store.delete_signing_keys(&removed).await?;
             tracing::info!(count, kids = ?removed, "removed retired signing keys");
+            // Several instances may remove the same keys: the one whose delete took them says so.
+            if count > 0 {
+                let summary = serde_json::json!({"kids": removed, "reason": "retired, and every token they signed has expired"});
+                let record = crate::store::audit::AuditRecord::new(
+                    self.clock.now(),
+                    crate::store::audit::actors::SERVER,
+                    "keys.remove",
+                    &summary,
+                );
+                self.store.record_change(record).await?;
+            }
         }
         let jwks = serde_json::to_vec(&JwkSet {
             keys: loaded.iter().map(|k| &k.jwk).collect(),
@@ -237,7 +245,7 @@ impl SigningKeys {
             .store
             .record_audit(
                 now,
-                SCHEDULER_ACTOR,
+                crate::store::audit::actors::SCHEDULER,
                 "keys.rotate",
                 None,
                 summary.to_string(),

@@ -2,6 +2,7 @@
 //! by default, PostgreSQL when TEST_POSTGRES_URL is set) and talks to it over HTTP.
 
 mod admin;
+mod audit;
 mod browser;
 mod cimd;
 mod cli;
@@ -17,6 +18,7 @@ mod interop;
 mod key_schedule;
 mod keys;
 mod login;
+mod metrics;
 mod openapi;
 mod ownerrez_double;
 mod properties;
