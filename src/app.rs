@@ -18,6 +18,7 @@ use crate::housekeeping::Housekeeping;
 use crate::http::AppState;
 use crate::http::admin::AdminApi;
 use crate::http::admin_keys::AdminKeysApi;
+use crate::http::admin_lifetimes::AdminLifetimesApi;
 use crate::http::admin_users::AdminUsersApi;
 use crate::http::authorize;
 use crate::http::discovery::DiscoveryApi;
@@ -162,7 +163,9 @@ impl Application {
 }
 
 /// Re-reads the signing keys every `keys.refresh_interval_secs`, so rotations made by another
-/// instance (or the CLI) are picked up, and removed keys leave the JWKS.
+/// instance (or the CLI) are picked up, and removed keys leave the JWKS; and starts the
+/// scheduled rotation when it is due (`keys.rotate_every_days`), which the database lets
+/// exactly one instance do.
 fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
     let keys = state.keys.clone();
     let interval = Duration::from_secs(state.config.keys.refresh_interval_secs);
@@ -173,6 +176,13 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
             ticker.tick().await;
             if let Err(error) = keys.refresh().await {
                 tracing::error!(%error, "could not refresh signing keys; serving the last loaded ones");
+            }
+            match keys.rotate_if_due().await {
+                Ok(Some(key)) => {
+                    tracing::info!(kid = %key.kid, activates_at = key.activates_at, "scheduled signing key rotation")
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "scheduled key rotation failed"),
             }
         }
     })
@@ -228,6 +238,7 @@ type Apis = (
     AdminApi,
     AdminUsersApi,
     AdminKeysApi,
+    AdminLifetimesApi,
     OAuthApi,
 );
 
@@ -249,6 +260,9 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             AdminKeysApi {
+                state: state.clone(),
+            },
+            AdminLifetimesApi {
                 state: state.clone(),
             },
             OAuthApi { state },

@@ -185,11 +185,14 @@ pub async fn load_signing_keys(
 }
 
 /// The key lifecycle timing from configuration. A retired key stays published for the
-/// longest access-token lifetime plus a minute of clock skew.
+/// longest access-token lifetime (per-client ones included) plus a minute of clock skew,
+/// unless configured longer.
 pub fn key_timing(config: &Config) -> KeyTiming {
+    let days = config.keys.rotate_every_days as i64;
     KeyTiming {
         activation_delay: config.keys.activation_delay_secs as i64,
-        retire_for: config.tokens.access_token_ttl_secs as i64 + 60,
+        retire_for: config.retired_key_published_secs() as i64,
+        rotate_every: (days > 0).then_some(days * 86_400),
     }
 }
 

@@ -403,6 +403,8 @@ struct ClientOutput {
     first_authorized_at: Option<Rfc3339>,
     last_used_at: Option<Rfc3339>,
     resource_server_for: Option<String>,
+    /// The client's own access-token lifetime, in seconds, when an operator set one.
+    access_token_ttl_secs: Option<i64>,
     metadata: serde_json::Value,
 }
 
@@ -420,6 +422,7 @@ impl From<ClientView> for ClientOutput {
             first_authorized_at: client.first_authorized_at.map(Rfc3339),
             last_used_at: client.last_used_at.map(Rfc3339),
             resource_server_for: client.resource_server_for,
+            access_token_ttl_secs: client.access_token_ttl_secs,
             metadata: client.metadata,
         }
     }

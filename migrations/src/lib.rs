@@ -11,6 +11,7 @@ mod m20261130_000005_trust_tokens;
 mod m20261130_000006_trust_registration;
 mod m20261130_000007_consents;
 mod m20261130_000008_audit_trail;
+mod m20261130_000009_rotation_and_lifetimes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_trust_registration::Migration),
             Box::new(m20261130_000007_consents::Migration),
             Box::new(m20261130_000008_audit_trail::Migration),
+            Box::new(m20261130_000009_rotation_and_lifetimes::Migration),
         ]
     }
 }

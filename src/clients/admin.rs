@@ -64,6 +64,8 @@ pub struct ClientView {
     pub last_used_at: Option<i64>,
     /// The resource this client serves (token exchange and introspection), if any.
     pub resource_server_for: Option<String>,
+    /// The access-token lifetime an operator set for this client, if any.
+    pub access_token_ttl_secs: Option<i64>,
     /// The full registered metadata.
     pub metadata: Value,
 }
@@ -84,6 +86,7 @@ impl ClientView {
             first_authorized_at: row.first_authorized_at,
             last_used_at: row.last_used_at,
             resource_server_for: row.resource_server_for.clone(),
+            access_token_ttl_secs: row.access_token_ttl_secs,
             metadata: Value::Object(metadata),
         }
     }
@@ -147,6 +150,9 @@ impl Registry {
             last_used_at: None,
             disabled: false,
             resource_server_for: None,
+            access_token_ttl_secs: None,
+            software_id: None,
+            superseded_at: None,
         };
         self.store()
             .insert_client(&row, None, None, false)
@@ -336,11 +342,14 @@ impl Registry {
             Some(resource) => {
                 let canonical = crate::oauth::resource::ResourceUri::from_request(resource)
                     .map_err(AdminError::Invalid)?;
-                if !configured.iter().any(|c| c == canonical.as_str()) {
+                // The configured spelling is the one stored (and compared with `aud`).
+                let Some(configured) = configured.iter().find(|c| canonical.names(c)) else {
                     return Err(AdminError::Invalid(format!(
                         "`{resource}` is not a configured resource"
                     )));
-                }
+                };
+                let canonical = crate::oauth::resource::ResourceUri::parse(configured)
+                    .map_err(AdminError::Invalid)?;
                 if row.secret_hash.is_none() {
                     return Err(AdminError::Invalid("a resource server must be a confidential client (it authenticates with a secret)".into()));
                 }
@@ -378,6 +387,42 @@ impl Registry {
         self.audit(actor, "client.revoke_tokens", client_id, json!({}))
             .await?;
         Ok(())
+    }
+
+    /// Gives a client its own access-token lifetime (60 s to `max_secs`, the configured
+    /// maximum), or takes it away with `None`. It applies from the client's next code exchange
+    /// or refresh; tokens already issued keep their `exp`. Remembered approvals stay valid:
+    /// nothing the user saw changed.
+    pub async fn admin_set_access_token_ttl<'a>(
+        &self,
+        actor: impl Into<Actor<'a>>,
+        client_id: &str,
+        secs: Option<i64>,
+        max_secs: i64,
+    ) -> Result<ClientView, AdminError> {
+        if let Some(secs) = secs
+            && !(60..=max_secs).contains(&secs)
+        {
+            return Err(AdminError::Invalid(format!(
+                "access_token_ttl_secs must be between 60 and {max_secs} (tokens.max_access_token_ttl_secs)"
+            )));
+        }
+        let before = self.existing(client_id).await?.access_token_ttl_secs;
+        if !self
+            .store()
+            .set_client_access_token_ttl(client_id, secs)
+            .await?
+        {
+            return Err(AdminError::NotFound(client_id.to_owned()));
+        }
+        self.audit(
+            actor,
+            "client.access_token_ttl",
+            client_id,
+            json!({"before": before, "after": secs}),
+        )
+        .await?;
+        Ok(ClientView::from_row(&self.existing(client_id).await?))
     }
 }
 

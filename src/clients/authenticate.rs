@@ -16,6 +16,8 @@ pub struct AuthenticatedClient {
     pub public: bool,
     /// The resource this client serves, when an operator marked it as a resource server.
     pub resource_server_for: Option<String>,
+    /// The access-token lifetime an operator set for this client.
+    pub access_token_ttl_secs: Option<i64>,
 }
 
 /// Checks `presented` against the client it names. Public clients present no secret;
@@ -36,6 +38,7 @@ pub async fn authenticate_client(
                 client_id: client_id.to_owned(),
                 public: true,
                 resource_server_for: None,
+                access_token_ttl_secs: None,
             }),
             _ => Err(refuse(
                 "a client identified by a metadata document has no secret",
@@ -70,5 +73,6 @@ pub async fn authenticate_client(
         client_id: row.client_id,
         public: row.secret_hash.is_none(),
         resource_server_for: row.resource_server_for,
+        access_token_ttl_secs: row.access_token_ttl_secs,
     })
 }

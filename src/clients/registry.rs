@@ -186,6 +186,9 @@ impl Registry {
             last_used_at: None,
             disabled: false,
             resource_server_for: None,
+            access_token_ttl_secs: None,
+            software_id: Some(software_id(&metadata)),
+            superseded_at: None,
         };
         self.insert_within_cap(&row, &opaque::hash(&token)).await?;
         tracing::info!(%client_id, auth_method = %row.token_endpoint_auth_method, "client registered");
@@ -247,12 +250,12 @@ impl Registry {
         {
             CappedInsert::Inserted => Ok(()),
             CappedInsert::MadeRoom { evicted } => {
-                tracing::info!(client_id = %evicted, "client cap reached: deleted the oldest never-authorized client");
+                tracing::info!(client_id = %evicted, "client cap reached: deleted the oldest never-authorized (or the longest superseded) client");
                 self.record_server_deletions(
                     actors::SERVER,
                     "client.evict",
                     &[evicted],
-                    &json!({"reason": "the client cap was reached: the oldest client no user ever authorized made room for a new registration"}),
+                    &json!({"reason": "the client cap was reached: the oldest client no user ever authorized (or, when none was left, the registration superseded longest ago by a newer one of the same software) made room for a new registration"}),
                 )
                 .await;
                 Ok(())
@@ -415,6 +418,7 @@ pub fn apply_metadata(
     row.metadata = Value::Object(metadata.to_json()).to_string();
     row.token_endpoint_auth_method = method.as_str().into();
     row.registration_fingerprint = None;
+    row.software_id = (row.kind == KIND_DYNAMIC).then(|| software_id(metadata));
     row.updated_at = now;
     (row, new_secret)
 }
@@ -430,6 +434,14 @@ pub fn generate_client_id() -> String {
 fn registration_fingerprint(source: &str, metadata: &ClientMetadata) -> String {
     let canonical = canonical_json(&Value::Object(metadata.to_json()));
     opaque::hash(&format!("{source}\n{canonical}"))
+}
+
+/// What software a dynamic client is: SHA-256 over its metadata alone (no source, no time), so
+/// every identical registration shares it wherever it comes from. Used to recognise a host
+/// registering itself again (see `oauth::consent` and the cap's eviction order).
+pub fn software_id(metadata: &ClientMetadata) -> String {
+    let canonical = canonical_json(&Value::Object(metadata.to_json()));
+    opaque::hash(&format!("software\n{canonical}"))
 }
 
 fn canonical_json(value: &Value) -> String {

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
 use super::registry::KIND_ADMIN;
 use super::stored::{stored_metadata, stored_redirect_uris};
+use crate::store::clients::ClientRow;
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
@@ -31,6 +32,10 @@ pub struct ResolvedClient {
     /// A digest of everything stored about the client (its metadata document's content for a
     /// URL client): any edit changes it, which voids remembered approvals of the client.
     pub fingerprint: String,
+    /// What software a dynamic client is (`registry::software_id`): identical registrations
+    /// share it. `None` for admin-created and metadata-document clients, which are never
+    /// registered again under another id.
+    pub software: Option<String>,
     /// Whether an error may be sent to the client's verified redirect URI, or must be shown
     /// as a page here. RFC 9700 §4.11.2: a redirect URI nobody has vouched for turns error
     /// redirects into an open redirector, so only admin-created clients and dynamic clients a
@@ -72,6 +77,7 @@ pub async fn resolve_client(
             origin: ClientOrigin::MetadataDocument { host },
             redirect_uris: document.redirect_uris,
             fingerprint,
+            software: None,
             may_redirect_errors: false,
         });
     }
@@ -96,15 +102,21 @@ pub async fn resolve_client(
             ClientOrigin::Dynamic
         },
         redirect_uris,
-        fingerprint: fingerprint(&json!([
-            row.kind,
-            row.client_name,
-            row.metadata,
-            row.token_endpoint_auth_method,
-            row.updated_at,
-        ])),
+        fingerprint: stored_client_fingerprint(&row),
+        software: row.software_id.clone().filter(|_| !admin),
         may_redirect_errors: admin || row.first_authorized_at.is_some(),
     })
+}
+
+/// The fingerprint of a registered client as the consent page shows it: any edit changes it.
+pub fn stored_client_fingerprint(row: &ClientRow) -> String {
+    fingerprint(&json!([
+        row.kind,
+        row.client_name,
+        row.metadata,
+        row.token_endpoint_auth_method,
+        row.updated_at,
+    ]))
 }
 
 /// SHA-256 (hex) of a JSON value's serialisation: unambiguous, whatever the fields contain.

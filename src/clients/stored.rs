@@ -54,6 +54,9 @@ mod tests {
             last_used_at: None,
             disabled: false,
             resource_server_for: None,
+            access_token_ttl_secs: None,
+            software_id: None,
+            superseded_at: None,
         }
     }
 

@@ -79,6 +79,7 @@ impl Default for Config {
                 default_scopes: vec!["mcp".into()],
                 proxy: None,
             }],
+            token_lifetimes: Vec::new(),
         }
     }
 }
@@ -122,6 +123,7 @@ impl Default for TokenConfig {
     fn default() -> Self {
         Self {
             access_token_ttl_secs: 3600,
+            max_access_token_ttl_secs: 24 * 3600,
             authorization_code_ttl_secs: 60,
             refresh_token_idle_ttl_secs: 30 * 24 * 3600,
             refresh_token_absolute_ttl_secs: 90 * 24 * 3600,
@@ -135,6 +137,8 @@ impl Default for KeyConfig {
         Self {
             activation_delay_secs: 900,
             refresh_interval_secs: 30,
+            rotate_every_days: 0,
+            retired_key_published_secs: None,
         }
     }
 }

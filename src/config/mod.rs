@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 mod defaults;
 mod error;
+mod lifetimes;
 mod operations;
 mod password;
 mod proxy;
@@ -23,6 +24,7 @@ mod validate;
 mod validate_upstream;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
+pub use lifetimes::TokenLifetimeConfig;
 pub use operations::{AuditConfig, MetricsConfig, MetricsExposure};
 pub use password::check_webhook_password;
 pub use proxy::{ProxyConfig, TRANSPORT_HEADERS};
@@ -55,6 +57,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub audit: AuditConfig,
     pub resources: Vec<ResourceConfig>,
+    /// Access-token lifetimes by redirect-URI pattern (the first match wins).
+    pub token_lifetimes: Vec<TokenLifetimeConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,6 +184,8 @@ pub struct EncryptionConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TokenConfig {
     pub access_token_ttl_secs: u64,
+    /// The longest access-token lifetime a client or a redirect-URI pattern may be given.
+    pub max_access_token_ttl_secs: u64,
     pub authorization_code_ttl_secs: u64,
     pub refresh_token_idle_ttl_secs: u64,
     pub refresh_token_absolute_ttl_secs: u64,
@@ -193,6 +199,11 @@ pub struct KeyConfig {
     pub activation_delay_secs: u64,
     /// How often each instance re-reads the signing keys from the database.
     pub refresh_interval_secs: u64,
+    /// Days a key signs before it is rotated by the server itself; 0 rotates only on request.
+    pub rotate_every_days: u64,
+    /// How long a retired key stays published; absent: the longest access-token lifetime
+    /// (`tokens.max_access_token_ttl_secs`) plus a minute of clock skew.
+    pub retired_key_published_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

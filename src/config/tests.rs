@@ -135,11 +135,73 @@ fn each_invalid_case_names_its_key() {
             "[client_metadata_documents]\nfailure_cache_secs = 7200",
             "client_metadata_documents.failure_cache_secs",
         ),
+        (
+            "offline_access as a resource scope",
+            "[[resources]]\nuri = \"http://localhost:3000/mcp\"\nname = \"x\"\nscopes = [\"mcp\", \"offline_access\"]\ndefault_scopes = []",
+            "resources[0].scopes",
+        ),
+        (
+            "a maximum lifetime below the default one",
+            "[tokens]\nmax_access_token_ttl_secs = 60",
+            "tokens.max_access_token_ttl_secs",
+        ),
+        (
+            "a maximum lifetime beyond a week",
+            "[tokens]\nmax_access_token_ttl_secs = 604801",
+            "tokens.max_access_token_ttl_secs",
+        ),
+        (
+            "a lifetime pattern that is not a pattern",
+            "[[token_lifetimes]]\nredirect_uri = \"https://claude.ai*\"\naccess_token_ttl_secs = 86400",
+            "token_lifetimes[0].redirect_uri",
+        ),
+        (
+            "a pattern's lifetime beyond the maximum",
+            "[[token_lifetimes]]\nredirect_uri = \"loopback\"\naccess_token_ttl_secs = 3600\n[[token_lifetimes]]\nredirect_uri = \"https://claude.ai/api/mcp/auth_callback\"\naccess_token_ttl_secs = 86401",
+            "token_lifetimes[1].access_token_ttl_secs",
+        ),
+        (
+            "a pattern's lifetime under a minute",
+            "[[token_lifetimes]]\nredirect_uri = \"loopback\"\naccess_token_ttl_secs = 59",
+            "token_lifetimes[0].access_token_ttl_secs",
+        ),
+        (
+            "an unknown key in a lifetime",
+            "[[token_lifetimes]]\nredirect_uri = \"loopback\"\naccess_token_ttl_secs = 600\nrefresh = 1",
+            "token_lifetimes[0].refresh",
+        ),
+        (
+            "a rotation period shorter than the activation delay",
+            "[keys]\nrotate_every_days = 1\nactivation_delay_secs = 86400",
+            "keys.rotate_every_days",
+        ),
+        (
+            "a rotation period of centuries",
+            "[keys]\nrotate_every_days = 36500",
+            "keys.rotate_every_days",
+        ),
+        (
+            "a retired key unpublished before its tokens expire",
+            "[keys]\nretired_key_published_secs = 86400",
+            "keys.retired_key_published_secs",
+        ),
     ];
     for (name, toml, key) in cases {
         let error = with_toml(toml).expect_err(name);
         assert_eq!(error.key, key, "{name}: {error}");
     }
+}
+
+#[test]
+fn retired_keys_stay_published_for_the_longest_lifetime() {
+    let config = Config::default();
+    assert_eq!(config.retired_key_published_secs(), 86_400 + 60);
+    let config =
+        with_toml("[tokens]\nmax_access_token_ttl_secs = 7200\n[keys]\nrotate_every_days = 1")
+            .unwrap();
+    assert_eq!(config.retired_key_published_secs(), 7200 + 60);
+    let config = with_toml("[keys]\nretired_key_published_secs = 100000").unwrap();
+    assert_eq!(config.retired_key_published_secs(), 100_000);
 }
 
 #[test]

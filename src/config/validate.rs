@@ -34,6 +34,7 @@ impl Config {
         }
         self.validate_encryption()?;
         self.validate_lifetimes()?;
+        self.validate_key_schedule()?;
         self.validate_timeouts()?;
         self.validate_upstream(listen, &issuer)?;
         self.validate_login()?;
@@ -367,6 +368,12 @@ impl Config {
                 ));
             }
             for scope in &resource.scopes {
+                if scope == crate::oauth::scope::OFFLINE_ACCESS {
+                    return Err(ConfigError::new(
+                        key("scopes"),
+                        "offline_access is not a resource's scope: it asks for a refresh token, which every grant gets",
+                    ));
+                }
                 if !crate::oauth::scope::is_scope_token(scope) {
                     return Err(ConfigError::new(
                         key("scopes"),

@@ -135,9 +135,16 @@ impl TokenService {
             created_at: now,
             absolute_expires_at: now + self.config.refresh_token_absolute_ttl_secs as i64,
             revoked_at: None,
+            redirect_uri: Some(row.redirect_uri.clone()),
         };
-        let (response, first) =
-            self.issue(&row.user_id, &row.resource, &family, &row.scope, now)?;
+        let (response, first) = self.issue(
+            client.access_token_ttl_secs,
+            &row.user_id,
+            &row.resource,
+            &family,
+            &row.scope,
+            now,
+        )?;
         let redeemed = self
             .store
             .redeem_code(&code_hash, family, first, now)

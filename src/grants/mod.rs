@@ -63,7 +63,7 @@ fn check_resource(requested: Option<&str>, bound: &str) -> Result<(), OAuthError
     };
     let normalised = ResourceUri::from_request(requested)
         .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;
-    if normalised.as_str() == bound {
+    if normalised.names(bound) {
         Ok(())
     } else {
         Err(OAuthError::new(
@@ -81,6 +81,13 @@ mod tests {
     fn resource_must_match_the_grant() {
         assert!(check_resource(None, "https://h/mcp").is_ok());
         assert!(check_resource(Some("HTTPS://H/mcp"), "https://h/mcp").is_ok());
+        assert!(check_resource(Some("https://h/mcp/"), "https://h/mcp").is_ok());
+        assert_eq!(
+            check_resource(Some("https://h/mcp/x"), "https://h/mcp")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidTarget
+        );
         assert_eq!(
             check_resource(Some("https://other/mcp"), "https://h/mcp")
                 .unwrap_err()

@@ -131,9 +131,15 @@ pub fn check_replay_scope(requested: &str, replayed: &TokenResponse) -> Result<(
     }
 }
 
-/// RFC 6749 §6: a refresh may narrow the scope, never widen it.
+/// RFC 6749 §6: a refresh may narrow the scope, never widen it. `offline_access` is dropped
+/// (`oauth::scope::OFFLINE_ACCESS`): the answer carries a refresh token anyway.
 pub fn narrow_scope(requested: Option<&str>, granted: &str) -> Result<String, OAuthError> {
-    let Some(requested) = requested.map(str::trim).filter(|s| !s.is_empty()) else {
+    let requested = requested.map(crate::oauth::scope::without_offline_access);
+    let Some(requested) = requested
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
         return Ok(granted.to_owned());
     };
     let granted_tokens: Vec<&str> = granted.split(' ').collect();
@@ -254,8 +260,14 @@ impl TokenService {
             return Err(grant_error("the authorization has been revoked"));
         };
         let token_hash = loaded.token.token_hash.as_str();
-        let (response, successor) =
-            self.issue(&grant.user_id, &grant.resource, &loaded.family, scope, now)?;
+        let (response, successor) = self.issue(
+            client.access_token_ttl_secs,
+            &grant.user_id,
+            &grant.resource,
+            &loaded.family,
+            scope,
+            now,
+        )?;
         // The response holds a live refresh token: kept only when there is a window to serve
         // it in.
         let sealed = if self.grace_secs() > 0 {

@@ -25,7 +25,7 @@ use crate::store::clients::ClientFilter;
 use crate::tokens::opaque;
 
 #[derive(Tags)]
-enum AdminTags {
+pub(super) enum AdminTags {
     /// Operator management of OAuth clients.
     AdminClients,
     /// What operators changed.

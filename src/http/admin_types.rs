@@ -22,6 +22,9 @@ pub struct AdminClient {
     pub last_used_at: Option<i64>,
     /// The resource this client serves (it may then use token exchange and introspection).
     pub resource_server_for: Option<String>,
+    /// The access-token lifetime an operator gave this client, in seconds; absent: the
+    /// configured one (`[[token_lifetimes]]` or `tokens.access_token_ttl_secs`).
+    pub access_token_ttl_secs: Option<i64>,
     /// The full registered metadata, unknown fields included.
     pub metadata: Value,
 }
@@ -40,6 +43,7 @@ impl From<ClientView> for AdminClient {
             first_authorized_at: v.first_authorized_at,
             last_used_at: v.last_used_at,
             resource_server_for: v.resource_server_for,
+            access_token_ttl_secs: v.access_token_ttl_secs,
             metadata: v.metadata,
         }
     }

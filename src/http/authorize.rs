@@ -213,6 +213,7 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
     let terms = ConsentTerms {
         client_id: &client.client_id,
         client_fingerprint: &client.fingerprint,
+        software: client.software.as_deref(),
         redirect_uri: redirect_uri.as_str(),
         resource: valid.resource.as_str(),
         scope: &valid.scope,

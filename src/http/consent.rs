@@ -135,6 +135,7 @@ async fn remember_approval(
         handle_hash: opaque::hash(&handle),
         client_id: row.client_id.clone(),
         client_fingerprint: client_fingerprint.to_owned(),
+        software_id: approved_software(state, &row.client_id, client_fingerprint).await,
         redirect_uri: row.redirect_uri.clone(),
         resource: row.resource.clone(),
         scope: row.scope.clone(),
@@ -149,6 +150,20 @@ async fn remember_approval(
             None
         }
     }
+}
+
+/// The software of the client the page showed, when the client is still as shown (the page's
+/// fingerprint is its current one): an approval covers other registrations of exactly that
+/// software (`oauth::consent`). A client changed meanwhile, or a failed lookup, gives `None`:
+/// the approval then covers its own client only.
+async fn approved_software(state: &AppState, client_id: &str, shown: &str) -> Option<String> {
+    let row = state.store.client(client_id).await.ok().flatten()?;
+    if row.kind != crate::clients::registry::KIND_DYNAMIC
+        || crate::clients::resolve::stored_client_fingerprint(&row) != shown
+    {
+        return None;
+    }
+    row.software_id
 }
 
 /// Whether this browser holds a remembered approval, from a completed login and not expired,
@@ -167,7 +182,12 @@ pub async fn is_remembered(
     };
     match state
         .store
-        .remembered_consents(&opaque::hash(&handle), requested.client_id, now)
+        .remembered_consents(
+            &opaque::hash(&handle),
+            requested.client_id,
+            requested.software,
+            now,
+        )
         .await
     {
         Ok(approvals) => approvals
@@ -184,6 +204,7 @@ fn approved_terms(row: &RememberedConsentRow) -> ConsentTerms<'_> {
     ConsentTerms {
         client_id: &row.client_id,
         client_fingerprint: &row.client_fingerprint,
+        software: row.software_id.as_deref(),
         redirect_uri: &row.redirect_uri,
         resource: &row.resource,
         scope: &row.scope,

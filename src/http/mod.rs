@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_keys;
+pub mod admin_lifetimes;
 pub mod admin_response;
 pub mod admin_types;
 pub mod admin_users;
@@ -115,6 +116,7 @@ impl AppState {
             clock: clock.clone(),
             issuer: issuer.clone(),
             config: config.tokens.clone(),
+            lifetimes: crate::tokens::lifetime::Lifetimes::from_config(&config),
             upstream: upstream.clone(),
             metrics: metrics.clone(),
         };

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::error::{ErrorCode, OAuthError};
 use super::pkce::CodeChallenge;
 use super::resource::ResourceUri;
-use super::scope::is_scope_token;
+use super::scope::{is_scope_token, without_offline_access};
 
 /// A resource this issuer serves, as the authorization rules need it.
 #[derive(Debug, Clone)]
@@ -181,23 +181,32 @@ pub fn select_resource<'a>(
         Some(requested) => {
             let uri = ResourceUri::from_request(requested)
                 .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?;
-            resources.iter().find(|r| r.uri == uri).ok_or_else(|| {
-                OAuthError::new(
-                    ErrorCode::InvalidTarget,
-                    format!("`{requested}` is not a resource this server issues tokens for"),
-                )
-            })
+            resources
+                .iter()
+                .find(|r| uri.names(r.uri.as_str()))
+                .ok_or_else(|| {
+                    OAuthError::new(
+                        ErrorCode::InvalidTarget,
+                        format!("`{requested}` is not a resource this server issues tokens for"),
+                    )
+                })
         }
     }
 }
 
 /// The granted scope: the requested scopes (each known to the resource), or the resource's
 /// defaults when none are asked for. Never limited by what the client registered.
+/// `offline_access` is not a scope of the resource: it is dropped (see `oauth::scope`).
 pub fn select_scope(
     requested: Option<&str>,
     resource: &ResourceRule,
 ) -> Result<String, OAuthError> {
-    let Some(requested) = requested.map(str::trim).filter(|s| !s.is_empty()) else {
+    let requested = requested.map(without_offline_access);
+    let Some(requested) = requested
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
         return Ok(resource.default_scopes.join(" "));
     };
     let mut asked: Vec<&str> = Vec::new();
@@ -278,6 +287,21 @@ mod tests {
             ),
             ("prompt=consent", "&prompt=consent", "mcp:read"),
             ("empty scope means default", "&scope=", "mcp:read"),
+            (
+                "offline_access alone: the defaults",
+                "&scope=offline_access",
+                "mcp:read",
+            ),
+            (
+                "offline_access is dropped from the scope",
+                "&scope=mcp:write%20offline_access",
+                "mcp:write",
+            ),
+            (
+                "a trailing slash after the resource's path",
+                "&resource=https://mcp.example.com/mcp/",
+                "mcp:read",
+            ),
         ];
         for (name, extra, scope) in cases {
             let ok = validate_authorization(&query(extra), &resources())

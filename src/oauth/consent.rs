@@ -5,6 +5,15 @@
 //! confused-deputy rule: every client ends up behind the same upstream client): the same
 //! client, unchanged since (its metadata fingerprint), the same redirect URI, the same
 //! resource, and no scope beyond those approved. Anything wider shows the page again.
+//!
+//! Hosts register themselves again every few days (a new `client_id` with the same metadata).
+//! An approval carries over to such a registration only when nothing the user saw differs and
+//! the codes go to the same party: the same *software* (identical metadata: name, redirect
+//! URIs, everything), and an `https` redirect URI on a non-loopback host, exactly the approved
+//! one. Whoever registers a copy cannot receive codes at someone else's https endpoint, so the
+//! copy's approvals reach only the party that already had them. A loopback or private-use
+//! scheme redirect can be answered by any program on the machine, so there a new `client_id`
+//! always shows the page.
 
 use super::redirect_uri::match_redirect_uri;
 
@@ -15,6 +24,8 @@ pub struct ConsentTerms<'a> {
     /// A digest of the client's metadata as the consent page showed it; any edit of the client
     /// (RFC 7592, the admin API, a changed metadata document) changes it.
     pub client_fingerprint: &'a str,
+    /// The client's software (a digest of its metadata alone), for dynamic clients.
+    pub software: Option<&'a str>,
     pub redirect_uri: &'a str,
     /// The canonical resource URI (RFC 8707).
     pub resource: &'a str,
@@ -29,13 +40,39 @@ pub struct ConsentTerms<'a> {
 /// shows "this computer" and never the port, and any local program could bind any port
 /// anyway. The requested scopes must be a subset of the approved ones; order and repetition do
 /// not matter.
+///
+/// Another client is covered only as the module says: the same software, through an https
+/// redirect URI on a non-loopback host.
 pub fn is_covered(approved: &ConsentTerms<'_>, requested: &ConsentTerms<'_>) -> bool {
-    approved.client_id == requested.client_id
+    let same_client = approved.client_id == requested.client_id
         && !approved.client_fingerprint.is_empty()
-        && approved.client_fingerprint == requested.client_fingerprint
+        && approved.client_fingerprint == requested.client_fingerprint;
+    let same_software = approved.software.is_some_and(|s| !s.is_empty())
+        && approved.software == requested.software
+        && is_web_redirect(requested.redirect_uri);
+    (same_client || same_software)
         && approved.resource == requested.resource
         && match_redirect_uri([approved.redirect_uri], requested.redirect_uri).is_some()
         && scopes(requested.scope).all(|wanted| scopes(approved.scope).any(|s| s == wanted))
+}
+
+/// An https URI on a host that is not this machine: only its host's owner receives what is
+/// sent there.
+fn is_web_redirect(uri: &str) -> bool {
+    use url::Host;
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    url.scheme() == "https"
+        && match url.host() {
+            Some(Host::Domain(domain)) => {
+                let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+                domain != "localhost" && !domain.ends_with(".localhost")
+            }
+            Some(Host::Ipv4(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
+            Some(Host::Ipv6(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
+            None => false,
+        }
 }
 
 fn scopes(scope: &str) -> impl Iterator<Item = &str> {
@@ -49,6 +86,7 @@ mod tests {
     const APPROVED: ConsentTerms<'static> = ConsentTerms {
         client_id: "cl_1",
         client_fingerprint: "f1",
+        software: Some("sw1"),
         redirect_uri: "https://claude.ai/api/mcp/auth_callback",
         resource: "https://mcp.example.com/mcp",
         scope: "mcp:read mcp:write",
@@ -142,6 +180,7 @@ mod tests {
                 APPROVED,
                 ConsentTerms {
                     client_id: "cl_2",
+                    software: Some("sw2"),
                     ..APPROVED
                 },
                 false,
@@ -151,6 +190,7 @@ mod tests {
                 APPROVED,
                 ConsentTerms {
                     client_fingerprint: "f2",
+                    software: Some("sw2"),
                     ..APPROVED
                 },
                 false,
@@ -159,10 +199,12 @@ mod tests {
                 "an empty fingerprint covers nothing",
                 ConsentTerms {
                     client_fingerprint: "",
+                    software: None,
                     ..APPROVED
                 },
                 ConsentTerms {
                     client_fingerprint: "",
+                    software: None,
                     ..APPROVED
                 },
                 false,
@@ -209,6 +251,128 @@ mod tests {
                 ConsentTerms {
                     redirect_uri: "http://localhost:33418/callback",
                     ..APPROVED
+                },
+                false,
+            ),
+        ];
+        for (name, approved, requested, covered) in cases {
+            assert_eq!(is_covered(&approved, &requested), covered, "{name}");
+        }
+    }
+
+    /// A host that registered itself again: a new client id (and so a new fingerprint) with
+    /// the same software.
+    #[test]
+    fn coverage_of_a_registration_of_the_same_software() {
+        let again = ConsentTerms {
+            client_id: "cl_2",
+            client_fingerprint: "f2",
+            ..APPROVED
+        };
+        let native = |redirect_uri| ConsentTerms {
+            redirect_uri,
+            ..APPROVED
+        };
+        type Case = (
+            &'static str,
+            ConsentTerms<'static>,
+            ConsentTerms<'static>,
+            bool,
+        );
+        let cases: [Case; 10] = [
+            (
+                "the same software through the same https redirect",
+                APPROVED,
+                again,
+                true,
+            ),
+            (
+                "other software",
+                APPROVED,
+                ConsentTerms {
+                    software: Some("sw2"),
+                    ..again
+                },
+                false,
+            ),
+            (
+                "no software (an admin or metadata-document client)",
+                APPROVED,
+                ConsentTerms {
+                    software: None,
+                    ..again
+                },
+                false,
+            ),
+            (
+                "an approval without software covers only its client",
+                ConsentTerms {
+                    software: None,
+                    ..APPROVED
+                },
+                ConsentTerms {
+                    software: None,
+                    ..again
+                },
+                false,
+            ),
+            (
+                "an empty software covers nothing",
+                ConsentTerms {
+                    software: Some(""),
+                    ..APPROVED
+                },
+                ConsentTerms {
+                    software: Some(""),
+                    ..again
+                },
+                false,
+            ),
+            (
+                "a loopback redirect: any local program could answer",
+                native("http://127.0.0.1:33418/callback"),
+                ConsentTerms {
+                    client_id: "cl_2",
+                    client_fingerprint: "f2",
+                    ..native("http://127.0.0.1:33418/callback")
+                },
+                false,
+            ),
+            (
+                "https on localhost is this machine too",
+                native("https://localhost/callback"),
+                ConsentTerms {
+                    client_id: "cl_2",
+                    client_fingerprint: "f2",
+                    ..native("https://localhost/callback")
+                },
+                false,
+            ),
+            (
+                "a private-use scheme: any app could claim it",
+                native("cursor://anysphere.cursor-retrieval/oauth/callback"),
+                ConsentTerms {
+                    client_id: "cl_2",
+                    client_fingerprint: "f2",
+                    ..native("cursor://anysphere.cursor-retrieval/oauth/callback")
+                },
+                false,
+            ),
+            (
+                "the same software, a wider scope",
+                ConsentTerms {
+                    scope: "mcp:read",
+                    ..APPROVED
+                },
+                again,
+                false,
+            ),
+            (
+                "the same software, another resource",
+                APPROVED,
+                ConsentTerms {
+                    resource: "https://mcp.example.com/other",
+                    ..again
                 },
                 false,
             ),

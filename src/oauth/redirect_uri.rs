@@ -272,7 +272,11 @@ impl AllowPattern {
     }
 
     pub fn allows(&self, uri: &RedirectUri) -> bool {
-        let uri = uri.as_str();
+        self.allows_str(uri.as_str())
+    }
+
+    /// [`allows`](Self::allows) for a URI already validated (a stored one).
+    pub fn allows_str(&self, uri: &str) -> bool {
         match self {
             Self::Loopback => loopback_without_port(uri).is_some(),
             Self::Scheme(scheme) => uri

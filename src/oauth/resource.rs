@@ -2,7 +2,10 @@
 //!
 //! The canonical form is what a token's `aud` carries. Clients vary the spelling (upper-case
 //! host, explicit default port, a trailing slash on an origin, query parameters), so requested
-//! values are normalised before they are compared with the configured resources.
+//! values are normalised before they are compared with the configured resources; and hosts and
+//! SDKs that normalise URLs add (or drop) one trailing slash after a path, so
+//! [`ResourceUri::names`] lets `https://h/mcp/` name the configured `https://h/mcp`. The
+//! configured form is always the one that goes into `aud`.
 
 use std::fmt;
 
@@ -57,6 +60,20 @@ impl ResourceUri {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this requested resource names `configured` (a canonical URI): the same, or the
+    /// same but for one trailing slash after a non-empty path (`https://h/mcp/` for
+    /// `https://h/mcp`, and the other way round). Anything else is another resource:
+    /// `https://h/mcp//`, `https://h/mcp/x`, `https://h/` for `https://h/mcp`.
+    pub fn names(&self, configured: &str) -> bool {
+        let (requested, configured) = (self.as_str(), configured);
+        let one_slash_more = |longer: &str, shorter: &str| {
+            longer.strip_suffix('/') == Some(shorter) && !shorter.ends_with('/')
+        };
+        requested == configured
+            || one_slash_more(requested, configured)
+            || one_slash_more(configured, requested)
     }
 }
 
@@ -118,6 +135,118 @@ mod tests {
             assert_eq!(
                 ResourceUri::from_request(input).unwrap().as_str(),
                 expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trailing_slash_after_a_path_names_the_same_resource() {
+        let cases = [
+            (
+                "the same URI",
+                "https://h.example/mcp",
+                "https://h.example/mcp",
+                true,
+            ),
+            (
+                "a slash added",
+                "https://h.example/mcp/",
+                "https://h.example/mcp",
+                true,
+            ),
+            (
+                "a slash dropped",
+                "https://h.example/mcp",
+                "https://h.example/mcp/",
+                true,
+            ),
+            (
+                "a slash added, upper-case host",
+                "https://H.EXAMPLE/mcp/",
+                "https://h.example/mcp",
+                true,
+            ),
+            (
+                "a slash added, with a query",
+                "https://h.example/mcp/?x=1",
+                "https://h.example/mcp",
+                true,
+            ),
+            (
+                "a slash on a deeper path",
+                "https://h.example/a/mcp/",
+                "https://h.example/a/mcp",
+                true,
+            ),
+            (
+                "two slashes",
+                "https://h.example/mcp//",
+                "https://h.example/mcp",
+                false,
+            ),
+            (
+                "two slashes, configured with one",
+                "https://h.example/mcp//",
+                "https://h.example/mcp/",
+                false,
+            ),
+            (
+                "the root for a path",
+                "https://h.example/",
+                "https://h.example/mcp",
+                false,
+            ),
+            (
+                "a double slash at the root",
+                "https://h.example//",
+                "https://h.example/",
+                false,
+            ),
+            (
+                "a longer path",
+                "https://h.example/mcp/x",
+                "https://h.example/mcp",
+                false,
+            ),
+            (
+                "a prefix of the path",
+                "https://h.example/mc",
+                "https://h.example/mcp",
+                false,
+            ),
+            (
+                "path case",
+                "https://h.example/MCP/",
+                "https://h.example/mcp",
+                false,
+            ),
+            (
+                "another host",
+                "https://other.example/mcp/",
+                "https://h.example/mcp",
+                false,
+            ),
+            (
+                "another port",
+                "https://h.example:8443/mcp/",
+                "https://h.example/mcp",
+                false,
+            ),
+            (
+                "a slash-suffixed host",
+                "https://h.example.evil/mcp/",
+                "https://h.example/mcp",
+                false,
+            ),
+        ];
+        for (name, requested, configured, names) in cases {
+            let configured = ResourceUri::parse(configured).unwrap();
+            assert_eq!(
+                ResourceUri::from_request(requested)
+                    .unwrap()
+                    .names(configured.as_str()),
+                names,
                 "{name}"
             );
         }

@@ -61,6 +61,8 @@ pub mod actors {
     pub const HOUSEKEEPING: &str = "housekeeping";
     /// The server itself (signing keys it generates or removes).
     pub const SERVER: &str = "server";
+    /// The scheduled signing-key rotation (`keys.rotate_every_days`).
+    pub const SCHEDULER: &str = "scheduler";
 }
 
 /// Who made a change through a request, and from where.

@@ -3,9 +3,7 @@
 //! counter (`counters`) in the same transaction.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{
-    ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
 
 use super::counters::{self, DYNAMIC_CLIENTS};
 use super::{Store, StoreError};
@@ -37,6 +35,14 @@ pub mod client {
         pub disabled: bool,
         /// The resource this (confidential) client serves; it may then use token exchange.
         pub resource_server_for: Option<String>,
+        /// An operator's access-token lifetime for this client, winning over the configuration.
+        pub access_token_ttl_secs: Option<i64>,
+        /// A dynamic client's metadata digest without source or time: identical registrations
+        /// share it (`clients::registry::software_id`).
+        pub software_id: Option<String>,
+        /// When the client's only user approved a newer client of the same software; cleared
+        /// when the client is used again. Such a client makes room first under a full cap.
+        pub superseded_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -96,6 +102,9 @@ fn active(row: &ClientRow) -> client::ActiveModel {
         last_used_at: Set(row.last_used_at),
         disabled: Set(row.disabled),
         resource_server_for: Set(row.resource_server_for.clone()),
+        access_token_ttl_secs: Set(row.access_token_ttl_secs),
+        software_id: Set(row.software_id.clone()),
+        superseded_at: Set(row.superseded_at),
     }
 }
 
@@ -114,7 +123,8 @@ impl Store {
     /// Inserts a client and, when given, its first registration access token, atomically. A
     /// dynamic client takes a slot of the dynamic-client counter, at most `dynamic_cap`. When
     /// the cap is full and `make_room` is set, the oldest dynamic client no user has ever
-    /// authorized is deleted in the same transaction and its slot taken over.
+    /// authorized (else the one superseded longest ago) is deleted in the same transaction and
+    /// its slot taken over (`store::eviction`).
     pub async fn insert_client(
         &self,
         row: &ClientRow,
@@ -141,7 +151,7 @@ impl Store {
             && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
         {
             let evicted = match make_room {
-                true => evict_oldest_never_authorized(&txn).await?,
+                true => super::eviction::make_room(&txn, row.created_at).await?,
                 false => None,
             };
             let Some(evicted) = evicted else {
@@ -186,9 +196,26 @@ impl Store {
         model.kind = sea_orm::ActiveValue::NotSet;
         model.first_authorized_at = sea_orm::ActiveValue::NotSet;
         model.last_used_at = sea_orm::ActiveValue::NotSet;
+        model.access_token_ttl_secs = sea_orm::ActiveValue::NotSet;
+        model.superseded_at = sea_orm::ActiveValue::NotSet;
         let result = client::Entity::update_many()
             .set(model)
             .filter(client::Column::ClientId.eq(row.client_id.as_str()))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Sets (or clears) the access-token lifetime of one client, nothing else. Returns whether
+    /// the client exists.
+    pub async fn set_client_access_token_ttl(
+        &self,
+        client_id: &str,
+        secs: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let result = client::Entity::update_many()
+            .col_expr(client::Column::AccessTokenTtlSecs, Expr::value(secs))
+            .filter(client::Column::ClientId.eq(client_id))
             .exec(self.conn())
             .await?;
         Ok(result.rows_affected == 1)
@@ -333,55 +360,10 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CappedInsert {
     Inserted,
-    /// The cap was full: this never-authorized client was deleted to make room.
+    /// The cap was full: this never-authorized (or superseded) client was deleted to make room.
     MadeRoom {
         evicted: String,
     },
     /// The cap was full and nothing could make room; nothing was written.
     Full,
-}
-
-/// Deletes, within `txn`, the oldest dynamic client no user has ever authorized (the condition
-/// is in the statement, so a login completing meanwhile keeps its client); its slot of the
-/// counter passes to the caller. Concurrent registrations see the same oldest clients, so each
-/// goes down a short list until it deletes one itself, and reads a fresh list when others got
-/// them all first. `None` only when no such client is left (or, under a flood, after a few
-/// lists). Such a client has no grant yet.
-async fn evict_oldest_never_authorized(
-    txn: &impl ConnectionTrait,
-) -> Result<Option<String>, StoreError> {
-    const CANDIDATES: u64 = 8;
-    const LISTS: usize = 4;
-    for _ in 0..LISTS {
-        let oldest: Vec<String> = client::Entity::find()
-            .select_only()
-            .column(client::Column::ClientId)
-            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
-            .filter(client::Column::FirstAuthorizedAt.is_null())
-            .order_by_asc(client::Column::CreatedAt)
-            .order_by_asc(client::Column::ClientId)
-            .limit(CANDIDATES)
-            .into_tuple()
-            .all(txn)
-            .await?;
-        if oldest.is_empty() {
-            return Ok(None);
-        }
-        for client_id in oldest {
-            let deleted = client::Entity::delete_many()
-                .filter(client::Column::ClientId.eq(client_id.as_str()))
-                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
-                .filter(client::Column::FirstAuthorizedAt.is_null())
-                .exec(txn)
-                .await?;
-            if deleted.rows_affected == 1 {
-                registration_token::Entity::delete_many()
-                    .filter(registration_token::Column::ClientId.eq(client_id.as_str()))
-                    .exec(txn)
-                    .await?;
-                return Ok(Some(client_id));
-            }
-        }
-    }
-    Ok(None)
 }

@@ -29,6 +29,9 @@ pub mod remembered_consent {
         pub resource: String,
         /// The approved scopes, space-separated.
         pub scope: String,
+        /// The approved client's software, when it was a dynamic client: the approval may then
+        /// cover another registration of the same software (`oauth::consent`).
+        pub software_id: Option<String>,
         /// Null until the login completes; such a row covers nothing.
         pub user_id: Option<String>,
         pub created_at: i64,
@@ -66,6 +69,7 @@ impl Store {
             redirect_uri: Set(row.redirect_uri),
             resource: Set(row.resource),
             scope: Set(row.scope),
+            software_id: Set(row.software_id),
             user_id: Set(row.user_id),
             created_at: Set(row.created_at),
             expires_at: Set(row.expires_at),
@@ -90,16 +94,22 @@ impl Store {
         Ok(())
     }
 
-    /// The live approvals a browser handle holds for a client, from completed logins.
+    /// The live approvals a browser handle holds for a client, or for any client of its
+    /// `software`, from completed logins.
     pub async fn remembered_consents(
         &self,
         handle_hash: &str,
         client_id: &str,
+        software: Option<&str>,
         now: i64,
     ) -> Result<Vec<RememberedConsentRow>, StoreError> {
+        let mut which = sea_orm::Condition::any().add(Column::ClientId.eq(client_id));
+        if let Some(software) = software {
+            which = which.add(Column::SoftwareId.eq(software));
+        }
         Ok(Entity::find()
             .filter(Column::HandleHash.eq(handle_hash))
-            .filter(Column::ClientId.eq(client_id))
+            .filter(which)
             .filter(Column::UserId.is_not_null())
             .filter(Column::ExpiresAt.gt(now))
             .order_by_desc(Column::CreatedAt)

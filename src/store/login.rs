@@ -404,6 +404,7 @@ impl Store {
             .filter(super::clients::client::Column::ClientId.eq(login.client_id))
             .exec(&txn)
             .await?;
+        super::eviction::mark_superseded_by(&txn, login.client_id, &user_id, now).await?;
         txn.commit().await?;
         Ok((user_id, grant_id))
     }

@@ -9,6 +9,7 @@ pub mod client_documents;
 pub mod clients;
 pub mod consents;
 pub mod counters;
+mod eviction;
 pub mod grants;
 pub mod live_grant;
 pub mod login;

@@ -15,6 +15,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{OnConflict, Query, SelectStatement};
 use sea_orm::{ActiveValue::Set, Condition, DatabaseTransaction, TransactionTrait};
 
+use super::clients::client;
 use super::consents::remembered_consent;
 use super::login::{GrantRow, code, drop_upstream_tokens, grant, user};
 use super::tokens::{denylist, family, refresh};
@@ -152,7 +153,9 @@ pub(super) async fn revoke_grants_in(
     now: i64,
 ) -> Result<(), StoreError> {
     // Remembered approvals of these grants' user, client and resource go too: after a
-    // revocation, the next login through the same client shows the consent page again.
+    // revocation, the next login through the same client shows the consent page again. So do
+    // those given to the same software under an earlier registration, which would otherwise
+    // cover this client and its next registration.
     let approved_by_grant = Query::select()
         .expr(Expr::val(1))
         .from(grant::Entity)
@@ -170,8 +173,36 @@ pub(super) async fn revoke_grants_in(
             remembered_consent::Column::Resource,
         )))
         .to_owned();
+    let approved_for_software = Query::select()
+        .expr(Expr::val(1))
+        .from(grant::Entity)
+        .inner_join(
+            client::Entity,
+            Expr::col((client::Entity, client::Column::ClientId))
+                .equals((grant::Entity, grant::Column::ClientId)),
+        )
+        .cond_where(condition.clone())
+        .and_where(Expr::col((grant::Entity, grant::Column::UserId)).equals((
+            remembered_consent::Entity,
+            remembered_consent::Column::UserId,
+        )))
+        .and_where(Expr::col((grant::Entity, grant::Column::Resource)).equals((
+            remembered_consent::Entity,
+            remembered_consent::Column::Resource,
+        )))
+        .and_where(
+            Expr::col((client::Entity, client::Column::SoftwareId)).equals((
+                remembered_consent::Entity,
+                remembered_consent::Column::SoftwareId,
+            )),
+        )
+        .to_owned();
     remembered_consent::Entity::delete_many()
-        .filter(Expr::exists(approved_by_grant))
+        .filter(
+            Condition::any()
+                .add(Expr::exists(approved_by_grant))
+                .add(Expr::exists(approved_for_software)),
+        )
         .exec(txn)
         .await?;
     drop_upstream_tokens()

@@ -1,6 +1,7 @@
 //! The `signing_keys` table: one row per RSA key, its private half sealed by the vault.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
 use super::{Store, StoreError};
@@ -18,6 +19,9 @@ pub struct Model {
     pub created_at: i64,
     /// When the key starts signing. Until then it is only published.
     pub activates_at: i64,
+    /// The key this one succeeds, when it was made by a rotation. Unique: of several rotations
+    /// of the same key (instances, the scheduler, an operator), one insert wins.
+    pub rotates_from: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -37,18 +41,28 @@ impl Store {
             .await?)
     }
 
-    pub async fn insert_signing_key(&self, row: SigningKeyRow) -> Result<(), StoreError> {
-        ActiveModel {
+    /// Inserts a key. A key that succeeds another (`rotates_from`) is inserted only if no key
+    /// succeeds that one yet: returns whether this insert won. The unique index decides, so it
+    /// holds across instances on both engines.
+    pub async fn insert_signing_key(&self, row: SigningKeyRow) -> Result<bool, StoreError> {
+        let model = ActiveModel {
             kid: Set(row.kid),
             algorithm: Set(row.algorithm),
             public_jwk: Set(row.public_jwk),
             private_key: Set(row.private_key),
             created_at: Set(row.created_at),
             activates_at: Set(row.activates_at),
-        }
-        .insert(self.conn())
-        .await?;
-        Ok(())
+            rotates_from: Set(row.rotates_from),
+        };
+        let inserted = Entity::insert(model)
+            .on_conflict(
+                OnConflict::column(Column::RotatesFrom)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(self.conn())
+            .await?;
+        Ok(inserted == 1)
     }
 
     /// Replaces a key's sealed private key (after the encryption key was rotated).

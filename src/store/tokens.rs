@@ -26,6 +26,9 @@ pub mod family {
         pub created_at: i64,
         pub absolute_expires_at: i64,
         pub revoked_at: Option<i64>,
+        /// Where the code that started the family was sent (null for families from before it
+        /// was recorded): access-token lifetimes by redirect-URI pattern apply to it.
+        pub redirect_uri: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -204,10 +207,14 @@ impl Store {
         .await
     }
 
-    /// Marks a client as just used (the reaper reads this).
+    /// Marks a client as just used (the reaper reads this); a used client is not superseded.
     pub async fn touch_client(&self, client_id: &str, now: i64) -> Result<(), StoreError> {
         super::clients::client::Entity::update_many()
             .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
+            .col_expr(
+                super::clients::client::Column::SupersededAt,
+                Expr::value(Option::<i64>::None),
+            )
             .filter(super::clients::client::Column::ClientId.eq(client_id))
             .exec(self.conn())
             .await?;
@@ -338,6 +345,7 @@ async fn insert_family(txn: &impl ConnectionTrait, row: FamilyRow) -> Result<(),
         created_at: Set(row.created_at),
         absolute_expires_at: Set(row.absolute_expires_at),
         revoked_at: Set(None),
+        redirect_uri: Set(row.redirect_uri),
     }
     .insert(txn)
     .await?;

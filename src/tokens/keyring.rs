@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::jwk::{ALGORITHM, PublicJwk, generate_rsa_key};
 use super::jws::Signer;
-use super::lifecycle::{KeyState, key_states};
+use super::lifecycle::{KeyState, key_states, rotation_due};
 use crate::clock::{Clock, Rfc3339};
 use crate::store::signing_keys::SigningKeyRow;
 use crate::store::{Store, StoreError};
@@ -44,6 +44,8 @@ pub struct KeyTiming {
     pub activation_delay: i64,
     /// Seconds a retired key stays published: the longest a token it signed can live.
     pub retire_for: i64,
+    /// Seconds a key signs before the scheduler rotates it; `None`: only on request.
+    pub rotate_every: Option<i64>,
 }
 
 /// One published key, parsed.
@@ -121,7 +123,7 @@ impl SigningKeys {
             // A fresh database (or every key expired): nothing was published before, so
             // no verifier can be holding an old JWKS, and the key may sign at once.
             let now = keys.clock.now();
-            keys.insert_new_key(now, now).await?;
+            keys.insert_new_key(now, now, None).await?;
             keys.refresh().await?;
         }
         Ok(keys)
@@ -186,30 +188,109 @@ impl SigningKeys {
     /// Starts a rotation: a new key, published now, signing after the activation delay.
     pub async fn rotate(&self) -> Result<KeySummary, KeyError> {
         self.refresh().await?;
+        if let Some(pending) = self.pending_key() {
+            return Err(pending);
+        }
+        let newest = self.snapshot().keys.last().map(|k| k.jwk.kid.clone());
+        match self.start_rotation(newest).await? {
+            Some(key) => Ok(key),
+            // Another instance (or the scheduler) rotated the same key a moment earlier.
+            None => Err(self.pending_key().unwrap_or(KeyError::NoActiveKey)),
+        }
+    }
+
+    /// The scheduled rotation: when the active key has signed for `rotate_every` (less the
+    /// activation delay, so that its successor takes over on time), publishes its successor.
+    /// Every instance calls this; the database lets exactly one of them rotate a given key
+    /// (`signing_keys.rotates_from` is unique), and that one writes the audit entry. Returns
+    /// the new key when this call made it.
+    pub async fn rotate_if_due(&self) -> Result<Option<KeySummary>, KeyError> {
+        let Some(period) = self.timing.rotate_every else {
+            return Ok(None);
+        };
+        self.refresh().await?;
         let now = self.clock.now();
         let ring = self.snapshot();
         let states = ring.states(now, self.timing);
-        if let Some((key, _)) = ring
+        if states.contains(&KeyState::Next) {
+            return Ok(None);
+        }
+        let Some(active) = ring
             .keys
             .iter()
             .zip(&states)
-            .find(|(_, s)| **s == KeyState::Next)
+            .find(|(_, s)| **s == KeyState::Active)
+            .map(|(k, _)| k)
+        else {
+            return Ok(None);
+        };
+        if !rotation_due(
+            active.activates_at,
+            now,
+            period,
+            self.timing.activation_delay,
+        ) {
+            return Ok(None);
+        }
+        let replaced = active.jwk.kid.clone();
+        let Some(key) = self.start_rotation(Some(replaced.clone())).await? else {
+            return Ok(None);
+        };
+        let summary = serde_json::json!({
+            "kid": key.kid,
+            "activates_at": key.activates_at,
+            "replaces": replaced,
+        });
+        if let Err(error) = self
+            .store
+            .record_audit(
+                now,
+                crate::store::audit::actors::SCHEDULER,
+                "keys.rotate",
+                None,
+                summary.to_string(),
+            )
+            .await
         {
-            return Err(KeyError::RotationPending {
+            tracing::error!(%error, "could not audit a scheduled key rotation");
+        }
+        Ok(Some(key))
+    }
+
+    /// The key waiting to become active, as the error a second rotation gets.
+    fn pending_key(&self) -> Option<KeyError> {
+        let ring = self.snapshot();
+        let states = ring.states(self.clock.now(), self.timing);
+        ring.keys
+            .iter()
+            .zip(&states)
+            .find(|(_, s)| **s == KeyState::Next)
+            .map(|(key, _)| KeyError::RotationPending {
                 kid: key.jwk.kid.clone(),
                 activates_at: key.activates_at,
-            });
-        }
+            })
+    }
+
+    /// Inserts the successor of `replaces`, published now and signing after the activation
+    /// delay; `None` when another rotation of the same key won.
+    async fn start_rotation(
+        &self,
+        replaces: Option<String>,
+    ) -> Result<Option<KeySummary>, KeyError> {
+        let now = self.clock.now();
         let activates_at = now + self.timing.activation_delay;
-        let kid = self.insert_new_key(now, activates_at).await?;
+        let inserted = self.insert_new_key(now, activates_at, replaces).await?;
         self.refresh().await?;
+        let Some(kid) = inserted else {
+            return Ok(None);
+        };
         tracing::info!(%kid, activates_at, "signing key rotation started");
-        Ok(KeySummary {
+        Ok(Some(KeySummary {
             kid,
             state: KeyState::Next.as_str(),
             created_at: now,
             activates_at,
-        })
+        }))
     }
 
     /// The key that signs now, if any.
@@ -263,7 +344,13 @@ impl SigningKeys {
             .clone()
     }
 
-    async fn insert_new_key(&self, now: i64, activates_at: i64) -> Result<String, KeyError> {
+    /// Generates and stores a key; its kid, or `None` when a key already succeeds `rotates_from`.
+    async fn insert_new_key(
+        &self,
+        now: i64,
+        activates_at: i64,
+        rotates_from: Option<String>,
+    ) -> Result<Option<String>, KeyError> {
         let generated = generate_rsa_key();
         let kid = generated.jwk.kid.clone();
         let row = SigningKeyRow {
@@ -275,9 +362,9 @@ impl SigningKeys {
                 .seal(&generated.pkcs8, &context::signing_key(&kid)),
             created_at: now,
             activates_at,
+            rotates_from,
         };
-        self.store.insert_signing_key(row).await?;
-        Ok(kid)
+        Ok(self.store.insert_signing_key(row).await?.then_some(kid))
     }
 
     fn parse_row(&self, row: &SigningKeyRow) -> Result<LoadedKey, KeyError> {

@@ -8,6 +8,9 @@
 //!   until `retire_for` seconds after its successor activated (the longest a token it signed
 //!   can live).
 //! - *removed*: past that. Deleted from the database and the JWKS.
+//!
+//! A scheduled rotation ([`rotation_due`]) publishes the successor of the active key one
+//! activation delay before the key has signed for its period.
 
 /// Where a key is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +60,42 @@ pub fn key_states(activations: &[i64], now: i64, retire_for: i64) -> Vec<KeyStat
         .collect()
 }
 
+/// Whether the key active since `active_since` is due for its scheduled successor at `now`:
+/// a key signs for `period` seconds, and its successor must be published `activation_delay`
+/// before it takes over, so the rotation starts that much earlier. An instance that was down
+/// at that moment rotates at once (the successor then takes over a little late, never early).
+pub fn rotation_due(active_since: i64, now: i64, period: i64, activation_delay: i64) -> bool {
+    now >= active_since
+        .saturating_add(period)
+        .saturating_sub(activation_delay)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use KeyState::*;
+
+    #[test]
+    fn rotation_schedule() {
+        let (day, delay) = (86_400, 900);
+        let cases = [
+            ("a fresh key is not due", 0, false),
+            (
+                "one second before the successor must be published",
+                day - delay - 1,
+                false,
+            ),
+            (
+                "exactly when the successor must be published",
+                day - delay,
+                true,
+            ),
+            ("a period later (an instance was down)", 2 * day, true),
+        ];
+        for (name, now, due) in cases {
+            assert_eq!(rotation_due(0, now, day, delay), due, "{name}");
+        }
+    }
 
     #[test]
     fn lifecycle_table() {

@@ -5,6 +5,7 @@ pub mod jwk;
 pub mod jws;
 pub mod keyring;
 pub mod lifecycle;
+pub mod lifetime;
 pub mod opaque;
 pub mod service;
 pub mod verify;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{ACCESS_TOKEN_TYP, AccessClaims};
 use super::keyring::SigningKeys;
+use super::lifetime::Lifetimes;
 use super::opaque;
 use crate::clock::Clock;
 use crate::config::TokenConfig;
@@ -38,6 +39,8 @@ pub struct TokenService {
     pub clock: Arc<dyn Clock>,
     pub issuer: Issuer,
     pub config: TokenConfig,
+    /// Access-token lifetimes by client and by redirect-URI pattern.
+    pub lifetimes: Lifetimes,
     pub upstream: Arc<dyn crate::upstream::UpstreamProvider>,
     pub metrics: Arc<crate::monitoring::Metrics>,
 }
@@ -53,16 +56,21 @@ impl TokenService {
     }
 
     /// A new access token for `subject` at `audience` (the grant's user and resource) and the
-    /// refresh token of `family` that goes with it.
+    /// refresh token of `family` that goes with it. The access token lives as long as the
+    /// client's lifetime, else its family's redirect URI's, else the default
+    /// ([`Lifetimes::access_token_ttl`]).
     pub(crate) fn issue(
         &self,
+        client_ttl_secs: Option<i64>,
         subject: &str,
         audience: &str,
         family: &FamilyRow,
         scope: &str,
         now: i64,
     ) -> Result<(TokenResponse, RefreshRow), OAuthError> {
-        let ttl = self.config.access_token_ttl_secs as i64;
+        let ttl = self
+            .lifetimes
+            .access_token_ttl(client_ttl_secs, family.redirect_uri.as_deref());
         let jti = opaque::random_base64url(16);
         let claims = AccessClaims {
             iss: self.issuer.as_str().to_owned(),

@@ -259,8 +259,10 @@ async fn removed_signing_keys_are_audited_once() {
     let app = spawn_app().await;
     let old = app.jwks_kids().await;
     app.keys.rotate().await.unwrap();
-    // Active after the activation delay; the old key goes once its tokens have expired.
-    app.clock.advance(900 + 3600 + 60);
+    // Active after the activation delay; the old key goes once the longest token it can have
+    // signed has expired (tokens.max_access_token_ttl_secs plus 60 s).
+    let longest = app.tokens.max_access_token_ttl_secs as i64;
+    app.clock.advance(900 + longest + 60);
     app.keys.refresh().await.unwrap();
     app.keys.refresh().await.unwrap();
     let removed = only_entry(&app, "keys.remove").await;

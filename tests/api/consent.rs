@@ -62,7 +62,7 @@ fn request(app: &TestApp, client_id: &str, redirect: &str, resource: &str, scope
 }
 
 /// Opens the page at `url` and answers its form with `decision` (and "remember" when asked).
-async fn answer_page(
+pub async fn answer_page(
     app: &TestApp,
     browser: &mut Browser,
     url: &str,
@@ -87,7 +87,7 @@ async fn answer_page(
 }
 
 /// Approves the page at `url` (remembering when asked) and completes the login as `user`.
-async fn approve_and_log_in(
+pub async fn approve_and_log_in(
     app: &TestApp,
     browser: &mut Browser,
     url: &str,
@@ -100,7 +100,7 @@ async fn approve_and_log_in(
 }
 
 /// From the redirect to the dev upstream to the code at the client.
-async fn finish_login(app: &TestApp, browser: &mut Browser, upstream: &str, user: &str) {
+pub async fn finish_login(app: &TestApp, browser: &mut Browser, upstream: &str, user: &str) {
     let callback = dev_login(browser, app, upstream, user).await;
     let back = browser
         .get(&callback.replace(&app.issuer, &app.address))
@@ -110,7 +110,7 @@ async fn finish_login(app: &TestApp, browser: &mut Browser, upstream: &str, user
 }
 
 /// Whether `url` shows the consent page (true) or goes straight to the upstream (false).
-async fn shows_page(browser: &mut Browser, url: &str) -> bool {
+pub async fn shows_page(browser: &mut Browser, url: &str) -> bool {
     let response = browser.get(url).await;
     match response.status().as_u16() {
         200 => true,

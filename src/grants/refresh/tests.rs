@@ -38,6 +38,7 @@ fn family() -> FamilyRow {
         created_at: NOW - 600,
         absolute_expires_at: NOW + 10_000,
         revoked_at: None,
+        redirect_uri: None,
     }
 }
 
@@ -330,6 +331,8 @@ fn scope_narrowing() {
     assert_eq!(narrow_scope(Some("  "), "a b").unwrap(), "a b");
     assert_eq!(narrow_scope(Some("b"), "a b").unwrap(), "b");
     assert_eq!(narrow_scope(Some("b a a"), "a b").unwrap(), "a b");
+    assert_eq!(narrow_scope(Some("offline_access"), "a b").unwrap(), "a b");
+    assert_eq!(narrow_scope(Some("b offline_access"), "a b").unwrap(), "b");
     assert_eq!(
         narrow_scope(Some("c"), "a b").unwrap_err().code,
         ErrorCode::InvalidScope

@@ -18,11 +18,7 @@ fn resources(several: bool) -> Vec<ResourceRule> {
     let mut rules = vec![ResourceRule {
         uri: ResourceUri::parse(RESOURCE).unwrap(),
         name: "MCP".into(),
-        scopes: vec![
-            "mcp:read".into(),
-            "mcp:write".into(),
-            "offline_access".into(),
-        ],
+        scopes: vec!["mcp:read".into(), "mcp:write".into()],
         default_scopes: vec!["mcp:read".into()],
     }];
     if several {
@@ -282,7 +278,10 @@ fn expected_refusal(request: &Request, rules: &[ResourceRule]) -> Option<ErrorCo
         None => return Some(InvalidTarget),
         Some(requested) => {
             let canonical = ResourceUri::from_request(requested).ok();
-            match rules.iter().find(|r| Some(&r.uri) == canonical.as_ref()) {
+            match rules
+                .iter()
+                .find(|r| canonical.as_ref().is_some_and(|c| c.names(r.uri.as_str())))
+            {
                 Some(rule) => rule,
                 None => return Some(InvalidTarget),
             }
@@ -297,7 +296,8 @@ fn expected_refusal(request: &Request, rules: &[ResourceRule]) -> Option<ErrorCo
     {
         let bad = scope
             .split(' ')
-            .filter(|t| !t.is_empty())
+            // `offline_access` asks for a refresh token, which every grant gets: accepted, dropped.
+            .filter(|t| !t.is_empty() && *t != "offline_access")
             .any(|t| !is_scope_token(t) || !rule.scopes.iter().any(|s| s == t));
         if bad {
             return Some(InvalidScope);

@@ -89,6 +89,25 @@ proptest! {
         prop_assert_eq!(ResourceUri::from_request(&variant), ResourceUri::parse(&uri), "{}", variant);
     }
 
+    /// One trailing slash after a configured path names that resource, in any spelling, and
+    /// `aud` stays the configured form; a longer path or a second slash never does.
+    #[test]
+    fn a_trailing_slash_names_the_resource_and_nothing_more(
+        uri in resource(),
+        (upper_scheme, upper_host, default_port) in any::<(bool, bool, bool)>(),
+        extra in "[a-z]{1,4}",
+    ) {
+        let configured = ResourceUri::parse(&uri).unwrap();
+        let variant = respelled(&uri, upper_scheme, upper_host, default_port, false);
+        let slashed = ResourceUri::from_request(&format!("{variant}/")).unwrap();
+        let non_root = url::Url::parse(&uri).unwrap().path() != "/";
+        prop_assert_eq!(slashed.names(configured.as_str()), non_root, "{}/", variant);
+        let longer = ResourceUri::from_request(&format!("{variant}/{extra}")).unwrap();
+        prop_assert!(!longer.names(configured.as_str()), "{}/{}", variant, extra);
+        let doubled = ResourceUri::from_request(&format!("{variant}//")).unwrap();
+        prop_assert!(!doubled.names(configured.as_str()), "{}//", variant);
+    }
+
     /// A resource is never confused with another: different configured resources stay
     /// different, and a mutated one equals the original only when the URL parser reads the
     /// same scheme, host, port and path.

@@ -726,6 +726,7 @@ async fn verify_access_token_follows_the_key_lifecycle() {
     let timing = KeyTiming {
         activation_delay: 100,
         retire_for: 1000,
+        rotate_every: None,
     };
     let keys = SigningKeys::load(store, vault, clock.clone(), timing)
         .await
