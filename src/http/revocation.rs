@@ -1,12 +1,15 @@
 //! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
 
 use poem::Request;
+use serde_json::json;
 
 use super::AppState;
 use super::errors::OAuthFailure;
 use super::oauth_api::{Introspection, JsonBody, Revoked};
+use super::registration::request_address;
 use super::token::authenticate_form;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::audit::{AuditRecord, actors};
 use crate::tokens::opaque;
 use crate::tokens::verify::verify_access_token;
 
@@ -30,6 +33,21 @@ pub async fn revoke(
             {
                 state.store.revoke_family(&family.family_id, now).await?;
                 tracing::info!(client_id = %client.client_id, "refresh token revoked (family)");
+                let summary = json!({
+                    "grant_id": family.grant_id,
+                    "family_id": family.family_id,
+                    "reason": "the client revoked its refresh token (RFC 7009)",
+                });
+                let address =
+                    request_address(request, state.config.registration.trust_forwarded_for);
+                state
+                    .store
+                    .record_change(
+                        AuditRecord::new(now, actors::CLIENT, "grant.revoke_family", &summary)
+                            .client(&client.client_id)
+                            .source(address.as_deref()),
+                    )
+                    .await?;
             }
             return Ok(());
         }

@@ -11,6 +11,7 @@ use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
 use crate::grants::code::CodeRequest;
 use crate::grants::exchange::GRANT_TOKEN_EXCHANGE;
 use crate::grants::refresh::RefreshRequest;
+use crate::monitoring::GrantType;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::client_auth::presented_client;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -113,15 +114,18 @@ pub async fn token(
                 .await
                 .map(TokenAnswer::Tokens)
         }
-        Some(GRANT_TOKEN_EXCHANGE) => tokens
-            .exchange_token(
-                &client,
-                form.get("subject_token"),
-                form.get("subject_token_type"),
-                form.get("requested_token_type"),
-            )
-            .await
-            .map(TokenAnswer::Exchange),
+        Some(GRANT_TOKEN_EXCHANGE) => {
+            let exchanged = tokens
+                .exchange_token(
+                    &client,
+                    form.get("subject_token"),
+                    form.get("subject_token_type"),
+                    form.get("requested_token_type"),
+                )
+                .await;
+            state.metrics.token_exchange(exchanged.is_ok());
+            exchanged.map(TokenAnswer::Exchange)
+        }
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),
@@ -131,7 +135,15 @@ pub async fn token(
             "grant_type is required",
         )),
     };
-    result.map(JsonBody).inspect_err(|error| {
-        tracing::info!(client_id = %client.client_id, error = %error.code, "token request refused");
-    })
+    match &result {
+        Ok(TokenAnswer::Exchange(_)) => state.metrics.token_issued(GrantType::TokenExchange),
+        Ok(TokenAnswer::Tokens(_)) if form.get("grant_type") == Some(GRANT_REFRESH_TOKEN) => {
+            state.metrics.token_issued(GrantType::RefreshToken)
+        }
+        Ok(TokenAnswer::Tokens(_)) => state.metrics.token_issued(GrantType::AuthorizationCode),
+        Err(error) => {
+            tracing::info!(client_id = %client.client_id, error = %error.code, "token request refused");
+        }
+    }
+    result.map(JsonBody)
 }

@@ -2,6 +2,7 @@
 //! by default, PostgreSQL when TEST_POSTGRES_URL is set) and talks to it over HTTP.
 
 mod admin;
+mod audit;
 mod browser;
 mod cimd;
 mod cli;
@@ -15,6 +16,7 @@ mod helpers;
 mod http_basics;
 mod keys;
 mod login;
+mod metrics;
 mod openapi;
 mod ownerrez_double;
 mod properties;
