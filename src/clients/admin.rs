@@ -49,24 +49,29 @@ pub struct ClientChanges {
     pub disabled: Option<bool>,
 }
 
-/// A client as operators see it.
-#[derive(Debug, Clone, Serialize)]
+// What the admin API answers (schema `AdminClient`) and the CLI prints.
+/// A client as the admin API shows it.
+#[derive(Debug, Clone, Serialize, poem_openapi::Object)]
+#[oai(rename = "AdminClient")]
 pub struct ClientView {
     pub client_id: String,
+    /// `dynamic` (registered by a host) or `admin` (created by an operator).
     pub kind: String,
     pub client_name: Option<String>,
     pub redirect_uris: Vec<String>,
     pub token_endpoint_auth_method: String,
     pub disabled: bool,
+    /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
     pub first_authorized_at: Option<i64>,
     pub last_used_at: Option<i64>,
-    /// The resource this client serves (token exchange and introspection), if any.
+    /// The resource this client serves (it may then use token exchange and introspection).
     pub resource_server_for: Option<String>,
-    /// The access-token lifetime an operator set for this client, if any.
+    /// The access-token lifetime an operator gave this client, in seconds; absent: the
+    /// configured one (`[[token_lifetimes]]` or `tokens.access_token_ttl_secs`).
     pub access_token_ttl_secs: Option<i64>,
-    /// The full registered metadata.
+    /// The full registered metadata, unknown fields included.
     pub metadata: Value,
 }
 

@@ -18,13 +18,18 @@ use crate::tokens::verify::verify_access_token;
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-/// RFC 8693 §2.2.1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// The body `/token` serves, serialised by the derive that documents it (`http::oauth_api`).
+/// A token exchange's answer (RFC 8693 §2.2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, poem_openapi::Object)]
 pub struct ExchangeResponse {
+    /// The user's upstream access token.
     pub access_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
     pub issued_token_type: String,
+    /// `Bearer`.
     pub token_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
     pub expires_in: Option<i64>,
 }
 

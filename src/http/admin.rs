@@ -15,11 +15,11 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::admin_response::{AdminFailure, AdminResult, NoContent};
 use super::admin_types::{
-    AdminClient, AuditEntry, AuditPage, ClientPage, ClientSecret, CreateClientRequest,
-    CreatedClient, ResourceServerRequest, UpdateClientRequest,
+    AuditEntry, AuditPage, ClientPage, ClientSecret, CreateClientRequest, CreatedClient,
+    ResourceServerRequest, UpdateClientRequest,
 };
 use super::registration::request_address;
-use crate::clients::admin::{ClientChanges, NewClient};
+use crate::clients::admin::{ClientChanges, ClientView, NewClient};
 use crate::store::audit::Actor;
 use crate::store::clients::ClientFilter;
 use crate::tokens::opaque;
@@ -117,7 +117,7 @@ impl AdminApi {
         created
             .map(|(client, client_secret)| {
                 let body = CreatedClient {
-                    client: client.into(),
+                    client,
                     client_secret,
                 };
                 ClientCreated::Created(Json(body), "no-store".into())
@@ -170,7 +170,7 @@ impl AdminApi {
         listed
             .map(|(clients, next_cursor)| {
                 Json(ClientPage {
-                    clients: clients.into_iter().map(Into::into).collect(),
+                    clients,
                     next_cursor,
                 })
             })
@@ -187,9 +187,9 @@ impl AdminApi {
         &self,
         _token: AdminToken,
         client_id: Path<String>,
-    ) -> AdminResult<Json<AdminClient>> {
+    ) -> AdminResult<Json<ClientView>> {
         let client = self.state.registry.admin_get(&client_id).await;
-        client.map(|client| Json(client.into())).into()
+        client.map(Json).into()
     }
 
     /// Change a client's name, redirect URIs or disabled flag.
@@ -203,7 +203,7 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<UpdateClientRequest>,
-    ) -> AdminResult<Json<AdminClient>> {
+    ) -> AdminResult<Json<ClientView>> {
         let changes = ClientChanges {
             client_name: body.0.client_name,
             redirect_uris: body.0.redirect_uris,
@@ -214,7 +214,7 @@ impl AdminApi {
             .registry
             .admin_update(&token.0, &client_id, changes)
             .await;
-        client.map(|client| Json(client.into())).into()
+        client.map(Json).into()
     }
 
     /// Delete a client. It is unusable at once.
@@ -244,7 +244,7 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<ResourceServerRequest>,
-    ) -> AdminResult<Json<AdminClient>> {
+    ) -> AdminResult<Json<ClientView>> {
         let configured: Vec<String> = self
             .state
             .resources
@@ -256,7 +256,7 @@ impl AdminApi {
             .registry
             .admin_set_resource_server(&token.0, &client_id, Some(&body.0.resource), &configured)
             .await;
-        client.map(|client| Json(client.into())).into()
+        client.map(Json).into()
     }
 
     /// Unmark a client as a resource server.
@@ -269,13 +269,13 @@ impl AdminApi {
         &self,
         token: AdminToken,
         client_id: Path<String>,
-    ) -> AdminResult<Json<AdminClient>> {
+    ) -> AdminResult<Json<ClientView>> {
         let client = self
             .state
             .registry
             .admin_set_resource_server(&token.0, &client_id, None, &[])
             .await;
-        client.map(|client| Json(client.into())).into()
+        client.map(Json).into()
     }
 
     /// Revoke every grant of a client: its codes, refresh tokens and the access tokens issued

@@ -10,7 +10,7 @@ use poem_openapi::{Object, OpenApi};
 use super::AppState;
 use super::admin::{AdminIdentity, AdminTags, AdminToken};
 use super::admin_response::AdminResult;
-use super::admin_types::AdminClient;
+use crate::clients::admin::ClientView;
 
 pub struct AdminLifetimesApi {
     pub state: Arc<AppState>,
@@ -38,7 +38,7 @@ impl AdminLifetimesApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<AccessTokenLifetimeRequest>,
-    ) -> AdminResult<Json<AdminClient>> {
+    ) -> AdminResult<Json<ClientView>> {
         self.set(&token.0, &client_id, Some(body.0.access_token_ttl_secs))
             .await
     }
@@ -53,7 +53,7 @@ impl AdminLifetimesApi {
         &self,
         token: AdminToken,
         client_id: Path<String>,
-    ) -> AdminResult<Json<AdminClient>> {
+    ) -> AdminResult<Json<ClientView>> {
         self.set(&token.0, &client_id, None).await
     }
 }
@@ -64,13 +64,13 @@ impl AdminLifetimesApi {
         actor: &AdminIdentity,
         client_id: &str,
         secs: Option<i64>,
-    ) -> AdminResult<Json<AdminClient>> {
+    ) -> AdminResult<Json<ClientView>> {
         let max = self.state.tokens.lifetimes.max_secs();
         let client = self
             .state
             .registry
             .admin_set_access_token_ttl(actor, client_id, secs, max)
             .await;
-        client.map(|client| Json(client.into())).into()
+        client.map(Json).into()
     }
 }

@@ -5,50 +5,6 @@ use serde_json::Value;
 
 use crate::clients::admin::ClientView;
 
-/// A client as the admin API shows it.
-#[derive(Debug, Object)]
-pub struct AdminClient {
-    pub client_id: String,
-    /// `dynamic` (registered by a host) or `admin` (created by an operator).
-    pub kind: String,
-    pub client_name: Option<String>,
-    pub redirect_uris: Vec<String>,
-    pub token_endpoint_auth_method: String,
-    pub disabled: bool,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub first_authorized_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    /// The resource this client serves (it may then use token exchange and introspection).
-    pub resource_server_for: Option<String>,
-    /// The access-token lifetime an operator gave this client, in seconds; absent: the
-    /// configured one (`[[token_lifetimes]]` or `tokens.access_token_ttl_secs`).
-    pub access_token_ttl_secs: Option<i64>,
-    /// The full registered metadata, unknown fields included.
-    pub metadata: Value,
-}
-
-impl From<ClientView> for AdminClient {
-    fn from(v: ClientView) -> Self {
-        Self {
-            client_id: v.client_id,
-            kind: v.kind,
-            client_name: v.client_name,
-            redirect_uris: v.redirect_uris,
-            token_endpoint_auth_method: v.token_endpoint_auth_method,
-            disabled: v.disabled,
-            created_at: v.created_at,
-            updated_at: v.updated_at,
-            first_authorized_at: v.first_authorized_at,
-            last_used_at: v.last_used_at,
-            resource_server_for: v.resource_server_for,
-            access_token_ttl_secs: v.access_token_ttl_secs,
-            metadata: v.metadata,
-        }
-    }
-}
-
 #[derive(Debug, Object)]
 pub struct CreateClientRequest {
     /// A chosen client id (e.g. for a host configured with a static id); generated when absent.
@@ -61,7 +17,7 @@ pub struct CreateClientRequest {
 
 #[derive(Debug, Object)]
 pub struct CreatedClient {
-    pub client: AdminClient,
+    pub client: ClientView,
     /// The client secret, shown only here. Absent for public clients.
     #[oai(skip_serializing_if_is_none)]
     pub client_secret: Option<String>,
@@ -84,7 +40,7 @@ pub struct ResourceServerRequest {
 
 #[derive(Debug, Object)]
 pub struct ClientPage {
-    pub clients: Vec<AdminClient>,
+    pub clients: Vec<ClientView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,

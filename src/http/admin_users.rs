@@ -20,41 +20,15 @@ enum AdminUserTags {
 }
 
 #[derive(Debug, Object)]
-pub struct AdminUser {
-    pub user_id: String,
-    /// `ownerrez`, `oauth2` or `dev`.
-    pub provider: String,
-    /// The upstream's id of the user (OwnerRez: `user_id`).
-    pub upstream_subject: String,
-    pub display_name: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Debug, Object)]
 pub struct UserPage {
-    pub users: Vec<AdminUser>,
+    pub users: Vec<UserRow>,
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Object)]
-pub struct AdminGrant {
-    pub grant_id: String,
-    pub client_id: String,
-    pub resource: String,
-    pub scope: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// When the stored upstream token expires, if the upstream said.
-    pub upstream_expires_at: Option<i64>,
-    /// Set once the grant is revoked.
-    pub revoked_at: Option<i64>,
-}
-
-#[derive(Debug, Object)]
 pub struct GrantList {
-    pub grants: Vec<AdminGrant>,
+    pub grants: Vec<GrantRow>,
 }
 
 #[derive(Debug, Object)]
@@ -63,34 +37,6 @@ pub struct GrantRevocation {
     /// Whether the upstream confirmed revoking the user's upstream token. The grant is revoked
     /// here regardless.
     pub upstream_revoked: bool,
-}
-
-impl From<UserRow> for AdminUser {
-    fn from(u: UserRow) -> Self {
-        Self {
-            user_id: u.user_id,
-            provider: u.provider,
-            upstream_subject: u.upstream_subject,
-            display_name: u.display_name,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-        }
-    }
-}
-
-impl From<GrantRow> for AdminGrant {
-    fn from(g: GrantRow) -> Self {
-        Self {
-            grant_id: g.grant_id,
-            client_id: g.client_id,
-            resource: g.resource,
-            scope: g.scope,
-            created_at: g.created_at,
-            updated_at: g.updated_at,
-            upstream_expires_at: g.upstream_expires_at,
-            revoked_at: g.revoked_at,
-        }
-    }
 }
 
 pub struct AdminUsersApi {
@@ -120,10 +66,7 @@ impl AdminUsersApi {
                 let next_cursor = (users.len() as u64 == limit)
                     .then(|| users.last().map(|u| u.user_id.clone()))
                     .flatten();
-                Json(UserPage {
-                    users: users.into_iter().map(Into::into).collect(),
-                    next_cursor,
-                })
+                Json(UserPage { users, next_cursor })
             })
             .into()
     }
@@ -158,9 +101,7 @@ impl AdminUsersApi {
             )));
         }
         let grants = self.state.store.grants_of_user(user_id).await?;
-        Ok(Json(GrantList {
-            grants: grants.into_iter().map(Into::into).collect(),
-        }))
+        Ok(Json(GrantList { grants }))
     }
 
     async fn revoke(

@@ -1,14 +1,16 @@
-//! JSON error bodies (`{"error", "error_description"}`) for every failure the framework
-//! raises before or instead of a handler: unknown paths, wrong methods, malformed bodies,
-//! wrong content types, oversized bodies. Server errors show fixed text; their cause goes to
-//! the log only.
+//! JSON error bodies (`{"error", "error_description"}`): the one mapping from an RFC error
+//! ([`OAuthError`]) to a JSON response ([`OAuthFailure`]), and the answer to every failure the
+//! framework raises before or instead of a handler: unknown paths, wrong methods, malformed
+//! bodies, wrong content types, oversized bodies. Server errors show fixed text; their cause
+//! goes to the log only. (Errors of `/authorize` that go back to the client are redirects:
+//! `http::authorize::error_redirect`.)
 
 use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::Object;
 use serde::Serialize;
 
-use crate::oauth::error::{MAX_DESCRIPTION_CHARS, to_error_description};
+use crate::oauth::error::{ErrorCode, MAX_DESCRIPTION_CHARS, OAuthError, to_error_description};
 
 /// The error body of RFC 6749 §5.2, used by every JSON endpoint.
 #[derive(Debug, Clone, Object, Serialize)]
@@ -27,6 +29,92 @@ impl ErrorBody {
             error: error.to_owned(),
             error_description: to_error_description(&description.into(), MAX_DESCRIPTION_CHARS),
         }
+    }
+}
+
+impl From<&OAuthError> for ErrorBody {
+    fn from(error: &OAuthError) -> Self {
+        Self {
+            error: error.code.as_str().to_owned(),
+            error_description: error.description.clone(),
+        }
+    }
+}
+
+/// An RFC error answered as JSON: the status its code has (or 429 when rate-limited), never
+/// cached, with the challenge its code calls for.
+#[derive(Debug)]
+pub struct OAuthFailure {
+    pub error: OAuthError,
+    /// Seconds, for a rate-limited request (answered 429 with `Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(error: OAuthError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl OAuthFailure {
+    /// `temporarily_unavailable` for a source or server over its limit: 429 with `Retry-After`.
+    pub fn rate_limited(description: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            error: OAuthError::new(ErrorCode::TemporarilyUnavailable, description),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// A `server_error` with fixed text; `cause` goes to the log, never to the caller.
+    pub fn server_error(context: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{context}");
+        OAuthError::new(
+            ErrorCode::ServerError,
+            "the server could not complete the request",
+        )
+        .into()
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.retry_after {
+            Some(_) => StatusCode::TOO_MANY_REQUESTS,
+            None => StatusCode::from_u16(self.error.code.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge a 401 or 403 must carry.
+    pub fn challenge(&self) -> Option<&'static str> {
+        match self.error.code {
+            // RFC 6749 §5.2: a 401 names the scheme the client used, and HTTP Basic is the only
+            // HTTP authentication scheme a client can use at this server.
+            ErrorCode::InvalidClient => Some(r#"Basic realm="authbridge""#),
+            // RFC 6750 §3.
+            ErrorCode::InvalidToken => Some(r#"Bearer error="invalid_token""#),
+            ErrorCode::InsufficientScope => Some(r#"Bearer error="insufficient_scope""#),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for OAuthFailure {
+    fn into_response(self) -> Response {
+        let mut builder = Response::builder()
+            .status(self.status())
+            .content_type("application/json")
+            .header("cache-control", "no-store")
+            .header("pragma", "no-cache");
+        if let Some(challenge) = self.challenge() {
+            builder = builder.header("www-authenticate", challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            builder = builder.header("retry-after", seconds.to_string());
+        }
+        let body = ErrorBody::from(&self.error);
+        builder.body(serde_json::to_vec(&body).expect("an error body serialises"))
     }
 }
 

@@ -1,20 +1,24 @@
 //! The form-encoded OAuth endpoints (`/token`, `/revoke`, `/introspect`) in the OpenAPI
 //! document. Their handlers read the raw form themselves, so that *they* choose the RFC error
 //! for every bad input (a repeated parameter, a wrong content type); this module only
-//! describes them: a form body of a documented shape in, RFC JSON out.
+//! describes them: a form body of a documented shape in, RFC JSON out. Each success body is
+//! the type the handler returns, serialised by the derive that documents it.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use poem::http::StatusCode;
 use poem::{IntoResponse, Request, RequestBody, Response};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::Type;
+use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi, Tags,
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi, Tags, Union,
 };
 
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, OAuthFailure};
 use super::{AppState, revocation, token};
+use crate::grants::exchange::ExchangeResponse;
+use crate::tokens::service::TokenResponse;
 
 #[derive(Tags)]
 enum OAuthTags {
@@ -63,24 +67,76 @@ impl<'a, T: Type> ApiExtractor<'a> for FormBody<T> {
     }
 }
 
-/// An answer the handler built, documented as `T` on success and RFC errors otherwise.
-pub struct OAuthAnswer<T> {
-    response: Response,
-    schema: PhantomData<fn() -> T>,
+/// What a form endpoint answers on success: documented and served from the same value.
+pub trait OAuthSuccess: Send {
+    fn meta() -> MetaResponse;
+    fn register(registry: &mut Registry);
+    fn into_response(self) -> Response;
 }
 
-impl<T> OAuthAnswer<T> {
-    fn new(response: Response) -> Self {
-        Self {
-            response,
-            schema: PhantomData,
-        }
+/// A JSON success body (RFC 6749 §5.1's headers): the schema in the document is `T`'s, and the
+/// body served is `T` serialised by the same derive, so the two cannot differ.
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type + ToJSON + Send> OAuthSuccess for JsonBody<T> {
+    fn meta() -> MetaResponse {
+        json_response(200, "Success (`Cache-Control: no-store`).", T::schema_ref())
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn into_response(self) -> Response {
+        Response::builder()
+            .status(StatusCode::OK)
+            .content_type("application/json")
+            .header("cache-control", "no-store")
+            .header("pragma", "no-cache")
+            .body(self.0.to_json_string())
     }
 }
 
-impl<T: Send> IntoResponse for OAuthAnswer<T> {
+/// Revocation answers 200 with no body, whatever the token (RFC 7009 §2.2).
+pub struct Revoked;
+
+impl OAuthSuccess for Revoked {
+    fn meta() -> MetaResponse {
+        MetaResponse {
+            description: "Revoked, or not a token of this client's (RFC 7009 §2.2); no body.",
+            status: Some(200),
+            status_range: None,
+            content: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+
     fn into_response(self) -> Response {
-        self.response
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("cache-control", "no-store")
+            .finish()
+    }
+}
+
+/// What a form endpoint answers: its success `S`, or an RFC error through the one mapping
+/// ([`OAuthFailure`]).
+pub struct OAuthAnswer<S>(pub Result<S, OAuthFailure>);
+
+impl<S, E: Into<OAuthFailure>> From<Result<S, E>> for OAuthAnswer<S> {
+    fn from(result: Result<S, E>) -> Self {
+        Self(result.map_err(Into::into))
+    }
+}
+
+impl<S: OAuthSuccess> IntoResponse for OAuthAnswer<S> {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(success) => success.into_response(),
+            Err(failure) => failure.into_response(),
+        }
     }
 }
 
@@ -101,12 +157,12 @@ fn json_response(
     }
 }
 
-impl<T: Type> ApiResponse for OAuthAnswer<T> {
+impl<S: OAuthSuccess> ApiResponse for OAuthAnswer<S> {
     fn meta() -> MetaResponses {
         let error = ErrorBody::schema_ref;
         MetaResponses {
             responses: vec![
-                json_response(200, "Success (`Cache-Control: no-store`).", T::schema_ref()),
+                S::meta(),
                 json_response(
                     400,
                     "`invalid_request`, `invalid_grant`, `invalid_scope`, `invalid_target`, `unauthorized_client` or `unsupported_grant_type` (RFC 6749 §5.2).",
@@ -115,6 +171,11 @@ impl<T: Type> ApiResponse for OAuthAnswer<T> {
                 json_response(
                     401,
                     "`invalid_client`: unknown, deleted or disabled client, or a wrong secret; hosts register again.",
+                    error(),
+                ),
+                json_response(
+                    500,
+                    "`server_error`: fixed text; the cause is in the log.",
                     error(),
                 ),
                 json_response(
@@ -127,9 +188,18 @@ impl<T: Type> ApiResponse for OAuthAnswer<T> {
     }
 
     fn register(registry: &mut Registry) {
-        T::register(registry);
+        S::register(registry);
         ErrorBody::register(registry);
     }
+}
+
+/// What `/token` answers: tokens for the authorization code and refresh grants, or a token
+/// exchange's upstream token.
+#[derive(Debug, Union)]
+#[oai(one_of)]
+pub enum TokenAnswer {
+    Tokens(TokenResponse),
+    Exchange(ExchangeResponse),
 }
 
 /// A token request (RFC 6749 §4.1.3 and §6, RFC 8693 §2.1). Which fields apply depends on
@@ -156,20 +226,6 @@ pub struct TokenRequest {
     pub requested_token_type: Option<String>,
 }
 
-/// A token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
-#[derive(Debug, Object)]
-pub struct TokenResponseBody {
-    pub access_token: String,
-    /// `Bearer`.
-    pub token_type: String,
-    pub expires_in: Option<i64>,
-    /// Not in token-exchange answers.
-    pub refresh_token: Option<String>,
-    pub scope: Option<String>,
-    /// Token exchange only.
-    pub issued_token_type: Option<String>,
-}
-
 /// A revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1).
 #[derive(Debug, Object)]
 pub struct TokenRequestByValue {
@@ -180,7 +236,8 @@ pub struct TokenRequestByValue {
 }
 
 /// An introspection answer (RFC 7662 §2.2): `{"active": false}` or the token's claims.
-#[derive(Debug, Object)]
+#[derive(Debug, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Introspection {
     pub active: bool,
     pub scope: Option<String>,
@@ -193,10 +250,6 @@ pub struct Introspection {
     pub jti: Option<String>,
     pub token_type: Option<String>,
 }
-
-/// Revocation answers 200 with no body, whatever the token (RFC 7009 §2.2).
-#[derive(Debug, Object)]
-pub struct Revoked {}
 
 pub struct OAuthApi {
     pub state: Arc<AppState>,
@@ -211,8 +264,8 @@ impl OAuthApi {
         &self,
         request: &Request,
         body: FormBody<TokenRequest>,
-    ) -> OAuthAnswer<TokenResponseBody> {
-        OAuthAnswer::new(token::token(&self.state, request, &body.raw).await)
+    ) -> OAuthAnswer<JsonBody<TokenAnswer>> {
+        token::token(&self.state, request, &body.raw).await.into()
     }
 
     /// Revoke a refresh token (its whole family) or an access token (RFC 7009).
@@ -222,7 +275,9 @@ impl OAuthApi {
         request: &Request,
         body: FormBody<TokenRequestByValue>,
     ) -> OAuthAnswer<Revoked> {
-        OAuthAnswer::new(revocation::revoke(&self.state, request, &body.raw).await)
+        revocation::revoke(&self.state, request, &body.raw)
+            .await
+            .into()
     }
 
     /// Introspect an access token (RFC 7662), for resource-server clients.
@@ -231,7 +286,9 @@ impl OAuthApi {
         &self,
         request: &Request,
         body: FormBody<TokenRequestByValue>,
-    ) -> OAuthAnswer<Introspection> {
-        OAuthAnswer::new(revocation::introspect(&self.state, request, &body.raw).await)
+    ) -> OAuthAnswer<JsonBody<Introspection>> {
+        revocation::introspect(&self.state, request, &body.raw)
+            .await
+            .into()
     }
 }

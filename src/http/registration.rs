@@ -10,10 +10,11 @@ use poem_openapi::{ApiResponse, OpenApi, Tags};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::errors::{ErrorBody, error_body};
+use super::errors::{ErrorBody, OAuthFailure};
 use crate::clients::registry::{ClientInformation, RegistrationError};
 use crate::clients::trail::metadata_summary;
 use crate::monitoring::RegistrationRefusal;
+use crate::oauth::error::{ErrorCode, OAuthError};
 
 #[derive(Tags)]
 enum RegistrationTags {
@@ -61,40 +62,42 @@ fn no_store() -> String {
 
 /// A body that is not JSON, or not sent as `application/json`.
 fn unreadable_body(error: poem::Error) -> RegistrationResponse {
-    RegistrationResponse::BadRequest(
-        error_body(
-            "invalid_client_metadata",
-            format!("the body must be a JSON object sent as application/json ({error})"),
-        ),
-        no_store(),
-    )
+    OAuthFailure::from(OAuthError::new(
+        ErrorCode::InvalidClientMetadata,
+        format!("the body must be a JSON object sent as application/json ({error})"),
+    ))
+    .into()
 }
 
 impl From<RegistrationError> for RegistrationResponse {
     fn from(error: RegistrationError) -> Self {
-        match error {
-            RegistrationError::Metadata(error) => {
-                Self::BadRequest(error_body(error.code(), error.to_string()), no_store())
+        let failure = match error {
+            RegistrationError::Metadata(error) => OAuthError::from(error).into(),
+            RegistrationError::InvalidToken(description) => {
+                OAuthError::new(ErrorCode::InvalidToken, description).into()
             }
-            RegistrationError::InvalidToken(description) => Self::Unauthorized(
-                error_body("invalid_token", description),
-                r#"Bearer error="invalid_token""#.into(),
-            ),
             RegistrationError::RateLimited { retry_after }
             | RegistrationError::CapReached { retry_after } => {
-                let description = error.to_string();
-                Self::TooManyRequests(
-                    error_body("temporarily_unavailable", description),
-                    retry_after.to_string(),
-                )
+                OAuthFailure::rate_limited(error.to_string(), retry_after)
             }
             RegistrationError::Store(error) => {
-                tracing::error!(%error, "registration failed");
-                Self::ServerError(error_body(
-                    "server_error",
-                    "the server could not complete the request",
-                ))
+                OAuthFailure::server_error("registration failed", error)
             }
+        };
+        failure.into()
+    }
+}
+
+/// The registration endpoints' error variants, with the headers `OAuthFailure` gives each.
+impl From<OAuthFailure> for RegistrationResponse {
+    fn from(failure: OAuthFailure) -> Self {
+        let body = Json(ErrorBody::from(&failure.error));
+        let challenge = failure.challenge().unwrap_or_default().to_owned();
+        match (failure.status().as_u16(), failure.retry_after) {
+            (429, Some(retry_after)) => Self::TooManyRequests(body, retry_after.to_string()),
+            (401, _) => Self::Unauthorized(body, challenge),
+            (400, _) => Self::BadRequest(body, no_store()),
+            _ => Self::ServerError(body),
         }
     }
 }

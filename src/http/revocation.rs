@@ -1,12 +1,13 @@
 //! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
 
-use poem::http::StatusCode;
-use poem::{Request, Response};
+use poem::Request;
 use serde_json::json;
 
 use super::AppState;
+use super::errors::OAuthFailure;
+use super::oauth_api::{Introspection, JsonBody, Revoked};
 use super::registration::request_address;
-use super::token::{authenticate_form, json_response, oauth_error_response};
+use super::token::authenticate_form;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::audit::{AuditRecord, actors};
 use crate::tokens::opaque;
@@ -15,17 +16,15 @@ use crate::tokens::verify::verify_access_token;
 /// RFC 7009: revokes a refresh token (its whole family) or an access token (by `jti`, until it
 /// expires). Unknown tokens, and tokens of other clients, get the same 200: a client learns
 /// nothing about tokens that are not its own, and cannot revoke them.
-pub async fn revoke(state: &AppState, request: &Request, body: &str) -> Response {
-    let (form, client) = match authenticate_form(state, request, body).await {
-        Ok(authenticated) => authenticated,
-        Err((error, basic)) => return oauth_error_response(&error, basic),
-    };
-    let Some(token) = form.get("token") else {
-        return oauth_error_response(
-            &OAuthError::new(ErrorCode::InvalidRequest, "token is required"),
-            false,
-        );
-    };
+pub async fn revoke(
+    state: &AppState,
+    request: &Request,
+    body: &str,
+) -> Result<Revoked, OAuthFailure> {
+    let (form, client) = authenticate_form(state, request, body).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
     let now = state.clock.now();
     let result = async {
         if let Some(row) = state.store.refresh_token(&opaque::hash(token)).await? {
@@ -71,50 +70,35 @@ pub async fn revoke(state: &AppState, request: &Request, body: &str) -> Response
         Ok::<(), crate::store::StoreError>(())
     }
     .await;
-    match result {
-        Ok(()) => Response::builder()
-            .status(StatusCode::OK)
-            .header("cache-control", "no-store")
-            .finish(),
-        Err(error) => {
-            tracing::error!(%error, "revocation failed");
-            oauth_error_response(
-                &OAuthError::new(
-                    ErrorCode::ServerError,
-                    "the server could not complete the request",
-                ),
-                false,
-            )
-        }
-    }
+    result
+        .map(|()| Revoked)
+        .map_err(|error| OAuthFailure::server_error("revocation failed", error))
 }
 
 /// RFC 7662, for resource-server clients only: `active` and the token's claims when it is a
 /// valid access token for that client's resource, `{"active": false}` for anything else.
-pub async fn introspect(state: &AppState, request: &Request, body: &str) -> Response {
-    let (form, client) = match authenticate_form(state, request, body).await {
-        Ok(authenticated) => authenticated,
-        Err((error, basic)) => return oauth_error_response(&error, basic),
-    };
+pub async fn introspect(
+    state: &AppState,
+    request: &Request,
+    body: &str,
+) -> Result<JsonBody<Introspection>, OAuthFailure> {
+    let (form, client) = authenticate_form(state, request, body).await?;
     let Some(resource) = client
         .resource_server_for
         .as_deref()
         .filter(|_| !client.public)
     else {
-        let error = OAuthError::new(
+        return Err(OAuthError::new(
             ErrorCode::InvalidClient,
             "only a confidential client marked as a resource server may introspect",
-        );
-        return oauth_error_response(&error, false);
+        )
+        .into());
     };
-    let Some(token) = form.get("token") else {
-        return oauth_error_response(
-            &OAuthError::new(ErrorCode::InvalidRequest, "token is required"),
-            false,
-        );
-    };
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
     let now = state.clock.now();
-    let inactive = || json_response(StatusCode::OK, &json!({"active": false}));
+    let inactive = || Ok(JsonBody(Introspection::default()));
     let Ok(claims) = verify_access_token(
         &state.keys,
         token,
@@ -137,31 +121,19 @@ pub async fn introspect(state: &AppState, request: &Request, body: &str) -> Resp
     }
     .await;
     match live {
-        Ok(true) => json_response(
-            StatusCode::OK,
-            &json!({
-                "active": true,
-                "scope": claims.scope,
-                "client_id": claims.client_id,
-                "sub": claims.sub,
-                "aud": claims.aud,
-                "iss": claims.iss,
-                "exp": claims.exp,
-                "iat": claims.iat,
-                "jti": claims.jti,
-                "token_type": "Bearer",
-            }),
-        ),
+        Ok(true) => Ok(JsonBody(Introspection {
+            active: true,
+            scope: Some(claims.scope),
+            client_id: Some(claims.client_id),
+            sub: Some(claims.sub),
+            aud: Some(claims.aud),
+            iss: Some(claims.iss),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            jti: Some(claims.jti),
+            token_type: Some("Bearer".into()),
+        })),
         Ok(false) => inactive(),
-        Err(error) => {
-            tracing::error!(%error, "introspection failed");
-            oauth_error_response(
-                &OAuthError::new(
-                    ErrorCode::ServerError,
-                    "the server could not complete the request",
-                ),
-                false,
-            )
-        }
+        Err(error) => Err(OAuthFailure::server_error("introspection failed", error)),
     }
 }

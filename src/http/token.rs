@@ -2,10 +2,10 @@
 //! first (401 `invalid_client` on any failure, the answer on which hosts register again), then
 //! the grant.
 
-use poem::http::StatusCode;
-use poem::{Request, Response};
+use poem::Request;
 
 use super::AppState;
+use super::oauth_api::{JsonBody, TokenAnswer};
 use super::registration::request_source;
 use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
 use crate::grants::code::CodeRequest;
@@ -19,42 +19,12 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 
-/// A JSON response with the headers RFC 6749 §5.1 requires.
-pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .header("cache-control", "no-store")
-        .header("pragma", "no-cache")
-        .body(serde_json::to_vec(body).expect("a response serialises"))
-}
-
-/// An RFC 6749 §5.2 error; `basic` adds the Basic challenge to a 401.
-pub fn oauth_error_response(error: &OAuthError, basic: bool) -> Response {
-    let body =
-        serde_json::json!({"error": error.code.as_str(), "error_description": error.description});
-    let status = StatusCode::from_u16(error.code.status()).expect("a valid status");
-    let mut response = json_response(status, &body);
-    if error.code == ErrorCode::InvalidClient {
-        let challenge = if basic {
-            r#"Basic realm="authbridge""#
-        } else {
-            r#"Bearer realm="authbridge""#
-        };
-        response.headers_mut().insert(
-            "www-authenticate",
-            poem::http::HeaderValue::from_static(challenge),
-        );
-    }
-    response
-}
-
 /// Parses a form body (refusing repeated parameters) and authenticates the client.
 pub async fn authenticate_form(
     state: &AppState,
     request: &Request,
     body: &str,
-) -> Result<(AuthorizeQuery, AuthenticatedClient), (OAuthError, bool)> {
+) -> Result<(AuthorizeQuery, AuthenticatedClient), OAuthError> {
     let is_form = request
         .headers()
         .get("content-type")
@@ -66,41 +36,31 @@ pub async fn authenticate_form(
             })
         });
     if !is_form {
-        return Err((
-            OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "the body must be application/x-www-form-urlencoded",
-            ),
-            false,
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "the body must be application/x-www-form-urlencoded",
         ));
     }
     let form = AuthorizeQuery::parse(body);
     if let Some(name) = form.repeated().first() {
-        return Err((
-            OAuthError::new(
-                ErrorCode::InvalidRequest,
-                format!("the parameter `{name}` was sent more than once"),
-            ),
-            false,
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            format!("the parameter `{name}` was sent more than once"),
         ));
     }
     let mut headers = request.headers().get_all("authorization").iter();
     let authorization = headers.next().and_then(|v| v.to_str().ok());
     if headers.next().is_some() {
-        return Err((
-            OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "more than one Authorization header",
-            ),
-            false,
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "more than one Authorization header",
         ));
     }
     let presented = presented_client(
         authorization,
         form.get("client_id"),
         form.get("client_secret"),
-    )
-    .map_err(|e| (e, authorization.is_some()))?;
+    )?;
     let documents = &state.config.client_metadata_documents;
     let client = authenticate_client(
         &state.store,
@@ -108,20 +68,21 @@ pub async fn authenticate_form(
         documents.enabled,
         documents.allow_http_loopback,
     )
-    .await
-    .map_err(|e| (e, presented.used_basic()))?;
+    .await?;
     Ok((form, client))
 }
 
 /// `POST /token`, mounted through the OpenAPI service (`http::oauth_api`).
-pub async fn token(state: &AppState, request: &Request, body: &str) -> Response {
-    let (form, client) = match authenticate_form(state, request, body).await {
-        Ok(authenticated) => authenticated,
-        Err((error, basic)) => {
+pub async fn token(
+    state: &AppState,
+    request: &Request,
+    body: &str,
+) -> Result<JsonBody<TokenAnswer>, OAuthError> {
+    let (form, client) = authenticate_form(state, request, body)
+        .await
+        .inspect_err(|error| {
             tracing::info!(error = %error.code, "token request refused before the grant");
-            return oauth_error_response(&error, basic);
-        }
-    };
+        })?;
     let tokens = &state.tokens;
     let result = match form.get("grant_type") {
         Some(GRANT_AUTHORIZATION_CODE) => {
@@ -131,7 +92,10 @@ pub async fn token(state: &AppState, request: &Request, body: &str) -> Response 
                 code_verifier: form.get("code_verifier"),
                 resource: form.get("resource"),
             };
-            tokens.exchange_code(&client, code).await
+            tokens
+                .exchange_code(&client, code)
+                .await
+                .map(TokenAnswer::Tokens)
         }
         Some(GRANT_REFRESH_TOKEN) => {
             let source = request_source(request, state.config.registration.trust_forwarded_for);
@@ -145,28 +109,22 @@ pub async fn token(state: &AppState, request: &Request, body: &str) -> Response 
                     .get("user-agent")
                     .and_then(|v| v.to_str().ok()),
             };
-            tokens.refresh(&client, refresh).await
+            tokens
+                .refresh(&client, refresh)
+                .await
+                .map(TokenAnswer::Tokens)
         }
         Some(GRANT_TOKEN_EXCHANGE) => {
-            match tokens
+            let exchanged = tokens
                 .exchange_token(
                     &client,
                     form.get("subject_token"),
                     form.get("subject_token_type"),
                     form.get("requested_token_type"),
                 )
-                .await
-            {
-                Ok(response) => {
-                    state.metrics.token_exchange(true);
-                    state.metrics.token_issued(GrantType::TokenExchange);
-                    return json_response(StatusCode::OK, &response);
-                }
-                Err(error) => {
-                    state.metrics.token_exchange(false);
-                    Err(error)
-                }
-            }
+                .await;
+            state.metrics.token_exchange(exchanged.is_ok());
+            exchanged.map(TokenAnswer::Exchange)
         }
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
@@ -177,19 +135,15 @@ pub async fn token(state: &AppState, request: &Request, body: &str) -> Response 
             "grant_type is required",
         )),
     };
-    match result {
-        Ok(response) => {
-            let grant = if form.get("grant_type") == Some(GRANT_REFRESH_TOKEN) {
-                GrantType::RefreshToken
-            } else {
-                GrantType::AuthorizationCode
-            };
-            state.metrics.token_issued(grant);
-            json_response(StatusCode::OK, &response)
+    match &result {
+        Ok(TokenAnswer::Exchange(_)) => state.metrics.token_issued(GrantType::TokenExchange),
+        Ok(TokenAnswer::Tokens(_)) if form.get("grant_type") == Some(GRANT_REFRESH_TOKEN) => {
+            state.metrics.token_issued(GrantType::RefreshToken)
         }
+        Ok(TokenAnswer::Tokens(_)) => state.metrics.token_issued(GrantType::AuthorizationCode),
         Err(error) => {
             tracing::info!(client_id = %client.client_id, error = %error.code, "token request refused");
-            oauth_error_response(&error, false)
         }
     }
+    result.map(JsonBody)
 }

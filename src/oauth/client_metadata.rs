@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use super::error::{ErrorCode, OAuthError};
 use super::redirect_uri::{AllowPattern, RedirectUri};
 use super::scope::is_scope_token;
 
@@ -51,10 +52,20 @@ pub enum MetadataError {
 
 impl MetadataError {
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
-            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
+            Self::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
         }
+    }
+}
+
+impl From<MetadataError> for OAuthError {
+    fn from(error: MetadataError) -> Self {
+        OAuthError::new(error.error_code(), error.to_string())
     }
 }
 

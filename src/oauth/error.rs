@@ -1,6 +1,7 @@
-//! The protocol's error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750, RFC 7591, RFC 8707,
-//! OpenID Connect's `login_required`/`consent_required`), each with the HTTP status it has when
-//! answered directly.
+//! The protocol's error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2,
+//! RFC 8707, OpenID Connect's `login_required`/`consent_required`), each with the HTTP status it
+//! has when answered directly. Every OAuth error the server answers is one of these; `http::errors`
+//! turns them into responses.
 
 use std::fmt;
 
@@ -18,6 +19,9 @@ pub enum ErrorCode {
     LoginRequired,
     ConsentRequired,
     InvalidToken,
+    InsufficientScope,
+    InvalidRedirectUri,
+    InvalidClientMetadata,
     TemporarilyUnavailable,
     ServerError,
 }
@@ -37,6 +41,9 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
@@ -46,7 +53,8 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
-            Self::AccessDenied => 403,
+            // RFC 6750 §3.1.
+            Self::AccessDenied | Self::InsufficientScope => 403,
             Self::TemporarilyUnavailable => 503,
             Self::ServerError => 500,
             _ => 400,
@@ -102,6 +110,33 @@ pub fn to_error_description(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_code_has_its_rfc_status() {
+        let cases = [
+            (ErrorCode::InvalidRequest, "invalid_request", 400),
+            (ErrorCode::InvalidClient, "invalid_client", 401),
+            (ErrorCode::InvalidToken, "invalid_token", 401),
+            (ErrorCode::InsufficientScope, "insufficient_scope", 403),
+            (ErrorCode::AccessDenied, "access_denied", 403),
+            (ErrorCode::InvalidRedirectUri, "invalid_redirect_uri", 400),
+            (
+                ErrorCode::InvalidClientMetadata,
+                "invalid_client_metadata",
+                400,
+            ),
+            (ErrorCode::InvalidTarget, "invalid_target", 400),
+            (
+                ErrorCode::TemporarilyUnavailable,
+                "temporarily_unavailable",
+                503,
+            ),
+            (ErrorCode::ServerError, "server_error", 500),
+        ];
+        for (code, name, status) in cases {
+            assert_eq!((code.as_str(), code.status()), (name, status), "{name}");
+        }
+    }
 
     #[test]
     fn descriptions_keep_to_the_rfc_6749_character_set() {

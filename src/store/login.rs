@@ -13,12 +13,18 @@ use super::{Store, StoreError};
 pub mod user {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    // Also what the admin API answers (schema `AdminUser`): a column added here is shown to
+    // operators unless it is marked `#[oai(skip)]`.
+    /// A user as the admin API shows it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, poem_openapi::Object)]
     #[sea_orm(table_name = "users")]
+    #[oai(rename = "AdminUser")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: String,
+        /// `ownerrez`, `oauth2` or `dev`.
         pub provider: String,
+        /// The upstream's id of the user (OwnerRez: `user_id`).
         pub upstream_subject: String,
         pub display_name: Option<String>,
         pub created_at: i64,
@@ -63,21 +69,32 @@ pub mod request {
 pub mod grant {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    // Also what the admin API answers (schema `AdminGrant`): a column added here is shown to
+    // operators unless it is marked `#[oai(skip)]`, as the sealed upstream tokens are.
+    /// A grant as the admin API shows it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, poem_openapi::Object)]
     #[sea_orm(table_name = "grants")]
+    #[oai(rename = "AdminGrant")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub grant_id: String,
+        /// The user's id; the listing is per user already.
+        #[oai(skip)]
         pub user_id: String,
         pub client_id: String,
         pub resource: String,
         pub scope: String,
+        /// Sealed; never shown.
+        #[oai(skip)]
         pub upstream_tokens: Option<String>,
+        /// When the stored upstream token expires, if the upstream said.
         pub upstream_expires_at: Option<i64>,
         pub created_at: i64,
         pub updated_at: i64,
+        /// Set once the grant is revoked.
         pub revoked_at: Option<i64>,
         /// Until when one instance holds the right to refresh the upstream token.
+        #[oai(skip)]
         pub refresh_lease_until: Option<i64>,
     }
 

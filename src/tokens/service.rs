@@ -18,13 +18,18 @@ use crate::store::Store;
 use crate::store::tokens::{FamilyRow, RefreshRow};
 use crate::vault::Vault;
 
+// The body `/token` serves, serialised by the derive that documents it (`http::oauth_api`);
+// serde's form is what a rotation seals for its grace-period replay.
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, poem_openapi::Object)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// `Bearer`.
     pub token_type: String,
+    /// Seconds.
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
     pub refresh_token: Option<String>,
     pub scope: String,
 }

@@ -31,6 +31,11 @@ pub async fn first_user_grants(app: &TestApp) -> (String, Value) {
     let users = admin_json("/admin/v1/users".into()).await;
     let user_id = users["users"][0]["user_id"].as_str().unwrap().to_owned();
     let grants = admin_json(format!("/admin/v1/users/{user_id}/grants")).await;
+    for grant in grants["grants"].as_array().unwrap() {
+        for hidden in ["upstream_tokens", "refresh_lease_until", "user_id"] {
+            assert!(grant.get(hidden).is_none(), "the admin API shows {hidden}");
+        }
+    }
     (user_id, grants)
 }
 

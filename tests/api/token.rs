@@ -248,6 +248,12 @@ async fn client_authentication_failures_are_401_invalid_client() {
         ],
     )
     .await;
+    // RFC 6749 §5.2: a 401 names an HTTP authentication scheme the client may use, and Basic
+    // is the only one here, also when the client authenticated in the body.
+    assert_eq!(
+        secret_for_public.headers()["www-authenticate"],
+        r#"Basic realm="authbridge""#
+    );
     assert_eq!(error_of(secret_for_public, 401).await, "invalid_client");
 
     // A confidential client (claude.ai registers with client_secret_post).
