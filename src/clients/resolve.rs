@@ -6,6 +6,7 @@ use serde_json::json;
 use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
 use super::registry::KIND_ADMIN;
 use super::stored::{stored_metadata, stored_redirect_uris};
+use crate::store::clients::ClientRow;
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
@@ -103,8 +104,23 @@ pub async fn resolve_client(
             row.token_endpoint_auth_method,
             row.updated_at,
         ])),
-        may_redirect_errors: admin || row.first_authorized_at.is_some(),
+        may_redirect_errors: vouched_for(&row),
     })
+}
+
+/// `ResolvedClient::may_redirect_errors` for a request that was already verified and stored
+/// (the consent form's answer): only a registered client still there, not disabled, and
+/// admin-created or approved by a user. A metadata-document client never is.
+pub async fn may_redirect_errors(store: &Store, client_id: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .client(client_id)
+        .await?
+        .is_some_and(|row| !row.disabled && vouched_for(&row)))
+}
+
+/// An admin created the client, or a user completed a login through it.
+fn vouched_for(row: &ClientRow) -> bool {
+    row.kind == KIND_ADMIN || row.first_authorized_at.is_some()
 }
 
 /// SHA-256 (hex) of a JSON value's serialisation: unambiguous, whatever the fields contain.
