@@ -270,12 +270,16 @@ impl Store {
     /// and upstream tokens, or a new one), the authorization code, and the client's first/last use.
     /// `seal_tokens` seals the upstream tokens for the grant id it is given. Returns the user
     /// and grant ids.
+    ///
+    /// Simultaneous logins of one user through one client and resource (several tabs, a host
+    /// retrying) all find no user or no live grant, and all but the first insert hit the unique
+    /// index: those run again and attach to the user and live grant the first one wrote.
     pub async fn complete_login(
         &self,
         login: CompletedLogin<'_>,
         seal_tokens: impl Fn(&str) -> String + Sync,
     ) -> Result<(String, String), StoreError> {
-        super::retry_when_busy(|| self.complete_login_once(login.clone(), &seal_tokens)).await
+        super::retry_when_raced(|| self.complete_login_once(login.clone(), &seal_tokens)).await
     }
 
     async fn complete_login_once(

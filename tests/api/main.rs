@@ -15,6 +15,7 @@ mod helpers;
 mod http_basics;
 mod keys;
 mod login;
+mod login_races;
 mod openapi;
 mod ownerrez_double;
 mod properties;
