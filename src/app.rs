@@ -11,15 +11,14 @@ use poem_openapi::OpenApiService;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::{self, StartupError};
-use crate::clients::registry::REGISTER_PATH;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::http::admin::AdminApi;
 use crate::http::admin_keys::AdminKeysApi;
 use crate::http::admin_users::AdminUsersApi;
-use crate::http::authorize::{self, CALLBACK_PATH, CONSENT_PATH};
-use crate::http::discovery::{DiscoveryApi, JWKS_PATH};
+use crate::http::authorize;
+use crate::http::discovery::DiscoveryApi;
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
 use crate::http::middleware::{
@@ -30,8 +29,11 @@ use crate::http::registration::RegistrationApi;
 use crate::http::server::{self, ServeOptions};
 use crate::http::{callback, consent, dev_upstream, webhook};
 use crate::oauth::issuer::Issuer;
+use crate::routes::{
+    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, REGISTER_PATH,
+    REVOKE_PATH, TOKEN_PATH, WEBHOOK_PATH,
+};
 use crate::tokens::keyring::SigningKeys;
-use crate::upstream::dev::DEV_AUTHORIZE_PATH;
 
 /// A server bound to its port, ready to run.
 pub struct Application {
@@ -42,8 +44,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener, opens and migrates the database, checks the encryption key and
-    /// loads the signing keys. Nothing is served until [`Application::run_until`].
+    /// Binds the listener, then the start-up steps, in order: open and migrate the database,
+    /// check the encryption key against it, load the signing keys (re-sealing them after a key
+    /// rotation), re-wrap the grants' upstream tokens after a key rotation, load or create the
+    /// cookie key, and assemble the login. Nothing is served until [`Application::run_until`].
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         config.validate()?;
         let listen = config.listen_addr()?;
@@ -72,7 +76,9 @@ impl Application {
         let keys = Arc::new(
             bootstrap::load_signing_keys(&config, &store, vault.clone(), clock.clone()).await?,
         );
-        let login = bootstrap::login_parts(&config, &issuer, &store, vault, clock.clone()).await?;
+        bootstrap::rewrap_grant_tokens(&store, &vault).await?;
+        let cookie_key = bootstrap::cookie_key(&store, &vault, clock.now()).await?;
+        let login = bootstrap::login_parts(&config, &issuer, vault, cookie_key, clock.clone())?;
 
         let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
         let endpoint = routes(state.clone());
@@ -201,17 +207,6 @@ type Apis = (
     OAuthApi,
 );
 
-/// Path of the authorization endpoint below the issuer.
-pub const AUTHORIZE_PATH: &str = "/authorize";
-/// Path of the token endpoint below the issuer.
-pub const TOKEN_PATH: &str = "/token";
-/// Path of the revocation endpoint (RFC 7009) below the issuer.
-pub const REVOKE_PATH: &str = "/revoke";
-/// Path of the introspection endpoint (RFC 7662) below the issuer.
-pub const INTROSPECT_PATH: &str = "/introspect";
-/// Path of the upstream's webhook below the issuer.
-pub const WEBHOOK_PATH: &str = "/upstream/webhook";
-
 /// The OpenAPI service for every JSON endpoint.
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -319,7 +314,8 @@ pub async fn openapi_document() -> Result<String, StartupError> {
         bootstrap::load_signing_keys(&config, &store, vault.clone(), clock.clone()).await?,
     );
     let issuer = Issuer::parse("http://127.0.0.1:8080").expect("a valid issuer");
-    let login = bootstrap::login_parts(&config, &issuer, &store, vault, clock.clone()).await?;
+    let cookie_key = bootstrap::cookie_key(&store, &vault, clock.now()).await?;
+    let login = bootstrap::login_parts(&config, &issuer, vault, cookie_key, clock.clone())?;
     let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
     Ok(api_service(state).spec())
 }

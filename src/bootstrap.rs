@@ -1,5 +1,9 @@
-//! Start-up steps shared by `serve` and the operator commands: resolve secrets, open and
-//! migrate the database, check the encryption key against it, and load the signing keys.
+//! Start-up steps shared by `serve` and the operator commands, each a named function that
+//! `app::Application::build` calls in order: [`open_store`] (connect, migrate), [`open_vault`]
+//! (the configured keys, or the development key file), [`check_vault`] (the key opens this
+//! database's data), [`load_signing_keys`], [`rewrap_grant_tokens`] and [`cookie_key`] (both
+//! write: they re-seal under the current key after an encryption-key rotation), and
+//! [`login_parts`] (the upstream provider and webhook credentials; writes nothing).
 
 use std::io::Write;
 use std::path::Path;
@@ -7,8 +11,6 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, ProviderKind, Secret};
-use crate::http::LoginParts;
-use crate::http::webhook::WebhookCredentials;
 use crate::oauth::issuer::Issuer;
 use crate::store::{Store, StoreError, default_sqlite_url};
 use crate::tokens::keyring::{KeyError, KeyTiming, SigningKeys};
@@ -16,6 +18,7 @@ use crate::upstream::UpstreamProvider;
 use crate::upstream::dev::DevProvider;
 use crate::upstream::oauth2::OAuth2Provider;
 use crate::upstream::ownerrez::OwnerRezProvider;
+use crate::vault::context::{COOKIE_KEY, VAULT_CHECK};
 use crate::vault::{self, KEY_LEN, Vault};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +36,29 @@ pub enum StartupError {
     },
 }
 
+/// The parts of the login that start-up assembles (they need secrets and the database).
+pub struct LoginParts {
+    pub vault: Arc<Vault>,
+    pub upstream: Arc<dyn UpstreamProvider>,
+    /// Set when the provider is `dev`: its login page is then served.
+    pub dev: Option<Arc<DevProvider>>,
+    /// The server key that signs browser cookies and CSRF tokens.
+    pub cookie_key: [u8; 32],
+    pub webhook: Option<WebhookCredentials>,
+}
+
+/// The configured credentials of the upstream's webhook (HTTP Basic).
+#[derive(Clone)]
+pub struct WebhookCredentials {
+    pub user: String,
+    pub password: String,
+}
+
 /// Name of the development encryption key file inside the data directory.
 pub const DEV_KEY_FILE: &str = "encryption.key";
 
-/// The setting that proves the configured encryption key is the one the database was
-/// written with: a known value sealed by the vault.
-const VAULT_CHECK: &str = "vault_check";
+/// The known value, sealed by the vault into the setting `VAULT_CHECK`, that proves the
+/// configured encryption key is the one the database was written with.
 const VAULT_CHECK_PLAINTEXT: &[u8] = b"authbridge vault check";
 
 /// The database URL: configured, or the SQLite file in the data directory.
@@ -173,22 +193,11 @@ pub fn key_timing(config: &Config) -> KeyTiming {
     }
 }
 
-/// The setting holding the server's cookie-signing key, sealed by the vault.
-const COOKIE_KEY: &str = "cookie_key";
-
-/// Assembles the login: the upstream provider with its secret, the cookie key (created once
-/// and shared by every instance through the database) and the webhook credentials.
-pub async fn login_parts(
-    config: &Config,
-    issuer: &Issuer,
-    store: &Store,
-    vault: Arc<Vault>,
-    clock: Arc<dyn Clock>,
-) -> Result<LoginParts, StartupError> {
-    let candidate = vault.seal(&random_key(), COOKIE_KEY);
-    let mut stored = store
-        .setting_or_insert(COOKIE_KEY, candidate, clock.now())
-        .await?;
+/// The server's cookie-signing key: created once and shared by every instance through the
+/// database (sealed by the vault); re-sealed under the current encryption key after a rotation.
+pub async fn cookie_key(store: &Store, vault: &Vault, now: i64) -> Result<[u8; 32], StartupError> {
+    let candidate = vault.seal(&crate::random::random_key(), COOKIE_KEY);
+    let mut stored = store.setting_or_insert(COOKIE_KEY, candidate, now).await?;
     if vault.is_sealed_with_old_key(&stored) {
         let plain = vault.open(&stored, COOKIE_KEY).map_err(|_| {
             ConfigError::new(
@@ -197,16 +206,26 @@ pub async fn login_parts(
             )
         })?;
         stored = vault.seal(&plain, COOKIE_KEY);
-        store
-            .put_setting(COOKIE_KEY, stored.clone(), clock.now())
-            .await?;
+        store.put_setting(COOKIE_KEY, stored.clone(), now).await?;
     }
-    rewrap_grant_tokens(store, &vault).await?;
-    let cookie_key: [u8; 32] = vault
+    let cookie_key = vault
         .open(&stored, COOKIE_KEY)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| ConfigError::new("encryption.key", "does not open the stored cookie key"))?;
+    Ok(cookie_key)
+}
+
+/// Assembles the login: the upstream provider with its secret and the webhook credentials,
+/// around the vault and the cookie key. Reads configuration and secret files only; writes
+/// nothing.
+pub fn login_parts(
+    config: &Config,
+    issuer: &Issuer,
+    vault: Arc<Vault>,
+    cookie_key: [u8; 32],
+    clock: Arc<dyn Clock>,
+) -> Result<LoginParts, StartupError> {
     let timeout = std::time::Duration::from_millis(config.upstream.timeout_ms);
     let upstream = &config.upstream;
     let mut dev = None;
@@ -272,13 +291,13 @@ pub async fn login_parts(
 
 /// After an encryption-key rotation, re-wraps every grant's data key under the new key (the
 /// tokens themselves are not re-encrypted).
-async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), StartupError> {
+pub async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), StartupError> {
     let mut count = 0;
     for (grant_id, sealed) in store.sealed_grant_tokens().await? {
         if !vault.envelope_needs_rewrap(&sealed) {
             continue;
         }
-        let context = crate::http::callback::grant_context(&grant_id);
+        let context = crate::vault::context::grant_tokens(&grant_id);
         let rewrapped = vault.rewrap_envelope(&sealed, &context).map_err(|e| {
             ConfigError::new(
                 "encryption.previous_key",
@@ -300,12 +319,6 @@ async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), Startup
         );
     }
     Ok(())
-}
-
-fn random_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut key).expect("the system random generator is available");
-    key
 }
 
 /// A secret from the environment (`value`) or from the file the operator named.

@@ -10,6 +10,8 @@ pub mod config;
 pub mod grants;
 pub mod http;
 pub mod oauth;
+pub mod random;
+pub mod routes;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

@@ -21,6 +21,7 @@ use crate::oauth::client_metadata::{
 };
 use crate::oauth::issuer::Issuer;
 use crate::oauth::redirect_uri::AllowPattern;
+use crate::routes::REGISTER_PATH;
 use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
@@ -28,9 +29,6 @@ use crate::tokens::opaque;
 use super::stored::stored_metadata;
 pub use crate::store::clients::KIND_DYNAMIC;
 pub const KIND_ADMIN: &str = "admin";
-
-/// Path of the registration endpoint below the issuer.
-pub const REGISTER_PATH: &str = "/register";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
@@ -476,29 +474,4 @@ fn canonical_json(value: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_json_ignores_key_order() {
-        let a: Value =
-            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"q":2,"p":1}],"x":null}}"#).unwrap();
-        let b: Value =
-            serde_json::from_str(r#"{"a":{"x":null,"y":[1,{"p":1,"q":2}]},"b":1}"#).unwrap();
-        assert_eq!(canonical_json(&a), canonical_json(&b));
-        let c: Value =
-            serde_json::from_str(r#"{"a":{"x":null,"y":[{"p":1,"q":2},1]},"b":1}"#).unwrap();
-        assert_ne!(
-            canonical_json(&a),
-            canonical_json(&c),
-            "array order matters"
-        );
-    }
-
-    #[test]
-    fn client_ids_are_never_urls() {
-        let id = generate_client_id();
-        assert!(id.starts_with("client_") && id.len() == 7 + 22, "{id}");
-        assert!(!id.contains(':') && !id.contains('/'));
-    }
-}
+mod tests;

@@ -5,11 +5,15 @@
 //! revokes what it issued ([`code`]), whether a refresh token rotates, replays its rotation
 //! within the grace window or is reuse ([`refresh`]). The flows around them load the state from
 //! the store, call the decision, and apply it with one conditional `UPDATE` inside one
-//! transaction; the store decides nothing. [`revoke`] revokes grants on an operator's request.
+//! transaction; the store decides nothing. [`exchange`] trades a user's access token for the
+//! user's upstream token (RFC 8693), [`revoke`] revokes grants on an operator's request, and
+//! [`upstream_tokens`] is how a grant keeps its upstream tokens sealed.
 
 pub mod code;
+pub mod exchange;
 pub mod refresh;
 pub mod revoke;
+pub mod upstream_tokens;
 
 pub use revoke::{Revocation, revoke_grant};
 

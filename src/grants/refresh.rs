@@ -16,6 +16,7 @@ use crate::store::login::GrantRow;
 use crate::store::tokens::{FamilyRow, RefreshRow};
 use crate::tokens::opaque;
 use crate::tokens::service::{TokenResponse, TokenService};
+use crate::vault::context;
 
 /// The parameters of a `refresh_token` token request, as sent, and who sent it (for the log).
 #[derive(Debug, Clone, Copy)]
@@ -152,11 +153,6 @@ pub fn narrow_scope(requested: Option<&str>, granted: &str) -> Result<String, OA
         .join(" "))
 }
 
-/// The vault context of a sealed rotation response.
-fn successor_context(token_hash: &str) -> String {
-    format!("refresh_successor:{token_hash}")
-}
-
 /// At most this much of a `User-Agent` reaches the log.
 const MAX_LOGGED_USER_AGENT: usize = 200;
 
@@ -266,7 +262,10 @@ impl TokenService {
                     "the server could not complete the request",
                 )
             })?;
-            Some(self.vault.seal(&plain, &successor_context(token_hash)))
+            Some(
+                self.vault
+                    .seal(&plain, &context::rotation_response(token_hash)),
+            )
         } else {
             None
         };
@@ -352,7 +351,7 @@ impl TokenService {
         let sealed = token.successor.as_deref().ok_or_else(unusable)?;
         let plain = self
             .vault
-            .open(sealed, &successor_context(&token.token_hash))
+            .open(sealed, &context::rotation_response(&token.token_hash))
             .map_err(|error| {
                 tracing::error!(%error, "could not open a sealed rotation response");
                 unusable()

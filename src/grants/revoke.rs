@@ -3,11 +3,11 @@
 //! grant), then upstream where the provider can, and an upstream failure never blocks the local
 //! revocation.
 
-use crate::http::AppState;
-use crate::http::callback::{SealedUpstreamTokens, grant_context};
+use super::upstream_tokens::SealedUpstreamTokens;
 use crate::store::StoreError;
 use crate::store::login::GrantRow;
 use crate::telemetry::untrusted;
+use crate::tokens::service::TokenService;
 
 /// The result of an operator's revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,39 +16,36 @@ pub struct Revocation {
     pub upstream_revoked: bool,
 }
 
-/// Revokes a grant; `None` when there is no live grant with that id.
+/// Revokes a grant; `None` when there is no live grant with that id. `service` gives the store,
+/// the vault (the grant's upstream tokens), the upstream and the clock.
 pub async fn revoke_grant(
-    state: &AppState,
+    service: &TokenService,
     grant_id: &str,
 ) -> Result<Option<Revocation>, StoreError> {
-    let revoked = state
+    let revoked = service
         .store
-        .revoke_grant(grant_id, state.clock.now())
+        .revoke_grant(grant_id, service.clock.now())
         .await?;
     let Some(grant) = revoked.into_iter().next() else {
         return Ok(None);
     };
     tracing::info!(%grant_id, client_id = %grant.client_id, "grant revoked");
     Ok(Some(Revocation {
-        upstream_revoked: revoke_upstream(state, &grant).await,
+        upstream_revoked: revoke_upstream(service, &grant).await,
     }))
 }
 
 /// Best effort: tells the upstream to revoke the grant's access token.
-async fn revoke_upstream(state: &AppState, grant: &GrantRow) -> bool {
+async fn revoke_upstream(service: &TokenService, grant: &GrantRow) -> bool {
     let Some(sealed) = &grant.upstream_tokens else {
         return false;
     };
-    let tokens = state
-        .vault
-        .open_envelope(sealed, &grant_context(&grant.grant_id))
-        .ok()
-        .and_then(|plain| serde_json::from_slice::<SealedUpstreamTokens>(&plain).ok());
+    let tokens = SealedUpstreamTokens::open(&service.vault, sealed, &grant.grant_id).ok();
     let Some(tokens) = tokens else {
         tracing::error!(grant_id = %grant.grant_id, "could not open the grant's upstream tokens");
         return false;
     };
-    match state.upstream.revoke(&tokens.access_token).await {
+    match service.upstream.revoke(&tokens.access_token).await {
         Ok(()) => true,
         Err(error) => {
             tracing::warn!(grant_id = %grant.grant_id, error = %untrusted(&error), "upstream revocation failed; the grant is revoked here regardless");

@@ -8,13 +8,17 @@ use poem::Request;
 use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::errors::{ErrorBody, error_body};
-use crate::clients::admin::{AdminError, ClientChanges, ClientView, NewClient};
+use super::admin_response::{AdminFailure, AdminResult, NoContent};
+use super::admin_types::{
+    AdminClient, AuditEntry, AuditPage, ClientPage, ClientSecret, CreateClientRequest,
+    CreatedClient, ResourceServerRequest, UpdateClientRequest,
+};
+use crate::clients::admin::{ClientChanges, NewClient};
 use crate::store::clients::ClientFilter;
 use crate::tokens::opaque;
 
@@ -48,225 +52,19 @@ async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<String> 
     found
 }
 
-/// A client as the admin API shows it.
-#[derive(Debug, Object)]
-pub struct AdminClient {
-    pub client_id: String,
-    /// `dynamic` (registered by a host) or `admin` (created by an operator).
-    pub kind: String,
-    pub client_name: Option<String>,
-    pub redirect_uris: Vec<String>,
-    pub token_endpoint_auth_method: String,
-    pub disabled: bool,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub first_authorized_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    /// The resource this client serves (it may then use token exchange and introspection).
-    pub resource_server_for: Option<String>,
-    /// The full registered metadata, unknown fields included.
-    pub metadata: Value,
-}
-
-impl From<ClientView> for AdminClient {
-    fn from(v: ClientView) -> Self {
-        Self {
-            client_id: v.client_id,
-            kind: v.kind,
-            client_name: v.client_name,
-            redirect_uris: v.redirect_uris,
-            token_endpoint_auth_method: v.token_endpoint_auth_method,
-            disabled: v.disabled,
-            created_at: v.created_at,
-            updated_at: v.updated_at,
-            first_authorized_at: v.first_authorized_at,
-            last_used_at: v.last_used_at,
-            resource_server_for: v.resource_server_for,
-            metadata: v.metadata,
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct CreateClientRequest {
-    /// A chosen client id (e.g. for a host configured with a static id); generated when absent.
-    pub client_id: Option<String>,
-    pub client_name: String,
-    pub redirect_uris: Vec<String>,
-    /// `none` (public), `client_secret_basic` (the default) or `client_secret_post`.
-    pub token_endpoint_auth_method: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct CreatedClient {
-    pub client: AdminClient,
-    /// The client secret, shown only here. Absent for public clients.
-    #[oai(skip_serializing_if_is_none)]
-    pub client_secret: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct UpdateClientRequest {
-    pub client_name: Option<String>,
-    pub redirect_uris: Option<Vec<String>>,
-    /// A disabled client cannot log users in or obtain tokens. Disabling revokes its grants and
-    /// every token issued in them; enabling it again brings none back.
-    pub disabled: Option<bool>,
-}
-
-#[derive(Debug, Object)]
-pub struct ResourceServerRequest {
-    /// A configured resource's URI.
-    pub resource: String,
-}
-
-#[derive(Debug, Object)]
-pub struct ClientPage {
-    pub clients: Vec<AdminClient>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct ClientSecret {
-    /// The new secret, shown only here.
-    pub client_secret: String,
-}
-
-#[derive(Debug, Object)]
-pub struct AuditEntry {
-    pub id: i32,
-    /// Unix seconds.
-    pub at: i64,
-    /// The name of the admin token used, or `cli`.
-    pub actor: String,
-    pub action: String,
-    pub client_id: Option<String>,
-    /// What changed: `before` and `after` summaries. Never a secret.
-    pub summary: Value,
-}
-
-#[derive(Debug, Object)]
-pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
-    /// Pass as `before` for older entries; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_before: Option<i32>,
-}
-
-/// The error half of every admin response.
-macro_rules! admin_errors {
-    ($name:ident, $bad_request_handler:ident) => {
-        /// Requests that fail before the handler: no valid admin token (401), or a body, path
-        /// or query that does not parse (400).
-        fn $bad_request_handler(error: poem::Error) -> $name {
-            if error.status() == poem::http::StatusCode::UNAUTHORIZED {
-                $name::Unauthorized(
-                    error_body("invalid_token", "a valid admin bearer token is required"),
-                    r#"Bearer error="invalid_token""#.into(),
-                )
-            } else {
-                $name::BadRequest(error_body("invalid_request", error.to_string()))
-            }
-        }
-
-        impl From<AdminError> for $name {
-            fn from(error: AdminError) -> Self {
-                match error {
-                    AdminError::NotFound(_) => Self::NotFound(error_body("not_found", error.to_string())),
-                    AdminError::Conflict(_) => Self::Conflict(error_body("conflict", error.to_string())),
-                    AdminError::Invalid(message) => Self::BadRequest(error_body("invalid_request", message)),
-                    AdminError::Store(error) => {
-                        tracing::error!(%error, "admin request failed");
-                        Self::ServerError(error_body("server_error", "the server could not complete the request"))
-                    }
-                }
-            }
-        }
-    };
-}
-
+/// A created client; its secret is in this response only, so no cache may keep it.
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_client_request")]
-pub enum ClientResponse {
-    #[oai(status = 200)]
-    Ok(Json<AdminClient>),
+pub enum ClientCreated {
     #[oai(status = 201)]
     Created(Json<CreatedClient>, #[oai(header = "Cache-Control")] String),
-    #[oai(status = 204)]
-    Deleted,
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
 }
-admin_errors!(ClientResponse, bad_client_request);
 
+/// A new client secret, in this response only, so no cache may keep it.
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_list_request")]
-pub enum ClientListResponse {
+pub enum SecretIssued {
     #[oai(status = 200)]
-    Ok(Json<ClientPage>),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
+    Issued(Json<ClientSecret>, #[oai(header = "Cache-Control")] String),
 }
-admin_errors!(ClientListResponse, bad_list_request);
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_secret_request")]
-pub enum SecretResponse {
-    #[oai(status = 200)]
-    Ok(Json<ClientSecret>, #[oai(header = "Cache-Control")] String),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
-}
-admin_errors!(SecretResponse, bad_secret_request);
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_audit_request")]
-pub enum AuditResponse {
-    #[oai(status = 200)]
-    Ok(Json<AuditPage>),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
-}
-admin_errors!(AuditResponse, bad_audit_request);
 
 pub struct AdminApi {
     pub state: Arc<AppState>,
@@ -280,7 +78,7 @@ impl AdminApi {
         &self,
         token: AdminToken,
         body: Json<CreateClientRequest>,
-    ) -> ClientResponse {
+    ) -> AdminResult<ClientCreated> {
         let body = body.0;
         let new = NewClient {
             client_id: body.client_id,
@@ -288,16 +86,16 @@ impl AdminApi {
             redirect_uris: body.redirect_uris,
             token_endpoint_auth_method: body.token_endpoint_auth_method,
         };
-        match self.state.registry.admin_create(&token.0, new).await {
-            Ok((client, client_secret)) => ClientResponse::Created(
-                Json(CreatedClient {
+        let created = self.state.registry.admin_create(&token.0, new).await;
+        created
+            .map(|(client, client_secret)| {
+                let body = CreatedClient {
                     client: client.into(),
                     client_secret,
-                }),
-                "no-store".into(),
-            ),
-            Err(error) => error.into(),
-        }
+                };
+                ClientCreated::Created(Json(body), "no-store".into())
+            })
+            .into()
     }
 
     /// List clients, ordered by client id, with optional filters.
@@ -322,15 +120,14 @@ impl AdminApi {
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ClientListResponse {
+    ) -> AdminResult<Json<ClientPage>> {
         if let Some(kind) = kind.0.as_deref()
             && kind != "dynamic"
             && kind != "admin"
         {
-            return ClientListResponse::BadRequest(error_body(
-                "invalid_request",
+            return AdminResult(Err(AdminFailure::bad_request(
                 "kind must be dynamic or admin",
-            ));
+            )));
         }
         let filter = ClientFilter {
             kind: kind.0,
@@ -342,13 +139,15 @@ impl AdminApi {
             after_client_id: cursor.0,
             limit: limit.0.unwrap_or(50),
         };
-        match self.state.registry.admin_list(filter).await {
-            Ok((clients, next_cursor)) => ClientListResponse::Ok(Json(ClientPage {
-                clients: clients.into_iter().map(Into::into).collect(),
-                next_cursor,
-            })),
-            Err(error) => error.into(),
-        }
+        let listed = self.state.registry.admin_list(filter).await;
+        listed
+            .map(|(clients, next_cursor)| {
+                Json(ClientPage {
+                    clients: clients.into_iter().map(Into::into).collect(),
+                    next_cursor,
+                })
+            })
+            .into()
     }
 
     /// Get one client.
@@ -357,11 +156,13 @@ impl AdminApi {
         method = "get",
         tag = "AdminTags::AdminClients"
     )]
-    async fn get_client(&self, _token: AdminToken, client_id: Path<String>) -> ClientResponse {
-        match self.state.registry.admin_get(&client_id).await {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+    async fn get_client(
+        &self,
+        _token: AdminToken,
+        client_id: Path<String>,
+    ) -> AdminResult<Json<AdminClient>> {
+        let client = self.state.registry.admin_get(&client_id).await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Change a client's name, redirect URIs or disabled flag.
@@ -375,21 +176,18 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<UpdateClientRequest>,
-    ) -> ClientResponse {
+    ) -> AdminResult<Json<AdminClient>> {
         let changes = ClientChanges {
             client_name: body.0.client_name,
             redirect_uris: body.0.redirect_uris,
             disabled: body.0.disabled,
         };
-        match self
+        let client = self
             .state
             .registry
             .admin_update(&token.0, &client_id, changes)
-            .await
-        {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+            .await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Delete a client. It is unusable at once.
@@ -398,11 +196,13 @@ impl AdminApi {
         method = "delete",
         tag = "AdminTags::AdminClients"
     )]
-    async fn delete_client(&self, token: AdminToken, client_id: Path<String>) -> ClientResponse {
-        match self.state.registry.admin_delete(&token.0, &client_id).await {
-            Ok(()) => ClientResponse::Deleted,
-            Err(error) => error.into(),
-        }
+    async fn delete_client(
+        &self,
+        token: AdminToken,
+        client_id: Path<String>,
+    ) -> AdminResult<NoContent> {
+        let deleted = self.state.registry.admin_delete(&token.0, &client_id).await;
+        deleted.map(|()| NoContent::Done).into()
     }
 
     /// Mark a confidential client as the resource server of a configured resource: it may then
@@ -417,22 +217,19 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
         body: Json<ResourceServerRequest>,
-    ) -> ClientResponse {
+    ) -> AdminResult<Json<AdminClient>> {
         let configured: Vec<String> = self
             .state
             .resources
             .iter()
             .map(|r| r.uri.as_str().to_owned())
             .collect();
-        match self
+        let client = self
             .state
             .registry
             .admin_set_resource_server(&token.0, &client_id, Some(&body.0.resource), &configured)
-            .await
-        {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+            .await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Unmark a client as a resource server.
@@ -445,16 +242,13 @@ impl AdminApi {
         &self,
         token: AdminToken,
         client_id: Path<String>,
-    ) -> ClientResponse {
-        match self
+    ) -> AdminResult<Json<AdminClient>> {
+        let client = self
             .state
             .registry
             .admin_set_resource_server(&token.0, &client_id, None, &[])
-            .await
-        {
-            Ok(client) => ClientResponse::Ok(Json(client.into())),
-            Err(error) => error.into(),
-        }
+            .await;
+        client.map(|client| Json(client.into())).into()
     }
 
     /// Revoke every grant of a client: its codes, refresh tokens and the access tokens issued
@@ -468,16 +262,13 @@ impl AdminApi {
         &self,
         token: AdminToken,
         client_id: Path<String>,
-    ) -> ClientResponse {
-        match self
+    ) -> AdminResult<NoContent> {
+        let revoked = self
             .state
             .registry
             .admin_revoke_client_tokens(&token.0, &client_id)
-            .await
-        {
-            Ok(()) => ClientResponse::Deleted,
-            Err(error) => error.into(),
-        }
+            .await;
+        revoked.map(|()| NoContent::Done).into()
     }
 
     /// Replace a confidential client's secret. The new secret is in this response only.
@@ -486,18 +277,21 @@ impl AdminApi {
         method = "post",
         tag = "AdminTags::AdminClients"
     )]
-    async fn rotate_secret(&self, token: AdminToken, client_id: Path<String>) -> SecretResponse {
-        match self
+    async fn rotate_secret(
+        &self,
+        token: AdminToken,
+        client_id: Path<String>,
+    ) -> AdminResult<SecretIssued> {
+        let rotated = self
             .state
             .registry
             .admin_rotate_secret(&token.0, &client_id)
-            .await
-        {
-            Ok(client_secret) => {
-                SecretResponse::Ok(Json(ClientSecret { client_secret }), "no-store".into())
-            }
-            Err(error) => error.into(),
-        }
+            .await;
+        rotated
+            .map(|client_secret| {
+                SecretIssued::Issued(Json(ClientSecret { client_secret }), "no-store".into())
+            })
+            .into()
     }
 
     /// The audit trail, newest first.
@@ -509,10 +303,11 @@ impl AdminApi {
         limit: Query<Option<u64>>,
         /// `next_before` of the previous page.
         before: Query<Option<i32>>,
-    ) -> AuditResponse {
+    ) -> AdminResult<Json<AuditPage>> {
         let limit = limit.0.unwrap_or(50);
-        match self.state.registry.admin_audit(before.0, limit).await {
-            Ok(rows) => {
+        let listed = self.state.registry.admin_audit(before.0, limit).await;
+        listed
+            .map(|rows| {
                 let next_before = (rows.len() as u64 == limit.clamp(1, 200))
                     .then(|| rows.last().map(|r| r.id))
                     .flatten();
@@ -527,12 +322,11 @@ impl AdminApi {
                         summary: serde_json::from_str(&r.summary).unwrap_or(Value::Null),
                     })
                     .collect();
-                AuditResponse::Ok(Json(AuditPage {
+                Json(AuditPage {
                     entries,
                     next_before,
-                }))
-            }
-            Err(error) => error.into(),
-        }
+                })
+            })
+            .into()
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::admin::AdminToken;
-use super::errors::{ErrorBody, error_body};
+use super::admin_response::{AdminFailure, AdminResult};
 use crate::tokens::keyring::{KeyError, KeySummary};
 
 #[derive(Tags)]
@@ -44,34 +44,11 @@ impl From<KeySummary> for SigningKey {
     }
 }
 
+/// The new key: published now, signing from `activates_at`.
 #[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_keys_request")]
-pub enum KeysResponse {
-    #[oai(status = 200)]
-    Keys(Json<SigningKeyList>),
-    /// The new key: published now, signing from `activates_at`.
+pub enum KeyRotated {
     #[oai(status = 201)]
     Rotated(Json<SigningKey>),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    /// A rotation is already waiting for its key to activate.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
-}
-
-fn bad_keys_request(error: poem::Error) -> KeysResponse {
-    if error.status() == poem::http::StatusCode::UNAUTHORIZED {
-        KeysResponse::Unauthorized(
-            error_body("invalid_token", "a valid admin bearer token is required"),
-            r#"Bearer error="invalid_token""#.into(),
-        )
-    } else {
-        KeysResponse::BadRequest(error_body("invalid_request", error.to_string()))
-    }
 }
 
 pub struct AdminKeysApi {
@@ -82,8 +59,8 @@ pub struct AdminKeysApi {
 impl AdminKeysApi {
     /// The published signing keys and their states.
     #[oai(path = "/keys", method = "get")]
-    async fn list_keys(&self, _token: AdminToken) -> KeysResponse {
-        KeysResponse::Keys(Json(SigningKeyList {
+    async fn list_keys(&self, _token: AdminToken) -> AdminResult<Json<SigningKeyList>> {
+        AdminResult(Ok(Json(SigningKeyList {
             keys: self
                 .state
                 .keys
@@ -91,13 +68,13 @@ impl AdminKeysApi {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
-        }))
+        })))
     }
 
     /// Start a rotation: a new key is published now and signs after `keys.activation_delay_secs`.
     #[oai(path = "/keys/rotate", method = "post")]
-    async fn rotate(&self, token: AdminToken) -> KeysResponse {
-        match self.state.keys.rotate().await {
+    async fn rotate(&self, token: AdminToken) -> AdminResult<KeyRotated> {
+        AdminResult(match self.state.keys.rotate().await {
             Ok(key) => {
                 let summary = json!({"kid": key.kid, "activates_at": key.activates_at});
                 if let Err(error) = self
@@ -114,18 +91,15 @@ impl AdminKeysApi {
                 {
                     tracing::error!(%error, "could not audit a key rotation");
                 }
-                KeysResponse::Rotated(Json(key.into()))
+                Ok(KeyRotated::Rotated(Json(key.into())))
             }
             Err(error @ KeyError::RotationPending { .. }) => {
-                KeysResponse::Conflict(error_body("conflict", error.to_string()))
+                Err(AdminFailure::conflict(error.to_string()))
             }
             Err(error) => {
                 tracing::error!(%error, "key rotation failed");
-                KeysResponse::ServerError(error_body(
-                    "server_error",
-                    "the server could not complete the request",
-                ))
+                Err(AdminFailure::internal())
             }
-        }
+        })
     }
 }

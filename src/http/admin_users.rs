@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 use serde_json::json;
 
 use super::AppState;
 use super::admin::AdminToken;
-use super::errors::{ErrorBody, error_body};
+use super::admin_response::{AdminFailure, AdminResult};
 use crate::store::login::{GrantRow, UserRow};
 
 #[derive(Tags)]
@@ -92,45 +92,6 @@ impl From<GrantRow> for AdminGrant {
     }
 }
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "bad_users_request")]
-pub enum UsersResponse {
-    #[oai(status = 200)]
-    Users(Json<UserPage>),
-    #[oai(status = 200)]
-    Grants(Json<GrantList>),
-    #[oai(status = 200)]
-    Revoked(Json<GrantRevocation>),
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `invalid_token`: no admin token, or an unknown one.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    #[oai(status = 500)]
-    ServerError(Json<ErrorBody>),
-}
-
-fn bad_users_request(error: poem::Error) -> UsersResponse {
-    if error.status() == poem::http::StatusCode::UNAUTHORIZED {
-        UsersResponse::Unauthorized(
-            error_body("invalid_token", "a valid admin bearer token is required"),
-            r#"Bearer error="invalid_token""#.into(),
-        )
-    } else {
-        UsersResponse::BadRequest(error_body("invalid_request", error.to_string()))
-    }
-}
-
-fn server_error(error: impl std::fmt::Display) -> UsersResponse {
-    tracing::error!(%error, "admin request failed");
-    UsersResponse::ServerError(error_body(
-        "server_error",
-        "the server could not complete the request",
-    ))
-}
-
 pub struct AdminUsersApi {
     pub state: Arc<AppState>,
 }
@@ -146,89 +107,89 @@ impl AdminUsersApi {
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> UsersResponse {
+    ) -> AdminResult<Json<UserPage>> {
         let limit = limit.0.unwrap_or(50).clamp(1, 200);
-        match self
+        let users = self
             .state
             .store
             .list_users(cursor.0.as_deref(), limit)
-            .await
-        {
-            Ok(users) => {
+            .await;
+        users
+            .map(|users| {
                 let next_cursor = (users.len() as u64 == limit)
                     .then(|| users.last().map(|u| u.user_id.clone()))
                     .flatten();
-                UsersResponse::Users(Json(UserPage {
+                Json(UserPage {
                     users: users.into_iter().map(Into::into).collect(),
                     next_cursor,
-                }))
-            }
-            Err(error) => server_error(error),
-        }
+                })
+            })
+            .into()
     }
 
     /// A user's grants (live and revoked).
     #[oai(path = "/users/:user_id/grants", method = "get")]
-    async fn user_grants(&self, _token: AdminToken, user_id: Path<String>) -> UsersResponse {
-        match self.state.store.user(&user_id).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return UsersResponse::NotFound(error_body(
-                    "not_found",
-                    format!("no user has the id `{}`", user_id.0),
-                ));
-            }
-            Err(error) => return server_error(error),
-        }
-        match self.state.store.grants_of_user(&user_id).await {
-            Ok(grants) => UsersResponse::Grants(Json(GrantList {
-                grants: grants.into_iter().map(Into::into).collect(),
-            })),
-            Err(error) => server_error(error),
-        }
+    async fn user_grants(
+        &self,
+        _token: AdminToken,
+        user_id: Path<String>,
+    ) -> AdminResult<Json<GrantList>> {
+        AdminResult(self.grants_of(&user_id).await)
     }
 
     /// Revoke a grant: its tokens stop working at once; the upstream is asked to revoke the
     /// user's upstream token too, and its failure does not undo the local revocation.
     #[oai(path = "/grants/:grant_id/revoke", method = "post")]
-    async fn revoke_grant(&self, token: AdminToken, grant_id: Path<String>) -> UsersResponse {
-        let grant = match self.state.store.grant(&grant_id).await {
-            Ok(Some(grant)) if grant.revoked_at.is_none() => grant,
-            Ok(_) => {
-                return UsersResponse::NotFound(error_body(
-                    "not_found",
-                    format!("no live grant has the id `{}`", grant_id.0),
-                ));
-            }
-            Err(error) => return server_error(error),
-        };
-        match crate::grants::revoke_grant(&self.state, &grant_id).await {
-            Ok(Some(revocation)) => {
-                let summary = json!({"grant_id": grant_id.0, "user_id": grant.user_id, "upstream_revoked": revocation.upstream_revoked});
-                if let Err(error) = self
-                    .state
-                    .store
-                    .record_audit(
-                        self.state.clock.now(),
-                        &token.0,
-                        "grant.revoke",
-                        Some(&grant.client_id),
-                        summary.to_string(),
-                    )
-                    .await
-                {
-                    return server_error(error);
-                }
-                UsersResponse::Revoked(Json(GrantRevocation {
-                    grant_id: grant_id.0,
-                    upstream_revoked: revocation.upstream_revoked,
-                }))
-            }
-            Ok(None) => UsersResponse::NotFound(error_body(
-                "not_found",
-                format!("no live grant has the id `{}`", grant_id.0),
-            )),
-            Err(error) => server_error(error),
+    async fn revoke_grant(
+        &self,
+        token: AdminToken,
+        grant_id: Path<String>,
+    ) -> AdminResult<Json<GrantRevocation>> {
+        AdminResult(self.revoke(&token.0, &grant_id).await)
+    }
+}
+
+impl AdminUsersApi {
+    async fn grants_of(&self, user_id: &str) -> Result<Json<GrantList>, AdminFailure> {
+        if self.state.store.user(user_id).await?.is_none() {
+            return Err(AdminFailure::not_found(format!(
+                "no user has the id `{user_id}`"
+            )));
         }
+        let grants = self.state.store.grants_of_user(user_id).await?;
+        Ok(Json(GrantList {
+            grants: grants.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn revoke(
+        &self,
+        actor: &str,
+        grant_id: &str,
+    ) -> Result<Json<GrantRevocation>, AdminFailure> {
+        let not_found =
+            || AdminFailure::not_found(format!("no live grant has the id `{grant_id}`"));
+        let grant = match self.state.store.grant(grant_id).await? {
+            Some(grant) if grant.revoked_at.is_none() => grant,
+            _ => return Err(not_found()),
+        };
+        let revocation = crate::grants::revoke_grant(&self.state.tokens, grant_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let summary = json!({"grant_id": grant_id, "user_id": grant.user_id, "upstream_revoked": revocation.upstream_revoked});
+        self.state
+            .store
+            .record_audit(
+                self.state.clock.now(),
+                actor,
+                "grant.revoke",
+                Some(&grant.client_id),
+                summary.to_string(),
+            )
+            .await?;
+        Ok(Json(GrantRevocation {
+            grant_id: grant_id.to_owned(),
+            upstream_revoked: revocation.upstream_revoked,
+        }))
     }
 }

@@ -22,14 +22,11 @@ use crate::oauth::consent::ConsentTerms;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::redirect_uri::{VerifiedRedirectUri, match_redirect_uri};
+use crate::routes::{CALLBACK_PATH, CONSENT_PATH};
 use crate::store::login::{RequestRow, STATUS_PENDING};
 use crate::tokens::opaque;
 use crate::upstream::AuthorizationRedirect;
-
-/// Path of the consent form's target below the issuer.
-pub const CONSENT_PATH: &str = "/authorize/consent";
-/// Path of the upstream callback below the issuer.
-pub const CALLBACK_PATH: &str = "/upstream/callback";
+use crate::vault::context;
 
 /// An HTML error page: the browser stays here.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
@@ -289,7 +286,11 @@ pub(super) async fn begin_upstream(
     } else {
         (None, None)
     };
-    let sealed = verifier.map(|v| state.vault.seal(v.as_bytes(), &pkce_context(&state_hash)));
+    let sealed = verifier.map(|v| {
+        state
+            .vault
+            .seal(v.as_bytes(), &context::upstream_pkce(&state_hash))
+    });
     let now = state.clock.now();
     match state
         .store
@@ -330,9 +331,4 @@ pub(super) async fn begin_upstream(
         "sending the user to the upstream login"
     );
     redirect(&location, &cookies)
-}
-
-/// The vault context of a request's upstream PKCE verifier.
-pub fn pkce_context(state_hash: &str) -> String {
-    format!("upstream_pkce:{state_hash}")
 }

@@ -8,32 +8,20 @@ use std::sync::Arc;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
-use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::authorize::{
-    CALLBACK_PATH, error_page, error_redirect, pkce_context, redirect, redirect_uri_with,
-    stored_redirect_uri,
+    error_page, error_redirect, redirect, redirect_uri_with, stored_redirect_uri,
 };
+use crate::grants::upstream_tokens::{SealedUpstreamTokens, seal_plaintext};
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::routes::CALLBACK_PATH;
 use crate::store::login::{CodeRow, CompletedLogin};
 use crate::telemetry::untrusted;
 use crate::tokens::opaque;
 use crate::upstream::{UpstreamError, UpstreamTokens};
-
-/// What is sealed in a grant: the upstream tokens.
-#[derive(Serialize, Deserialize)]
-pub struct SealedUpstreamTokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub expires_at: Option<i64>,
-}
-
-/// The vault context of a grant's upstream tokens.
-pub fn grant_context(grant_id: &str) -> String {
-    format!("grant:{grant_id}")
-}
+use crate::vault::context;
 
 #[handler]
 pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
@@ -106,7 +94,10 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         );
     };
     let verifier = match &row.upstream_pkce_verifier {
-        Some(sealed) => match state.vault.open(sealed, &pkce_context(&state_hash)) {
+        Some(sealed) => match state
+            .vault
+            .open(sealed, &context::upstream_pkce(&state_hash))
+        {
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             Err(error) => {
                 tracing::error!(%error, "could not open the upstream PKCE verifier");
@@ -214,12 +205,7 @@ async fn record_login(
     code: CodeRow,
     now: i64,
 ) -> Result<(String, String), crate::store::StoreError> {
-    let sealed = SealedUpstreamTokens {
-        access_token: tokens.access_token.clone(),
-        refresh_token: tokens.refresh_token.clone(),
-        expires_at: tokens.expires_at,
-    };
-    let plaintext = serde_json::to_vec(&sealed).expect("tokens serialise");
+    let plaintext = SealedUpstreamTokens::from_upstream(tokens).to_plaintext();
     let login = CompletedLogin {
         provider: state.upstream.name(),
         subject: &tokens.subject,
@@ -236,9 +222,7 @@ async fn record_login(
     state
         .store
         .complete_login(login, |grant_id| {
-            state
-                .vault
-                .seal_envelope(&plaintext, &grant_context(grant_id))
+            seal_plaintext(&state.vault, &plaintext, grant_id)
         })
         .await
 }

@@ -8,10 +8,11 @@ use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use super::AppState;
-use super::authorize::{CALLBACK_PATH, error_page, redirect};
+use super::authorize::{error_page, redirect};
 use super::pages::{self, DevLoginPage};
 use crate::oauth::authorize::AuthorizeQuery;
-use crate::upstream::dev::{DEV_AUTHORIZE_PATH, DevProvider};
+use crate::routes::{CALLBACK_PATH, DEV_AUTHORIZE_PATH};
+use crate::upstream::dev::DevProvider;
 
 /// The fields carried from the authorize URL through the login form.
 const CARRIED: [&str; 3] = ["redirect_uri", "state", "code_challenge"];

@@ -12,6 +12,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use super::AppState;
 use super::precomputed::PrecomputedJson;
 use crate::oauth::issuer::Issuer;
+use crate::routes;
 
 #[derive(Tags)]
 enum DiscoveryTags {
@@ -109,20 +110,20 @@ pub fn build_metadata(
     }
     AuthorizationServerMetadata {
         issuer: issuer.as_str().to_owned(),
-        jwks_uri: issuer.endpoint(JWKS_PATH),
-        authorization_endpoint: Some(issuer.endpoint(crate::app::AUTHORIZE_PATH)),
-        revocation_endpoint: issuer.endpoint(crate::app::REVOKE_PATH),
-        introspection_endpoint: issuer.endpoint(crate::app::INTROSPECT_PATH),
+        jwks_uri: issuer.endpoint(routes::JWKS_PATH),
+        authorization_endpoint: Some(issuer.endpoint(routes::AUTHORIZE_PATH)),
+        revocation_endpoint: issuer.endpoint(routes::REVOKE_PATH),
+        introspection_endpoint: issuer.endpoint(routes::INTROSPECT_PATH),
         response_types_supported: vec!["code".into()],
         code_challenge_methods_supported: vec!["S256".into()],
         authorization_response_iss_parameter_supported: true,
-        token_endpoint: Some(issuer.endpoint(crate::app::TOKEN_PATH)),
+        token_endpoint: Some(issuer.endpoint(routes::TOKEN_PATH)),
         grant_types_supported: vec![
             "authorization_code".into(),
             "refresh_token".into(),
-            crate::tokens::exchange::GRANT_TOKEN_EXCHANGE.into(),
+            crate::grants::exchange::GRANT_TOKEN_EXCHANGE.into(),
         ],
-        registration_endpoint: issuer.endpoint(crate::clients::registry::REGISTER_PATH),
+        registration_endpoint: issuer.endpoint(routes::REGISTER_PATH),
         token_endpoint_auth_methods_supported: [
             "none",
             "client_secret_basic",
@@ -134,9 +135,6 @@ pub fn build_metadata(
         scopes_supported: scopes,
     }
 }
-
-/// Path of the JWKS below the issuer.
-pub const JWKS_PATH: &str = "/jwks.json";
 
 impl DiscoveryApi {
     /// The metadata response, for mounting outside the OpenAPI service.

@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod admin_keys;
+pub mod admin_response;
+pub mod admin_types;
 pub mod admin_users;
 pub mod authorize;
 pub mod browser;
@@ -24,6 +26,7 @@ pub mod webhook;
 
 use std::sync::Arc;
 
+use crate::bootstrap::{LoginParts, WebhookCredentials};
 use crate::clients::cimd::ClientDocumentResolver;
 use crate::clients::registry::Registry;
 use crate::clock::Clock;
@@ -38,18 +41,6 @@ use crate::upstream::UpstreamProvider;
 use crate::upstream::dev::DevProvider;
 use crate::vault::Vault;
 use browser::BrowserCookies;
-use webhook::WebhookCredentials;
-
-/// The parts of the login that start-up assembles (they need secrets and the database).
-pub struct LoginParts {
-    pub vault: Arc<Vault>,
-    pub upstream: Arc<dyn UpstreamProvider>,
-    /// Set when the provider is `dev`: its login page is then served.
-    pub dev: Option<Arc<DevProvider>>,
-    /// The server key that signs browser cookies and CSRF tokens.
-    pub cookie_key: [u8; 32],
-    pub webhook: Option<WebhookCredentials>,
-}
 
 /// What the handlers share.
 pub struct AppState {

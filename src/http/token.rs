@@ -9,11 +9,11 @@ use super::AppState;
 use super::registration::request_source;
 use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
 use crate::grants::code::CodeRequest;
+use crate::grants::exchange::GRANT_TOKEN_EXCHANGE;
 use crate::grants::refresh::RefreshRequest;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::client_auth::presented_client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::tokens::exchange::GRANT_TOKEN_EXCHANGE;
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";

@@ -14,14 +14,8 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::errors::json_error;
+use crate::bootstrap::WebhookCredentials;
 use crate::telemetry::untrusted;
-
-/// The configured webhook credentials.
-#[derive(Clone)]
-pub struct WebhookCredentials {
-    pub user: String,
-    pub password: String,
-}
 
 /// Whether the request's Basic credentials equal the configured ones (constant time).
 fn authenticated(request: &Request, expected: &WebhookCredentials) -> bool {

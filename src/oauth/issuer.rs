@@ -21,7 +21,7 @@ impl Issuer {
         let host = url
             .host_str()
             .ok_or_else(|| format!("`{input}` has no host"))?;
-        let loopback = crate::config::is_loopback_host(host);
+        let loopback = super::loopback::is_loopback_host(host);
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}

@@ -7,6 +7,7 @@ pub mod client_metadata;
 pub mod consent;
 pub mod error;
 pub mod issuer;
+pub mod loopback;
 pub mod pkce;
 pub mod redirect_scheme;
 pub mod redirect_uri;

@@ -69,7 +69,7 @@ pub fn s256(verifier: &str) -> String {
 
 /// A fresh verifier and its S256 challenge, for requests authbridge itself sends upstream.
 pub fn generate_pair() -> (String, String) {
-    let verifier = crate::tokens::opaque::random_base64url(32);
+    let verifier = crate::random::random_base64url(32);
     let challenge = s256(&verifier);
     (verifier, challenge)
 }

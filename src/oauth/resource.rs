@@ -41,7 +41,7 @@ impl ResourceUri {
             .ok_or_else(|| format!("`{input}` has no host"))?;
         match url.scheme() {
             "https" => Ok(url),
-            "http" if crate::config::is_loopback_host(host) => Ok(url),
+            "http" if super::loopback::is_loopback_host(host) => Ok(url),
             _ => Err(format!(
                 "`{input}` must be an https URI (http only on loopback)"
             )),

@@ -1,11 +1,12 @@
-//! Users, pending authorization requests, grants and authorization codes.
+//! Users, pending authorization requests, grants and authorization codes: the rows, and the
+//! steps of a login that write them (reads of users and grants are in `grants`).
 //!
 //! Every single-use step is one conditional `UPDATE` whose affected-row count decides: a
 //! pending request is approved once, an upstream state is consumed once, on any number of
 //! instances.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ActiveValue::Set, TransactionTrait};
 
 use super::{Store, StoreError};
 
@@ -409,146 +410,6 @@ impl Store {
             .await?;
         txn.commit().await?;
         Ok((user_id, grant_id))
-    }
-
-    /// Grants holding upstream tokens: (grant id, sealed tokens).
-    pub async fn sealed_grant_tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(grant::Entity::find()
-            .select_only()
-            .column(grant::Column::GrantId)
-            .column(grant::Column::UpstreamTokens)
-            .filter(grant::Column::UpstreamTokens.is_not_null())
-            .into_tuple()
-            .all(self.conn())
-            .await?)
-    }
-
-    /// Replaces a grant's sealed tokens if they are still `old` (a concurrent refresh wins).
-    pub async fn replace_sealed_grant_tokens(
-        &self,
-        grant_id: &str,
-        old: &str,
-        new: String,
-    ) -> Result<bool, StoreError> {
-        let result = grant::Entity::update_many()
-            .col_expr(grant::Column::UpstreamTokens, Expr::value(new))
-            .filter(grant::Column::GrantId.eq(grant_id))
-            .filter(grant::Column::UpstreamTokens.eq(old))
-            .exec(self.conn())
-            .await?;
-        Ok(result.rows_affected == 1)
-    }
-
-    /// The live grant of a user for a client and resource.
-    pub async fn live_grant_for(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        resource: &str,
-    ) -> Result<Option<GrantRow>, StoreError> {
-        Ok(grant::Entity::find()
-            .filter(grant::Column::UserId.eq(user_id))
-            .filter(grant::Column::ClientId.eq(client_id))
-            .filter(grant::Column::Resource.eq(resource))
-            .filter(grant::Column::RevokedAt.is_null())
-            .one(self.conn())
-            .await?)
-    }
-
-    /// Takes the right to refresh a grant's upstream token, if nobody holds it and the
-    /// stored tokens are still `observed` (nobody refreshed them meanwhile). One conditional
-    /// update: exactly one caller wins, on any instance.
-    pub async fn claim_refresh_lease(
-        &self,
-        grant_id: &str,
-        observed: &str,
-        until: i64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let result = grant::Entity::update_many()
-            .col_expr(grant::Column::RefreshLeaseUntil, Expr::value(until))
-            .filter(grant::Column::GrantId.eq(grant_id))
-            .filter(grant::Column::RevokedAt.is_null())
-            .filter(grant::Column::UpstreamTokens.eq(observed))
-            .filter(
-                Condition::any()
-                    .add(grant::Column::RefreshLeaseUntil.is_null())
-                    .add(grant::Column::RefreshLeaseUntil.lt(now)),
-            )
-            .exec(self.conn())
-            .await?;
-        Ok(result.rows_affected == 1)
-    }
-
-    /// Stores refreshed upstream tokens and releases the lease.
-    pub async fn store_refreshed_upstream(
-        &self,
-        grant_id: &str,
-        sealed: String,
-        expires_at: Option<i64>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        grant::Entity::update_many()
-            .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
-            .col_expr(grant::Column::UpstreamExpiresAt, Expr::value(expires_at))
-            .col_expr(grant::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                grant::Column::RefreshLeaseUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .filter(grant::Column::GrantId.eq(grant_id))
-            .filter(grant::Column::RevokedAt.is_null())
-            .exec(self.conn())
-            .await?;
-        Ok(())
-    }
-
-    /// Gives up a refresh lease (the upstream was unreachable; another caller may try).
-    pub async fn release_refresh_lease(&self, grant_id: &str) -> Result<(), StoreError> {
-        grant::Entity::update_many()
-            .col_expr(
-                grant::Column::RefreshLeaseUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .filter(grant::Column::GrantId.eq(grant_id))
-            .exec(self.conn())
-            .await?;
-        Ok(())
-    }
-
-    pub async fn user(&self, user_id: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(user::Entity::find_by_id(user_id.to_owned())
-            .one(self.conn())
-            .await?)
-    }
-
-    /// Users ordered by id, after `after` when given.
-    pub async fn list_users(
-        &self,
-        after: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<UserRow>, StoreError> {
-        let mut query = user::Entity::find()
-            .order_by_asc(user::Column::UserId)
-            .limit(limit);
-        if let Some(after) = after {
-            query = query.filter(user::Column::UserId.gt(after));
-        }
-        Ok(query.all(self.conn()).await?)
-    }
-
-    pub async fn grants_of_user(&self, user_id: &str) -> Result<Vec<GrantRow>, StoreError> {
-        Ok(grant::Entity::find()
-            .filter(grant::Column::UserId.eq(user_id))
-            .order_by_asc(grant::Column::CreatedAt)
-            .all(self.conn())
-            .await?)
-    }
-
-    pub async fn grant(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
-        Ok(grant::Entity::find_by_id(grant_id.to_owned())
-            .one(self.conn())
-            .await?)
     }
 
     pub async fn code(&self, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {

@@ -9,6 +9,7 @@ pub mod client_documents;
 pub mod clients;
 pub mod consents;
 pub mod counters;
+pub mod grants;
 pub mod login;
 pub mod rate_limits;
 pub mod revocation;

@@ -18,7 +18,7 @@ use super::lifecycle::{KeyState, key_states};
 use crate::clock::{Clock, Rfc3339};
 use crate::store::signing_keys::SigningKeyRow;
 use crate::store::{Store, StoreError};
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Vault, VaultError, context};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -259,7 +259,9 @@ impl SigningKeys {
             kid: kid.clone(),
             algorithm: ALGORITHM.into(),
             public_jwk: serde_json::to_string(&generated.jwk).expect("a JWK serialises"),
-            private_key: self.vault.seal(&generated.pkcs8, &seal_context(&kid)),
+            private_key: self
+                .vault
+                .seal(&generated.pkcs8, &context::signing_key(&kid)),
             created_at: now,
             activates_at,
         };
@@ -277,7 +279,7 @@ impl SigningKeys {
         let jwk: PublicJwk = serde_json::from_str(&row.public_jwk).map_err(|_| corrupt())?;
         let pkcs8 = self
             .vault
-            .open(&row.private_key, &seal_context(&row.kid))
+            .open(&row.private_key, &context::signing_key(&row.kid))
             .map_err(|source| KeyError::Vault {
                 kid: row.kid.clone(),
                 source,
@@ -300,7 +302,7 @@ impl SigningKeys {
     async fn reseal_with_current_key(&self) -> Result<(), KeyError> {
         for row in self.store.signing_keys().await? {
             if self.vault.is_sealed_with_old_key(&row.private_key) {
-                let context = seal_context(&row.kid);
+                let context = context::signing_key(&row.kid);
                 let plain = self
                     .vault
                     .open(&row.private_key, &context)
@@ -316,9 +318,4 @@ impl SigningKeys {
         }
         Ok(())
     }
-}
-
-/// The vault context of a signing key: binds the sealed bytes to their row.
-fn seal_context(kid: &str) -> String {
-    format!("signing_key:{kid}")
 }

@@ -1,7 +1,6 @@
 //! Token machinery: signing keys and their lifecycle, the JWKS, and compact JWS signing.
 
 pub mod access;
-pub mod exchange;
 pub mod jwk;
 pub mod jws;
 pub mod keyring;

@@ -2,9 +2,9 @@
 //! the SHA-256 hashes they are stored as. The database never holds one of these in the clear,
 //! so a leaked database yields no usable credential.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
+
+pub use crate::random::random_base64url;
 
 /// Bytes of randomness in every generated value: 256 bits.
 const ENTROPY_BYTES: usize = 32;
@@ -12,13 +12,6 @@ const ENTROPY_BYTES: usize = 32;
 /// A random value `<prefix>_<43 base64url characters>`.
 pub fn generate(prefix: &str) -> String {
     format!("{prefix}_{}", random_base64url(ENTROPY_BYTES))
-}
-
-/// `bytes` random bytes, base64url without padding.
-pub fn random_base64url(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    aws_lc_rs::rand::fill(&mut buffer).expect("the system random generator is available");
-    URL_SAFE_NO_PAD.encode(buffer)
 }
 
 /// The stored form of a secret value: SHA-256, lower-case hex.

@@ -17,10 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::{AuthorizationRedirect, UpstreamError, UpstreamProvider, UpstreamTokens};
 use crate::clock::Clock;
 use crate::oauth::issuer::Issuer;
-use crate::tokens::opaque;
+use crate::random::random_base64url;
+use crate::routes::DEV_AUTHORIZE_PATH;
 
-/// Path of the dev login page below the issuer.
-pub const DEV_AUTHORIZE_PATH: &str = "/dev/upstream/authorize";
 /// How long a dev code is good for.
 const CODE_TTL: i64 = 600;
 /// The lifetime of dev access tokens.
@@ -104,10 +103,10 @@ impl DevProvider {
     fn tokens_for(&self, username: &str) -> UpstreamTokens {
         let refresh = RefreshClaims {
             u: username.to_owned(),
-            n: opaque::random_base64url(8),
+            n: random_base64url(8),
         };
         UpstreamTokens {
-            access_token: opaque::generate("devat"),
+            access_token: format!("devat_{}", random_base64url(32)),
             refresh_token: Some(self.sign("devrt", &refresh)),
             expires_at: Some(self.clock.now() + ACCESS_TTL),
             subject: username.to_owned(),

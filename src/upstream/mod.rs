@@ -1,5 +1,5 @@
 //! The upstream identity provider: where the user actually logs in. One trait, three
-//! providers: `ownerrez` (the preset, from shared/reference/ownerrez.md), `oauth2` (any OAuth
+//! providers: `ownerrez` (the preset, see docs/ownerrez.md), `oauth2` (any OAuth
 //! 2.0 provider configured by URLs) and `dev` (a simulated upstream served by authbridge itself,
 //! for local trials and tests).
 //!
@@ -7,9 +7,9 @@
 //! tokens, not to the upstream's.
 
 pub mod dev;
-mod http;
 pub mod oauth2;
 pub mod ownerrez;
+mod transport;
 
 use async_trait::async_trait;
 

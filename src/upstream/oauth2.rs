@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::http::{
+use super::transport::{
     ClientAuthMethod, ClientCredentials, Sent, UpstreamClient, authorization_url,
     code_exchange_fields, identifier, lookup, text,
 };

@@ -1,4 +1,4 @@
-//! The OwnerRez provider, written against shared/reference/ownerrez.md: the authorization
+//! The OwnerRez provider, written against docs/ownerrez.md: the authorization
 //! redirect, the code exchange and refresh at `/oauth/access_token` with HTTP Basic client
 //! authentication, the optional `/v2/users/me` liveness check, and revocation by
 //! `DELETE /oauth/access_token/{token}`.
@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::http::{
+use super::transport::{
     ClientAuthMethod, ClientCredentials, Sent, UpstreamClient, authorization_url,
     code_exchange_fields, identifier, lookup, parse_json, text,
 };

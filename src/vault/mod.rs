@@ -1,11 +1,13 @@
-//! Encryption of data at rest: private signing keys now, upstream tokens later.
+//! Encryption of data at rest: private signing keys, upstream tokens, and the other values
+//! whose contexts are listed in [`context`].
 //!
 //! AES-256-GCM with a random 96-bit nonce per value, under a key from configuration. Every
 //! sealed value names the id of the key that sealed it, so the configured key can be rotated:
-//! the new key seals, the previous one still opens. The caller passes a context string (for
-//! example `signing_key:<kid>`) that is authenticated with the value, so a sealed value copied
+//! the new key seals, the previous one still opens. The caller passes a context string (one of
+//! [`context`]) that is authenticated with the value, so a sealed value copied
 //! into another row or column does not open. Key material never leaves this module.
 
+pub mod context;
 mod envelope;
 
 use std::collections::HashMap;

@@ -43,6 +43,26 @@ async fn every_endpoint_refuses_an_invalid_or_missing_token() {
         (Method::DELETE, format!("/admin/v1/clients/{id}"), None),
         (Method::POST, format!("/admin/v1/clients/{id}/secret"), None),
         (Method::GET, "/admin/v1/audit".into(), None),
+        (
+            Method::PUT,
+            format!("/admin/v1/clients/{id}/resource-server"),
+            Some(json!({"resource": "http://localhost:3000/mcp"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/admin/v1/clients/{id}/resource-server"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/clients/{id}/revoke-tokens"),
+            None,
+        ),
+        (Method::GET, "/admin/v1/users".into(), None),
+        (Method::GET, "/admin/v1/users/usr_x/grants".into(), None),
+        (Method::POST, "/admin/v1/grants/grt_x/revoke".into(), None),
+        (Method::GET, "/admin/v1/keys".into(), None),
+        (Method::POST, "/admin/v1/keys/rotate".into(), None),
     ];
     for (method, path, body) in &endpoints {
         for token in [None, Some("adm_not_a_real_token"), Some("")] {
@@ -59,9 +79,16 @@ async fn every_endpoint_refuses_an_invalid_or_missing_token() {
                 401,
                 "{method} {path} with token {token:?}"
             );
-            assert!(response.headers().contains_key("www-authenticate"));
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                r#"Bearer error="invalid_token""#
+            );
             let error: Value = response.json().await.unwrap();
-            assert_eq!(error["error"], "invalid_token");
+            assert_eq!(
+                error,
+                json!({"error": "invalid_token", "error_description": "a valid admin bearer token is required"}),
+                "{method} {path}"
+            );
         }
     }
     // Nothing changed without a valid token.
@@ -350,5 +377,30 @@ async fn openapi_lists_every_admin_operation_with_schemas() {
         "ErrorBody",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
+    }
+}
+
+/// Every admin surface answers a request it cannot parse with the same 400 body.
+#[tokio::test]
+async fn unparsable_requests_get_one_error_shape() {
+    let app = spawn_app().await;
+    let requests = [
+        app.admin(Method::POST, "/admin/v1/clients")
+            .header("content-type", "application/json")
+            .body("{not json"),
+        app.admin(Method::GET, "/admin/v1/clients?limit=many"),
+        app.admin(Method::GET, "/admin/v1/audit?before=yesterday"),
+        app.admin(Method::GET, "/admin/v1/users?limit=-1"),
+        app.admin(Method::PATCH, "/admin/v1/clients/x")
+            .header("content-type", "application/json")
+            .body("[]"),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let url = response.url().to_string();
+        assert_eq!(response.status(), 400, "{url}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{url}");
+        assert!(error["error_description"].is_string(), "{url}");
     }
 }

@@ -157,3 +157,41 @@ async fn cors_preflight_like_mcp_inspector() {
         "CORS only on public OAuth endpoints"
     );
 }
+
+/// The metadata's URLs come from `routes`, the JSON endpoints' paths from their `#[oai]`
+/// attributes: every advertised endpoint must be served where the metadata says.
+#[tokio::test]
+async fn every_endpoint_in_the_metadata_is_served_there() {
+    let app = spawn_app().await;
+    let metadata = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    let gets = ["jwks_uri", "authorization_endpoint"];
+    let posts = [
+        "token_endpoint",
+        "registration_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ];
+    for (field, method) in gets
+        .iter()
+        .map(|f| (f, reqwest::Method::GET))
+        .chain(posts.iter().map(|f| (f, reqwest::Method::POST)))
+    {
+        let url = metadata[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field}"));
+        let path = url.strip_prefix(&app.issuer).expect("below the issuer");
+        let status = app
+            .http
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(
+            status != 404 && status != 405,
+            "{method} {path} ({field}) answered {status}"
+        );
+    }
+}

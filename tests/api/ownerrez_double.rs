@@ -1,4 +1,4 @@
-//! A test double of OwnerRez, built from shared/reference/ownerrez.md and not from authbridge's
+//! A test double of OwnerRez, built from docs/ownerrez.md and not from authbridge's
 //! provider code, so that the two cannot silently agree on something OwnerRez does not do.
 //!
 //! A poem server on 127.0.0.1:0 serving what the reference describes:

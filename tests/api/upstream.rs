@@ -1,5 +1,5 @@
 //! The upstream providers over real HTTP: `ownerrez` against the OwnerRez double (built from
-//! shared/reference/ownerrez.md), `oauth2` against a small standards-following double defined
+//! docs/ownerrez.md), `oauth2` against a small standards-following double defined
 //! here. Each test asserts what the double was sent as well as what the provider returned.
 
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A test double of OwnerRez for the interop suite, written from shared/reference/ownerrez.md
+"""A test double of OwnerRez for the interop suite, written from docs/ownerrez.md
 (not from authbridge's provider code, nor from the Rust double in tests/api), Python stdlib only.
 
 Serves:

@@ -36,10 +36,14 @@ pub fn config(default_cases: u32) -> Config {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default_cases);
+    let defaults = Config::default();
     Config {
         cases,
         failure_persistence: None,
-        ..Config::default()
+        // Filtered strategies reject a share of their draws: keep the allowance proportional
+        // when more cases are asked for than the default.
+        max_local_rejects: defaults.max_local_rejects.max(cases.saturating_mul(16)),
+        ..defaults
     }
 }
 
@@ -281,7 +285,7 @@ pub fn assembled_uri() -> impl Strategy<Value = String> {
     )
 }
 
-/// Redirect URIs real hosts register (shared/reference/mcp-clients.md), and a few more.
+/// Redirect URIs real hosts register (docs/mcp-hosts.md), and a few more.
 pub const REAL_REDIRECT_URIS: &[&str] = &[
     "https://chatgpt.com/connector/oauth/abc123",
     "https://chatgpt.com/connector_platform_oauth_redirect",

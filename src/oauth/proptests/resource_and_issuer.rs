@@ -71,7 +71,7 @@ proptest! {
         prop_assert!(url.query().is_none() && url.fragment().is_none());
         prop_assert!(url.username().is_empty() && url.password().is_none());
         let host = url.host_str().expect("a host");
-        prop_assert!(url.scheme() == "https" || (url.scheme() == "http" && crate::config::is_loopback_host(host)));
+        prop_assert!(url.scheme() == "https" || (url.scheme() == "http" && crate::oauth::loopback::is_loopback_host(host)));
         prop_assert_eq!(ResourceUri::from_request(resource.as_str()), Ok(resource.clone()));
         prop_assert_eq!(ResourceUri::parse(resource.as_str()), Ok(resource.clone()));
         if input.contains('#') {

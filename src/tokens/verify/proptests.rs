@@ -344,7 +344,10 @@ fn expected(
     if time("exp").unwrap() + leeway <= NOW {
         return Err(VerifyError::Expired);
     }
-    if time("iat").unwrap() > NOW + leeway || time("nbf").is_some_and(|nbf| nbf > NOW + leeway) {
+    // A start in the future is tolerated up to the leeway, and never less than the verifier's
+    // fixed allowance for clock skew between instances.
+    let latest_start = NOW + leeway.max(super::START_LEEWAY_SECS);
+    if time("iat").unwrap() > latest_start || time("nbf").is_some_and(|nbf| nbf > latest_start) {
         return Err(VerifyError::NotYetValid);
     }
     Ok(())

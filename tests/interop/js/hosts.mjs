@@ -1,4 +1,4 @@
-// The MCP hosts as they register and log in (shared/reference/mcp-clients.md): ChatGPT,
+// The MCP hosts as they register and log in (docs/mcp-hosts.md): ChatGPT,
 // claude.ai (client_secret_post), Claude Code (loopback, registered port-less), Cursor (custom
 // scheme), VS Code (native with https and loopback URIs) and MCP Inspector, each through
 // registration (201) → /authorize → consent and the upstream login → the redirect (read from its

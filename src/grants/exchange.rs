@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::service::TokenService;
-use super::verify::verify_access_token;
+use super::upstream_tokens::SealedUpstreamTokens;
 use crate::clients::authenticate::AuthenticatedClient;
-use crate::http::callback::{SealedUpstreamTokens, grant_context};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 use crate::store::login::GrantRow;
+use crate::tokens::service::TokenService;
+use crate::tokens::verify::verify_access_token;
 use crate::upstream::UpstreamError;
 
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -148,15 +148,9 @@ impl TokenService {
                 "the user's authorization has been revoked",
             )
         })?;
-        let plain = self.vault.open_envelope(&sealed, &grant_context(&grant.grant_id)).map_err(|error| {
+        let tokens = SealedUpstreamTokens::open(&self.vault, &sealed, &grant.grant_id).map_err(|error| {
             tracing::error!(%error, grant_id = %grant.grant_id, "could not open the upstream tokens");
             OAuthError::new(ErrorCode::ServerError, "the server could not complete the request")
-        })?;
-        let tokens = serde_json::from_slice(&plain).map_err(|_| {
-            OAuthError::new(
-                ErrorCode::ServerError,
-                "the server could not complete the request",
-            )
         })?;
         Ok((sealed, tokens))
     }
@@ -223,10 +217,7 @@ impl TokenService {
                     refresh_token: fresh.refresh_token.or_else(|| tokens.refresh_token.clone()),
                     expires_at: fresh.expires_at,
                 };
-                let plain = serde_json::to_vec(&merged).expect("tokens serialise");
-                let sealed = self
-                    .vault
-                    .seal_envelope(&plain, &grant_context(&grant.grant_id));
+                let sealed = merged.seal(&self.vault, &grant.grant_id);
                 self.store
                     .store_refreshed_upstream(
                         &grant.grant_id,

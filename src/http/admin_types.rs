@@ -1,0 +1,114 @@
+//! What the admin API's client and audit operations accept and return (`http::admin`).
+
+use poem_openapi::Object;
+use serde_json::Value;
+
+use crate::clients::admin::ClientView;
+
+/// A client as the admin API shows it.
+#[derive(Debug, Object)]
+pub struct AdminClient {
+    pub client_id: String,
+    /// `dynamic` (registered by a host) or `admin` (created by an operator).
+    pub kind: String,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub first_authorized_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    /// The resource this client serves (it may then use token exchange and introspection).
+    pub resource_server_for: Option<String>,
+    /// The full registered metadata, unknown fields included.
+    pub metadata: Value,
+}
+
+impl From<ClientView> for AdminClient {
+    fn from(v: ClientView) -> Self {
+        Self {
+            client_id: v.client_id,
+            kind: v.kind,
+            client_name: v.client_name,
+            redirect_uris: v.redirect_uris,
+            token_endpoint_auth_method: v.token_endpoint_auth_method,
+            disabled: v.disabled,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            first_authorized_at: v.first_authorized_at,
+            last_used_at: v.last_used_at,
+            resource_server_for: v.resource_server_for,
+            metadata: v.metadata,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct CreateClientRequest {
+    /// A chosen client id (e.g. for a host configured with a static id); generated when absent.
+    pub client_id: Option<String>,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    /// `none` (public), `client_secret_basic` (the default) or `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct CreatedClient {
+    pub client: AdminClient,
+    /// The client secret, shown only here. Absent for public clients.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct UpdateClientRequest {
+    pub client_name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    /// A disabled client cannot log users in or obtain tokens. Disabling revokes its grants and
+    /// every token issued in them; enabling it again brings none back.
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Object)]
+pub struct ResourceServerRequest {
+    /// A configured resource's URI.
+    pub resource: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ClientPage {
+    pub clients: Vec<AdminClient>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct ClientSecret {
+    /// The new secret, shown only here.
+    pub client_secret: String,
+}
+
+#[derive(Debug, Object)]
+pub struct AuditEntry {
+    pub id: i32,
+    /// Unix seconds.
+    pub at: i64,
+    /// The name of the admin token used, or `cli`.
+    pub actor: String,
+    pub action: String,
+    pub client_id: Option<String>,
+    /// What changed: `before` and `after` summaries. Never a secret.
+    pub summary: Value,
+}
+
+#[derive(Debug, Object)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for older entries; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_before: Option<i32>,
+}

@@ -1,0 +1,28 @@
+//! The path of every endpoint below the issuer, in one place: the router (`app`), the
+//! metadata document (`http::discovery`) and every URL we hand out (the registration client
+//! URI, our upstream callback, the dev login form) read them here. A leaf: it imports nothing.
+//!
+//! The JSON endpoints' paths are also spelled in their `#[oai(path = …)]` attributes, which
+//! take only literals; `tests/api/discovery.rs` checks that the metadata's URLs are served.
+
+/// The authorization endpoint (RFC 6749 §3.1).
+pub const AUTHORIZE_PATH: &str = "/authorize";
+/// The consent form's target.
+pub const CONSENT_PATH: &str = "/authorize/consent";
+/// Where the upstream sends the user back after the login.
+pub const CALLBACK_PATH: &str = "/upstream/callback";
+/// The upstream's webhook (OwnerRez: the user disconnected the app).
+pub const WEBHOOK_PATH: &str = "/upstream/webhook";
+/// The token endpoint (RFC 6749 §3.2).
+pub const TOKEN_PATH: &str = "/token";
+/// The revocation endpoint (RFC 7009).
+pub const REVOKE_PATH: &str = "/revoke";
+/// The introspection endpoint (RFC 7662).
+pub const INTROSPECT_PATH: &str = "/introspect";
+/// The JWKS (RFC 7517), named by the metadata's `jwks_uri`.
+pub const JWKS_PATH: &str = "/jwks.json";
+/// The registration endpoint (RFC 7591); a client's configuration endpoint (RFC 7592) is
+/// `<REGISTER_PATH>/<client_id>`.
+pub const REGISTER_PATH: &str = "/register";
+/// The dev upstream's login form (provider `dev` only).
+pub const DEV_AUTHORIZE_PATH: &str = "/dev/upstream/authorize";
