@@ -290,6 +290,24 @@ impl Store {
     ) -> Result<(String, String), StoreError> {
         let now = login.now;
         let txn = self.conn().begin().await?;
+        // The client's first and last use, written first: a write before any read takes
+        // SQLite's write lock at once, waiting for it under the busy timeout, where a read first
+        // would fail with "database is locked" whenever another writer committed meanwhile (and
+        // a busy server starves the login). On PostgreSQL it row-locks the client, so logins
+        // through one client do not race for its users' grants.
+        super::clients::client::Entity::update_many()
+            .col_expr(
+                super::clients::client::Column::FirstAuthorizedAt,
+                sea_orm::sea_query::Func::coalesce([
+                    Expr::col(super::clients::client::Column::FirstAuthorizedAt).into(),
+                    Expr::value(now),
+                ])
+                .into(),
+            )
+            .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
+            .filter(super::clients::client::Column::ClientId.eq(login.client_id))
+            .exec(&txn)
+            .await?;
         let existing_user = user::Entity::find()
             .filter(user::Column::Provider.eq(login.provider))
             .filter(user::Column::UpstreamSubject.eq(login.subject))
@@ -395,19 +413,6 @@ impl Store {
         }
         .insert(&txn)
         .await?;
-        super::clients::client::Entity::update_many()
-            .col_expr(
-                super::clients::client::Column::FirstAuthorizedAt,
-                sea_orm::sea_query::Func::coalesce([
-                    Expr::col(super::clients::client::Column::FirstAuthorizedAt).into(),
-                    Expr::value(now),
-                ])
-                .into(),
-            )
-            .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
-            .filter(super::clients::client::Column::ClientId.eq(login.client_id))
-            .exec(&txn)
-            .await?;
         txn.commit().await?;
         Ok((user_id, grant_id))
     }
