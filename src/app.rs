@@ -12,7 +12,8 @@ use tokio::task::JoinHandle;
 
 use crate::bootstrap::{self, StartupError};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, MetricsExposure};
+use crate::housekeeping::Housekeeping;
 use crate::http::AppState;
 use crate::http::admin::AdminApi;
 use crate::http::admin_keys::AdminKeysApi;
@@ -21,6 +22,7 @@ use crate::http::authorize;
 use crate::http::discovery::DiscoveryApi;
 use crate::http::errors::JsonErrors;
 use crate::http::health::HealthApi;
+use crate::http::metrics::{self, RequestMetrics};
 use crate::http::middleware::{
     AuthorizeSourceLimit, BodyLimit, PublicCors, RequestLog, StrictTransportSecurity,
 };
@@ -28,10 +30,11 @@ use crate::http::oauth_api::OAuthApi;
 use crate::http::registration::RegistrationApi;
 use crate::http::server::{self, ServeOptions};
 use crate::http::{callback, consent, dev_upstream, webhook};
+use crate::monitoring::{Metrics, RouteTable};
 use crate::oauth::issuer::Issuer;
 use crate::routes::{
-    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, REGISTER_PATH,
-    REVOKE_PATH, TOKEN_PATH, WEBHOOK_PATH,
+    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, METRICS_PATH,
+    REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, WEBHOOK_PATH,
 };
 use crate::tokens::keyring::SigningKeys;
 
@@ -39,8 +42,11 @@ use crate::tokens::keyring::SigningKeys;
 pub struct Application {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
+    /// The separate listener of `/metrics`, when configured.
+    metrics_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
     state: Arc<AppState>,
     endpoint: BoxEndpoint<'static>,
+    housekeeping: Arc<Housekeeping>,
 }
 
 impl Application {
@@ -50,24 +56,12 @@ impl Application {
     /// cookie key, and assemble the login. Nothing is served until [`Application::run_until`].
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         config.validate()?;
-        let listen = config.listen_addr()?;
-        let listener = std::net::TcpListener::bind(listen)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|source| StartupError::Listen {
-                addr: config.server.listen.clone(),
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Listen {
-                addr: config.server.listen.clone(),
-                source,
-            })?;
-        let listener =
-            tokio::net::TcpListener::from_std(listener).map_err(|source| StartupError::Listen {
-                addr: config.server.listen.clone(),
-                source,
-            })?;
+        let (listener, local_addr) = bind(config.listen_addr()?, &config.server.listen)?;
+        let exposure = config.metrics.exposure()?;
+        let metrics_listener = match &exposure {
+            MetricsExposure::Listener(addr) => Some(bind(*addr, &addr.to_string())?),
+            _ => None,
+        };
         let issuer = config.issuer(local_addr)?;
 
         let store = bootstrap::open_store(&config).await?;
@@ -80,14 +74,31 @@ impl Application {
         let cookie_key = bootstrap::cookie_key(&store, &vault, clock.now()).await?;
         let login = bootstrap::login_parts(&config, &issuer, vault, cookie_key, clock.clone())?;
 
-        let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
+        let templates = route_templates(&issuer, login.dev.is_some(), &exposure);
+        let metrics = Arc::new(Metrics::new(RouteTable::new(templates)));
+        let state = Arc::new(AppState::new(
+            config, issuer, store, keys, clock, login, metrics,
+        ));
         let endpoint = routes(state.clone());
+        let housekeeping = Arc::new(Housekeeping::new(&state.config, state.registry.clone()));
         Ok(Self {
             listener,
             local_addr,
+            metrics_listener,
             state,
             endpoint,
+            housekeeping,
         })
+    }
+
+    /// The address of the separate `/metrics` listener, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The background housekeeping, to run once by hand (tests, maintenance).
+    pub fn housekeeping(&self) -> Arc<Housekeeping> {
+        self.housekeeping.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -115,10 +126,28 @@ impl Application {
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         };
         let refresher = spawn_key_refresher(&self.state);
-        let reaper = spawn_client_reaper(&self.state);
+        let upkeep = spawn_metrics_upkeep(self.state.metrics.clone());
+        let reaper = spawn_housekeeping(
+            self.housekeeping,
+            Duration::from_secs(self.state.config.registration.reap_interval_secs),
+        );
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = self.metrics_listener.map(|(listener, _)| {
+            let endpoint = metrics_routes(self.state.clone());
+            tokio::spawn(server::serve(listener, endpoint, options, async {
+                metrics_stopped.await.ok();
+            }))
+        });
         let result = server::serve(self.listener, self.endpoint, options, shutdown).await;
+        drop(stop_metrics);
+        if let Some(metrics_server) = metrics_server
+            && let Ok(Err(error)) = metrics_server.await
+        {
+            tracing::error!(%error, "the metrics listener failed");
+        }
         refresher.abort();
         reaper.abort();
+        upkeep.abort();
         self.state.store.clone().close().await.ok();
         result
     }
@@ -141,60 +170,47 @@ fn spawn_key_refresher(state: &Arc<AppState>) -> JoinHandle<()> {
     })
 }
 
-/// Every `registration.reap_interval_secs`: deletes abandoned dynamic clients, stale
-/// rate-limit windows and expired metadata documents, and expired codes, pending requests,
-/// denylist entries, refresh families and remembered approvals (see `Store::delete_expired`).
-fn spawn_client_reaper(state: &Arc<AppState>) -> JoinHandle<()> {
-    let registry = state.registry.clone();
-    let interval = Duration::from_secs(state.config.registration.reap_interval_secs);
-    // An approval whose login has not completed within the pending request's lifetime never
-    // will.
-    let login_ttl = state.config.login.pending_request_ttl_secs as i64;
-    // A rate-limit row is dead once its window has passed; the longest window decides.
-    let longest_window = state
-        .config
-        .registration
-        .per_source_window_secs
-        .max(state.config.login.per_source_window_secs);
-    let tokens = state.config.tokens.clone();
+/// How often the latency samples are folded into their histograms.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Folds the latency samples into their histograms every few seconds, so that they never pile
+/// up between scrapes (or forever, when nobody scrapes).
+fn spawn_metrics_upkeep(metrics: Arc<Metrics>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+        loop {
+            ticker.tick().await;
+            metrics.run_upkeep();
+        }
+    })
+}
+
+/// Runs housekeeping every `registration.reap_interval_secs` (see [`Housekeeping`]).
+fn spawn_housekeeping(housekeeping: Arc<Housekeeping>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
-            if let Err(error) = registry.reap().await {
-                tracing::error!(%error, "could not reap abandoned clients");
-            }
-            match registry.purge_outsider_rows(longest_window).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(
-                    count,
-                    "housekeeping: deleted stale rate limits and expired metadata documents"
-                ),
-                Err(error) => tracing::error!(%error, "housekeeping of outsider rows failed"),
-            }
-            let cutoffs = crate::grants::housekeeping_cutoffs(&tokens, registry.now());
-            match registry.store().delete_expired(&cutoffs).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(
-                    count,
-                    "housekeeping: deleted expired codes, requests and tokens"
-                ),
-                Err(error) => tracing::error!(%error, "housekeeping failed"),
-            }
-            let now = registry.now();
-            match registry
-                .store()
-                .purge_remembered_consents(now, now - login_ttl)
-                .await
-            {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "housekeeping: deleted remembered approvals"),
-                Err(error) => {
-                    tracing::error!(%error, "housekeeping of remembered approvals failed")
-                }
-            }
+            housekeeping.run_once().await;
         }
     })
+}
+
+/// Binds a listener; `named` is the address as the configuration spells it, for errors.
+fn bind(
+    addr: SocketAddr,
+    named: &str,
+) -> Result<(tokio::net::TcpListener, SocketAddr), StartupError> {
+    let error = |source| StartupError::Listen {
+        addr: named.to_owned(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(error)?;
+    let local_addr = listener.local_addr().map_err(error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(error)?;
+    Ok((listener, local_addr))
 }
 
 type Apis = (
@@ -263,6 +279,9 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
             get(dev_upstream::login_page).post(dev_upstream::login_submit),
         );
     }
+    if state.metrics_token_sha256.is_some() {
+        app = app.at(METRICS_PATH, get(metrics::metrics_with_token));
+    }
     let app = app
         .nest("/", api)
         .at("/openapi.json", spec)
@@ -289,13 +308,60 @@ fn routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
         format!("{prefix}{TOKEN_PATH}"),
         format!("{prefix}{REVOKE_PATH}"),
     ];
+    // With metrics off, requests are not even counted.
+    let count_requests = !matches!(state.config.metrics.exposure(), Ok(MetricsExposure::Off));
+    let request_metrics = RequestMetrics {
+        metrics: state.metrics.clone(),
+    };
     root.data(state)
         .with(RequestLog)
         .with(body_limit)
         .with(JsonErrors)
         .with(PublicCors::new(public_paths))
         .with_if(https, StrictTransportSecurity)
+        .with_if(count_requests, request_metrics)
         .boxed()
+}
+
+/// The separate metrics listener: `/metrics` and nothing else.
+fn metrics_routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
+    Route::new()
+        .at(METRICS_PATH, get(metrics::metrics_open))
+        .data(state)
+        .boxed()
+}
+
+/// Every route template the main listener serves, for the `route` label of the HTTP metrics:
+/// the OpenAPI operations' paths and the pages, below the issuer's path.
+fn route_templates(issuer: &Issuer, dev: bool, exposure: &MetricsExposure) -> Vec<String> {
+    let prefix = issuer.path();
+    let operations = <Apis as poem_openapi::OpenApi>::meta()
+        .into_iter()
+        .flat_map(|api| api.paths)
+        .map(|path| path.path);
+    let mut pages = vec![
+        AUTHORIZE_PATH.to_owned(),
+        CONSENT_PATH.to_owned(),
+        CALLBACK_PATH.to_owned(),
+        WEBHOOK_PATH.to_owned(),
+        "/openapi.json".to_owned(),
+        "/docs".to_owned(),
+        "/docs/*".to_owned(),
+    ];
+    if dev {
+        pages.push(DEV_AUTHORIZE_PATH.to_owned());
+    }
+    if matches!(exposure, MetricsExposure::BearerToken(_)) {
+        pages.push(METRICS_PATH.to_owned());
+    }
+    let mut templates: Vec<String> = operations
+        .chain(pages)
+        .map(|path| format!("{prefix}{path}"))
+        .collect();
+    if !prefix.is_empty() {
+        templates.push(issuer.metadata_path());
+    }
+    templates
 }
 
 /// The OpenAPI document, built from a throw-away in-memory server so that it depends on no
@@ -316,6 +382,9 @@ pub async fn openapi_document() -> Result<String, StartupError> {
     let issuer = Issuer::parse("http://127.0.0.1:8080").expect("a valid issuer");
     let cookie_key = bootstrap::cookie_key(&store, &vault, clock.now()).await?;
     let login = bootstrap::login_parts(&config, &issuer, vault, cookie_key, clock.clone())?;
-    let state = Arc::new(AppState::new(config, issuer, store, keys, clock, login));
+    let metrics = Arc::new(Metrics::new(RouteTable::new([])));
+    let state = Arc::new(AppState::new(
+        config, issuer, store, keys, clock, login, metrics,
+    ));
     Ok(api_service(state).spec())
 }

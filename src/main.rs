@@ -9,6 +9,7 @@ use authbridge::bootstrap;
 use authbridge::clients::admin::ClientView;
 use authbridge::clock::{Clock, Rfc3339, SystemClock};
 use authbridge::config::{CONFIG_FILE_VARIABLE, Config, LogConfig};
+use authbridge::store::audit::{AuditRecord, actors};
 use authbridge::tokens::keyring::KeySummary;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -194,7 +195,19 @@ async fn keys(config: Config, clock: Arc<dyn Clock>, command: KeysCommand) -> an
     let keys = bootstrap::load_signing_keys(&config, &store, vault, clock).await?;
     let (new_key, output) = match command {
         KeysCommand::List { output } => (None, output),
-        KeysCommand::Rotate { output } => (Some(KeyOutput::from(keys.rotate().await?)), output),
+        KeysCommand::Rotate { output } => {
+            let key = keys.rotate().await?;
+            let summary = json!({"kid": key.kid, "activates_at": key.activates_at});
+            store
+                .record_change(AuditRecord::new(
+                    SystemClock.now(),
+                    actors::CLI,
+                    "keys.rotate",
+                    &summary,
+                ))
+                .await?;
+            (Some(KeyOutput::from(key)), output)
+        }
     };
     let listed: Vec<KeyOutput> = keys.summaries().into_iter().map(KeyOutput::from).collect();
     store.close().await?;
@@ -227,6 +240,9 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     println!("  metadata: {}", format_metadata_url(&issuer));
     println!("  jwks:     {}", issuer.endpoint("/jwks.json"));
     println!("  api docs: {}", issuer.endpoint("/docs"));
+    if let Some(metrics) = app.metrics_addr() {
+        println!("  metrics:  http://{metrics}/metrics");
+    }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -26,3 +26,6 @@ pub const JWKS_PATH: &str = "/jwks.json";
 pub const REGISTER_PATH: &str = "/register";
 /// The dev upstream's login form (provider `dev` only).
 pub const DEV_AUTHORIZE_PATH: &str = "/dev/upstream/authorize";
+/// Prometheus metrics (`[metrics]`): on the main listener only with `metrics.token_sha256`, or
+/// alone on the separate listener of `metrics.listen`.
+pub const METRICS_PATH: &str = "/metrics";

@@ -10,6 +10,7 @@ mod m20261127_000004_tokens;
 mod m20261130_000005_trust_tokens;
 mod m20261130_000006_trust_registration;
 mod m20261130_000007_consents;
+mod m20261130_000008_audit_trail;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_trust_tokens::Migration),
             Box::new(m20261130_000006_trust_registration::Migration),
             Box::new(m20261130_000007_consents::Migration),
+            Box::new(m20261130_000008_audit_trail::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use super::registry::{KIND_ADMIN, Registry, apply_metadata, generate_client_id};
 use super::stored::{stored_metadata, stored_redirect_uris};
 use crate::oauth::client_metadata::{ClientMetadata, MetadataError};
 use crate::store::StoreError;
-use crate::store::audit::AuditRow;
+use crate::store::audit::{Actor, AuditRecord, AuditRow};
 use crate::store::clients::{ClientFilter, ClientRow};
 use crate::tokens::opaque;
 
@@ -103,9 +103,9 @@ pub const MAX_PAGE: u64 = 200;
 
 impl Registry {
     /// Creates a client; returns it and its secret (shown once) when it has one.
-    pub async fn admin_create(
+    pub async fn admin_create<'a>(
         &self,
-        actor: &str,
+        actor: impl Into<Actor<'a>>,
         new: NewClient,
     ) -> Result<(ClientView, Option<String>), AdminError> {
         let client_id = match new.client_id {
@@ -183,9 +183,9 @@ impl Registry {
         Ok(ClientView::from_row(&self.existing(client_id).await?))
     }
 
-    pub async fn admin_update(
+    pub async fn admin_update<'a>(
         &self,
-        actor: &str,
+        actor: impl Into<Actor<'a>>,
         client_id: &str,
         changes: ClientChanges,
     ) -> Result<ClientView, AdminError> {
@@ -229,7 +229,11 @@ impl Registry {
         Ok(after)
     }
 
-    pub async fn admin_delete(&self, actor: &str, client_id: &str) -> Result<(), AdminError> {
+    pub async fn admin_delete<'a>(
+        &self,
+        actor: impl Into<Actor<'a>>,
+        client_id: &str,
+    ) -> Result<(), AdminError> {
         let before = ClientView::from_row(&self.existing(client_id).await?);
         if !self.store().delete_client(client_id, self.now()).await? {
             return Err(AdminError::NotFound(client_id.to_owned()));
@@ -245,9 +249,9 @@ impl Registry {
     }
 
     /// Replaces a confidential client's secret; the new one is returned once.
-    pub async fn admin_rotate_secret(
+    pub async fn admin_rotate_secret<'a>(
         &self,
-        actor: &str,
+        actor: impl Into<Actor<'a>>,
         client_id: &str,
     ) -> Result<String, AdminError> {
         let mut row = self.existing(client_id).await?;
@@ -285,23 +289,19 @@ impl Registry {
             .ok_or_else(|| AdminError::NotFound(client_id.to_owned()))
     }
 
-    async fn audit(
+    async fn audit<'a>(
         &self,
-        actor: &str,
+        actor: impl Into<Actor<'a>>,
         action: &str,
         client_id: &str,
         summary: Value,
     ) -> Result<(), AdminError> {
-        self.store()
-            .record_audit(
-                self.now(),
-                actor,
-                action,
-                Some(client_id),
-                summary.to_string(),
-            )
-            .await?;
-        tracing::info!(%actor, %action, %client_id, "admin change");
+        let actor = actor.into();
+        let record = AuditRecord::new(self.now(), actor.name, action, &summary)
+            .client(client_id)
+            .source(actor.source);
+        self.store().record_change(record).await?;
+        tracing::info!(actor = %actor.name, %action, %client_id, "admin change");
         Ok(())
     }
 }
@@ -324,9 +324,9 @@ impl Registry {
     /// Marks a confidential client as the resource server of `resource` (a configured resource,
     /// by its canonical URI), or unmarks it with `None`. Only then may it use token exchange
     /// and introspection.
-    pub async fn admin_set_resource_server(
+    pub async fn admin_set_resource_server<'a>(
         &self,
-        actor: &str,
+        actor: impl Into<Actor<'a>>,
         client_id: &str,
         resource: Option<&str>,
         configured: &[String],
@@ -366,9 +366,9 @@ impl Registry {
 
     /// Revokes every grant of a client: its codes, refresh-token families and the access tokens
     /// issued with them. Its users log in again.
-    pub async fn admin_revoke_client_tokens(
+    pub async fn admin_revoke_client_tokens<'a>(
         &self,
-        actor: &str,
+        actor: impl Into<Actor<'a>>,
         client_id: &str,
     ) -> Result<(), AdminError> {
         self.existing(client_id).await?;

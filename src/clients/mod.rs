@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod authenticate;
 pub mod cimd;
+pub mod reaper;
 pub mod registry;
 pub mod resolve;
 pub mod stored;
+pub mod trail;

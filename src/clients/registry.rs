@@ -1,6 +1,6 @@
 //! The client registry: dynamic registration (RFC 7591), its management protocol (RFC 7592),
 //! the registration policy (initial access token, per-source rate, global cap, idempotent
-//! re-registration) and the reaping of abandoned dynamic clients.
+//! re-registration); the reaping of abandoned dynamic clients is in `clients::reaper`.
 //!
 //! Registration is unauthenticated, so nothing here may let one caller act on a client another
 //! caller created: a deduplicated answer names the existing client but carries no
@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
 use crate::config::RegistrationConfig;
@@ -22,6 +22,7 @@ use crate::oauth::client_metadata::{
 use crate::oauth::issuer::Issuer;
 use crate::oauth::redirect_uri::AllowPattern;
 use crate::routes::REGISTER_PATH;
+use crate::store::audit::actors;
 use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
@@ -111,6 +112,10 @@ impl Registry {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    pub(super) fn config(&self) -> &RegistrationConfig {
+        &self.config
     }
 
     /// RFC 7591 §3: registers a dynamic client from `body`, sent from `source`.
@@ -243,6 +248,13 @@ impl Registry {
             CappedInsert::Inserted => Ok(()),
             CappedInsert::MadeRoom { evicted } => {
                 tracing::info!(client_id = %evicted, "client cap reached: deleted the oldest never-authorized client");
+                self.record_server_deletions(
+                    actors::SERVER,
+                    "client.evict",
+                    &[evicted],
+                    &json!({"reason": "the client cap was reached: the oldest client no user ever authorized made room for a new registration"}),
+                )
+                .await;
                 Ok(())
             }
             CappedInsert::Full => {
@@ -342,36 +354,6 @@ impl Registry {
         self.store.delete_client(&row.client_id, self.now()).await?;
         tracing::info!(client_id = %row.client_id, "client deleted by its registrant (RFC 7592)");
         Ok(())
-    }
-
-    /// Deletes abandoned dynamic clients; returns how many went.
-    pub async fn reap(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now();
-        let created_before = now - self.config.reap_unauthorized_after_secs as i64;
-        let unused_before = now - (self.config.reap_unused_after_days as i64) * 86_400;
-        let reaped = self
-            .store
-            .reap_dynamic_clients(created_before, unused_before, now)
-            .await?;
-        if !reaped.is_empty() {
-            tracing::info!(count = reaped.len(), "reaped abandoned dynamic clients");
-        }
-        Ok(reaped.len())
-    }
-
-    /// Deletes what outsiders wrote that no longer counts: rate-limit windows older than
-    /// `longest_window_secs`, and expired metadata documents and remembered failures; then
-    /// re-counts the capped tables, so a count can never stay wrong. Returns the rows deleted.
-    pub async fn purge_outsider_rows(&self, longest_window_secs: u64) -> Result<u64, StoreError> {
-        let now = self.clock.now();
-        let window = i64::try_from(longest_window_secs).unwrap_or(i64::MAX);
-        let mut deleted = self
-            .store
-            .delete_stale_rate_limits(now.saturating_sub(window))
-            .await?;
-        deleted += self.store.delete_expired_client_documents(now).await?;
-        self.store.reconcile_counters().await?;
-        Ok(deleted)
     }
 
     /// The client information response: the metadata echo, then the generated fields (which

@@ -70,6 +70,8 @@ impl Default for Config {
             client_metadata_documents: ClientMetadataDocumentConfig::default(),
             admin: AdminConfig::default(),
             login: LoginConfig::default(),
+            metrics: MetricsConfig::default(),
+            audit: AuditConfig::default(),
             resources: vec![ResourceConfig {
                 uri: "http://localhost:3000/mcp".into(),
                 name: "Local MCP server".into(),

@@ -16,11 +16,13 @@ use serde::{Deserialize, Serialize};
 
 mod defaults;
 mod error;
+mod operations;
 mod password;
 mod validate;
 mod validate_upstream;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
+pub use operations::{AuditConfig, MetricsConfig, MetricsExposure};
 pub use password::check_webhook_password;
 
 use crate::oauth::issuer::Issuer;
@@ -48,6 +50,8 @@ pub struct Config {
     pub client_metadata_documents: ClientMetadataDocumentConfig,
     pub admin: AdminConfig,
     pub login: LoginConfig,
+    pub metrics: MetricsConfig,
+    pub audit: AuditConfig,
     pub resources: Vec<ResourceConfig>,
 }
 

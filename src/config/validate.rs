@@ -38,6 +38,8 @@ impl Config {
         self.validate_login()?;
         self.validate_resources()?;
         self.validate_registration()?;
+        self.metrics.exposure()?;
+        self.audit.validate()?;
         if self
             .log
             .level
@@ -383,7 +385,7 @@ impl Config {
     }
 }
 
-fn validate_sha256_hex(key: &str, value: &str) -> Result<(), ConfigError> {
+pub(super) fn validate_sha256_hex(key: &str, value: &str) -> Result<(), ConfigError> {
     if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {

@@ -14,6 +14,7 @@ use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce::CodeChallenge;
+use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::CodeRow;
 use crate::store::tokens::FamilyRow;
 use crate::tokens::opaque;
@@ -173,6 +174,14 @@ impl TokenService {
             .revoke_tokens_of_code(code_hash, now)
             .await
             .map_err(server_error)?;
+        let summary = serde_json::json!({
+            "reason": "an authorization code was presented again: the tokens issued from it are revoked",
+        });
+        self.audit(
+            AuditRecord::new(now, actors::CLIENT, "grant.revoke_code_tokens", &summary)
+                .client(&client.client_id),
+        )
+        .await;
         Err(grant_error("the authorization code was already used"))
     }
 }

@@ -16,6 +16,7 @@ use super::upstream_tokens::SealedUpstreamTokens;
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
+use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::GrantRow;
 use crate::tokens::service::TokenService;
 use crate::tokens::verify::verify_access_token;
@@ -236,6 +237,16 @@ impl TokenService {
                     .revoke_grant(&grant.grant_id, self.clock.now())
                     .await
                     .map_err(server_error)?;
+                let summary = serde_json::json!({
+                    "grant_id": grant.grant_id,
+                    "user_id": grant.user_id,
+                    "reason": "the upstream refused the user's refresh token with invalid_grant",
+                });
+                self.audit(
+                    AuditRecord::new(self.clock.now(), actors::UPSTREAM, "grant.revoke", &summary)
+                        .client(&grant.client_id),
+                )
+                .await;
                 Err(OAuthError::new(
                     ErrorCode::InvalidGrant,
                     "the user's upstream authorization is gone; the user must sign in again",

@@ -9,9 +9,12 @@
 //! and every replay is logged with its source. After the window, presenting a rotated token is
 //! reuse: the whole family is revoked.
 
+use serde_json::json;
+
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::GrantRow;
 use crate::store::tokens::{FamilyRow, RefreshRow};
 use crate::tokens::opaque;
@@ -312,6 +315,7 @@ impl TokenService {
         match (decision, loaded) {
             (RefreshDecision::Refuse(error), _) => Err(error),
             (RefreshDecision::Replay { scope }, Some(loaded)) => {
+                self.metrics.refresh_grace_replay();
                 self.replay(client, request, &loaded.token, &scope)
             }
             (RefreshDecision::Reuse, Some(loaded)) => {
@@ -320,7 +324,19 @@ impl TokenService {
                     .revoke_family(family_id, now)
                     .await
                     .map_err(server_error)?;
+                self.metrics.refresh_reuse_detected();
                 tracing::warn!(client_id = %client.client_id, %family_id, source = %request.source, "refresh token reused after rotation: family revoked");
+                let summary = json!({
+                    "grant_id": loaded.family.grant_id,
+                    "family_id": family_id,
+                    "reason": "a rotated refresh token was presented again after the grace window",
+                });
+                self.audit(
+                    AuditRecord::new(now, actors::CLIENT, "grant.revoke_family", &summary)
+                        .client(&client.client_id)
+                        .source(Some(request.source)),
+                )
+                .await;
                 Err(grant_error(
                     "the refresh token was already used; every token of this login is revoked",
                 ))

@@ -18,7 +18,9 @@ use super::admin_types::{
     AdminClient, AuditEntry, AuditPage, ClientPage, ClientSecret, CreateClientRequest,
     CreatedClient, ResourceServerRequest, UpdateClientRequest,
 };
+use super::registration::request_address;
 use crate::clients::admin::{ClientChanges, NewClient};
+use crate::store::audit::Actor;
 use crate::store::clients::ClientFilter;
 use crate::tokens::opaque;
 
@@ -30,13 +32,38 @@ enum AdminTags {
     AdminAudit,
 }
 
-/// A bearer admin token; the value is the token's configured name.
+/// A bearer admin token, listed by its SHA-256 in `admin.tokens`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_admin_token")]
-pub struct AdminToken(pub String);
+pub struct AdminToken(pub AdminIdentity);
 
-async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<String> {
+/// The holder of an admin token (its configured name) and the request's source address, as
+/// the audit trail records them.
+#[derive(Debug, Clone)]
+pub struct AdminIdentity {
+    pub name: String,
+    pub source: Option<String>,
+}
+
+impl<'a> From<&'a AdminIdentity> for Actor<'a> {
+    fn from(identity: &'a AdminIdentity) -> Self {
+        Actor {
+            name: &identity.name,
+            source: identity.source.as_deref(),
+        }
+    }
+}
+
+async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<AdminIdentity> {
     let state = request.data::<Arc<AppState>>()?;
+    let name = admin_token_name(state, &bearer)?;
+    Some(AdminIdentity {
+        name,
+        source: request_address(request, state.config.registration.trust_forwarded_for),
+    })
+}
+
+fn admin_token_name(state: &AppState, bearer: &Bearer) -> Option<String> {
     let presented = opaque::hash(&bearer.token);
     let mut found = None;
     // Every configured hash is compared, in constant time, whatever matched earlier.
@@ -319,6 +346,7 @@ impl AdminApi {
                         actor: r.actor,
                         action: r.action,
                         client_id: r.client_id,
+                        source_address: r.source_address,
                         summary: serde_json::from_str(&r.summary).unwrap_or(Value::Null),
                     })
                     .collect();

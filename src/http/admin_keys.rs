@@ -9,6 +9,7 @@ use serde_json::json;
 use super::AppState;
 use super::admin::AdminToken;
 use super::admin_response::{AdminFailure, AdminResult};
+use crate::store::audit::{Actor, AuditRecord};
 use crate::tokens::keyring::{KeyError, KeySummary};
 
 #[derive(Tags)]
@@ -77,18 +78,11 @@ impl AdminKeysApi {
         AdminResult(match self.state.keys.rotate().await {
             Ok(key) => {
                 let summary = json!({"kid": key.kid, "activates_at": key.activates_at});
-                if let Err(error) = self
-                    .state
-                    .store
-                    .record_audit(
-                        self.state.clock.now(),
-                        &token.0,
-                        "keys.rotate",
-                        None,
-                        summary.to_string(),
-                    )
-                    .await
-                {
+                let actor = Actor::from(&token.0);
+                let record =
+                    AuditRecord::new(self.state.clock.now(), actor.name, "keys.rotate", &summary)
+                        .source(actor.source);
+                if let Err(error) = self.state.store.record_change(record).await {
                     tracing::error!(%error, "could not audit a key rotation");
                 }
                 Ok(KeyRotated::Rotated(Json(key.into())))

@@ -97,10 +97,15 @@ pub struct AuditEntry {
     pub id: i32,
     /// Unix seconds.
     pub at: i64,
-    /// The name of the admin token used, or `cli`.
+    /// Who made the change: the name of the admin token used, `cli`, `registrant` (a client
+    /// through RFC 7591/7592), `client` (at the token or revocation endpoint), `user` (a
+    /// login), `upstream` (its webhook, or a refusal of the user's upstream token), `reaper`,
+    /// `housekeeping` or `server`.
     pub actor: String,
     pub action: String,
     pub client_id: Option<String>,
+    /// The address of the request that made the change, when a request made it.
+    pub source_address: Option<String>,
     /// What changed: `before` and `after` summaries. Never a secret.
     pub summary: Value,
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::AppState;
 use super::admin::AdminToken;
 use super::admin_response::{AdminFailure, AdminResult};
+use crate::store::audit::{Actor, AuditRecord};
 use crate::store::login::{GrantRow, UserRow};
 
 #[derive(Tags)]
@@ -145,7 +146,7 @@ impl AdminUsersApi {
         token: AdminToken,
         grant_id: Path<String>,
     ) -> AdminResult<Json<GrantRevocation>> {
-        AdminResult(self.revoke(&token.0, &grant_id).await)
+        AdminResult(self.revoke(Actor::from(&token.0), &grant_id).await)
     }
 }
 
@@ -164,7 +165,7 @@ impl AdminUsersApi {
 
     async fn revoke(
         &self,
-        actor: &str,
+        actor: Actor<'_>,
         grant_id: &str,
     ) -> Result<Json<GrantRevocation>, AdminFailure> {
         let not_found =
@@ -177,16 +178,10 @@ impl AdminUsersApi {
             .await?
             .ok_or_else(not_found)?;
         let summary = json!({"grant_id": grant_id, "user_id": grant.user_id, "upstream_revoked": revocation.upstream_revoked});
-        self.state
-            .store
-            .record_audit(
-                self.state.clock.now(),
-                actor,
-                "grant.revoke",
-                Some(&grant.client_id),
-                summary.to_string(),
-            )
-            .await?;
+        let record = AuditRecord::new(self.state.clock.now(), actor.name, "grant.revoke", &summary)
+            .client(&grant.client_id)
+            .source(actor.source);
+        self.state.store.record_change(record).await?;
         Ok(Json(GrantRevocation {
             grant_id: grant_id.to_owned(),
             upstream_revoked: revocation.upstream_revoked,

@@ -330,5 +330,6 @@ pub(super) async fn begin_upstream(
         provider = state.upstream.name(),
         "sending the user to the upstream login"
     );
+    state.metrics.login_started();
     redirect(&location, &cookies)
 }

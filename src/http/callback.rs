@@ -8,15 +8,19 @@ use std::sync::Arc;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
+use serde_json::json;
 
 use super::AppState;
 use super::authorize::{
     error_page, error_redirect, redirect, redirect_uri_with, stored_redirect_uri,
 };
+use super::registration::request_address;
 use crate::grants::upstream_tokens::{SealedUpstreamTokens, seal_plaintext};
+use crate::monitoring::LoginFailure;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::routes::CALLBACK_PATH;
+use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::{CodeRow, CompletedLogin};
 use crate::telemetry::untrusted;
 use crate::tokens::opaque;
@@ -27,6 +31,7 @@ use crate::vault::context;
 pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
     let unusable = || {
+        state.metrics.login_failed(LoginFailure::InvalidState);
         error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in cannot be completed",
@@ -57,6 +62,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         }
         Err(error) => {
             tracing::error!(%error, "could not consume the upstream state");
+            state.metrics.login_failed(LoginFailure::ServerError);
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -65,7 +71,8 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         }
     };
     let client_uri = stored_redirect_uri(&row);
-    let fail = |code: ErrorCode, description: &str| {
+    let fail = |reason: LoginFailure, code: ErrorCode, description: &str| {
+        state.metrics.login_failed(reason);
         error_redirect(
             state,
             &client_uri,
@@ -78,10 +85,12 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         tracing::info!(upstream_error = %untrusted(error), "the upstream reported a failed login");
         return match error {
             "temporarily_unavailable" | "server_error" => fail(
+                LoginFailure::UpstreamUnavailable,
                 ErrorCode::TemporarilyUnavailable,
                 "the sign-in service is unavailable; try again",
             ),
             _ => fail(
+                LoginFailure::UpstreamDenied,
                 ErrorCode::AccessDenied,
                 "the sign-in at the upstream was not completed",
             ),
@@ -89,6 +98,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     }
     let Some(code) = query.get("code") else {
         return fail(
+            LoginFailure::UpstreamMalformed,
             ErrorCode::AccessDenied,
             "the sign-in service returned no authorization code",
         );
@@ -101,7 +111,11 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             Err(error) => {
                 tracing::error!(%error, "could not open the upstream PKCE verifier");
-                return fail(ErrorCode::ServerError, "the sign-in could not be completed");
+                return fail(
+                    LoginFailure::ServerError,
+                    ErrorCode::ServerError,
+                    "the sign-in could not be completed",
+                );
             }
         },
         None => None,
@@ -117,6 +131,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         Err(UpstreamError::Unavailable(reason)) => {
             tracing::warn!(reason = %untrusted(&reason), "upstream unavailable during the code exchange");
             return fail(
+                LoginFailure::UpstreamUnavailable,
                 ErrorCode::TemporarilyUnavailable,
                 "the sign-in service is unavailable; try again",
             );
@@ -124,6 +139,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         Err(UpstreamError::Refused { code, .. }) => {
             tracing::warn!(upstream_error = %untrusted(&code), "the upstream refused the code exchange");
             return fail(
+                LoginFailure::UpstreamRefused,
                 ErrorCode::AccessDenied,
                 "the sign-in service refused the login",
             );
@@ -131,6 +147,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
         Err(UpstreamError::Malformed(reason)) => {
             tracing::error!(reason = %untrusted(&reason), "unusable answer from the upstream token endpoint");
             return fail(
+                LoginFailure::UpstreamMalformed,
                 ErrorCode::ServerError,
                 "the sign-in service did not identify the user",
             );
@@ -139,6 +156,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     if tokens.subject.is_empty() {
         tracing::error!("the upstream answered without a user identifier");
         return fail(
+            LoginFailure::UpstreamMalformed,
             ErrorCode::ServerError,
             "the sign-in service did not identify the user",
         );
@@ -158,11 +176,29 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     {
         Ok((user_id, grant_id)) => {
             tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
+            state.metrics.login_completed();
+            let summary = json!({
+                "grant_id": grant_id,
+                "user_id": user_id,
+                "resource": row.resource,
+                "scope": row.scope,
+            });
+            let address = request_address(request, state.config.registration.trust_forwarded_for);
+            let record = AuditRecord::new(now, actors::USER, "grant.create", &summary)
+                .client(&row.client_id)
+                .source(address.as_deref());
+            if let Err(error) = state.store.record_change(record).await {
+                tracing::error!(%error, "could not audit a new grant");
+            }
             super::consent::record_consent_user(state, &row.request_hash, &user_id).await;
         }
         Err(error) => {
             tracing::error!(%error, "could not record the login");
-            return fail(ErrorCode::ServerError, "the sign-in could not be recorded");
+            return fail(
+                LoginFailure::ServerError,
+                ErrorCode::ServerError,
+                "the sign-in could not be recorded",
+            );
         }
     }
     let mut params = vec![("code", our_code.as_str())];

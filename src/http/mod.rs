@@ -14,6 +14,7 @@ pub mod dev_upstream;
 pub mod discovery;
 pub mod errors;
 pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod oauth_api;
 pub mod pages;
@@ -30,7 +31,8 @@ use crate::bootstrap::{LoginParts, WebhookCredentials};
 use crate::clients::cimd::ClientDocumentResolver;
 use crate::clients::registry::Registry;
 use crate::clock::Clock;
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, MetricsExposure, ProviderKind};
+use crate::monitoring::{MeteredUpstream, Metrics};
 use crate::oauth::authorize::ResourceRule;
 use crate::oauth::issuer::Issuer;
 use crate::oauth::resource::ResourceUri;
@@ -58,6 +60,10 @@ pub struct AppState {
     pub cookies: BrowserCookies,
     pub webhook: Option<WebhookCredentials>,
     pub tokens: TokenService,
+    pub metrics: Arc<Metrics>,
+    /// SHA-256 of the bearer token `/metrics` on the main listener requires; `None` when the
+    /// main listener does not serve metrics.
+    pub metrics_token_sha256: Option<String>,
 }
 
 impl AppState {
@@ -68,7 +74,14 @@ impl AppState {
         keys: Arc<SigningKeys>,
         clock: Arc<dyn Clock>,
         login: LoginParts,
+        metrics: Arc<Metrics>,
     ) -> Self {
+        // Every upstream call, from a login or a token exchange, is counted and timed.
+        let upstream = MeteredUpstream::wrap(login.upstream, metrics.clone());
+        let metrics_token_sha256 = match config.metrics.exposure() {
+            Ok(MetricsExposure::BearerToken(hash)) => Some(hash),
+            _ => None,
+        };
         let registry = Arc::new(Registry::new(
             store.clone(),
             clock.clone(),
@@ -102,7 +115,8 @@ impl AppState {
             clock: clock.clone(),
             issuer: issuer.clone(),
             config: config.tokens.clone(),
-            upstream: login.upstream.clone(),
+            upstream: upstream.clone(),
+            metrics: metrics.clone(),
         };
         Self {
             config,
@@ -114,11 +128,13 @@ impl AppState {
             documents,
             resources,
             vault: login.vault,
-            upstream: login.upstream,
+            upstream,
             dev: login.dev,
             cookies,
             webhook: login.webhook,
             tokens,
+            metrics,
+            metrics_token_sha256,
         }
     }
 

@@ -7,11 +7,13 @@ use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::errors::{ErrorBody, error_body};
 use crate::clients::registry::{ClientInformation, RegistrationError};
+use crate::clients::trail::metadata_summary;
+use crate::monitoring::RegistrationRefusal;
 
 #[derive(Tags)]
 enum RegistrationTags {
@@ -122,6 +124,17 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
 /// or behind a trusted reverse proxy the last `X-Forwarded-For` entry (the one the proxy
 /// added); see [`source_key`].
 pub fn request_source(request: &Request, trust_forwarded_for: bool) -> String {
+    request_ip(request, trust_forwarded_for).map_or_else(|| "unknown".into(), source_key)
+}
+
+/// The address a request came from, for the audit trail: the whole address, where
+/// [`request_source`] keeps only an IPv6 address's /64.
+pub fn request_address(request: &Request, trust_forwarded_for: bool) -> Option<String> {
+    request_ip(request, trust_forwarded_for).map(|ip| ip.to_canonical().to_string())
+}
+
+/// The peer address, or behind a trusted reverse proxy the last `X-Forwarded-For` entry.
+fn request_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
     if trust_forwarded_for
         && let Some(forwarded) = request
             .headers()
@@ -132,12 +145,9 @@ pub fn request_source(request: &Request, trust_forwarded_for: bool) -> String {
         && let Some(last) = forwarded.rsplit(',').next().map(str::trim)
         && let Ok(ip) = last.parse::<IpAddr>()
     {
-        return source_key(ip);
+        return Some(ip);
     }
-    match request.remote_addr().as_socket_addr() {
-        Some(addr) => source_key(addr.ip()),
-        None => "unknown".into(),
-    }
+    request.remote_addr().as_socket_addr().map(|addr| addr.ip())
 }
 
 /// One source for limits: an IPv4 address, or the /64 network of an IPv6 address. A site
@@ -167,15 +177,34 @@ impl RegistrationApi {
     /// without a registration access token.
     #[oai(path = "/register", method = "post")]
     async fn register(&self, request: &Request, body: Json<Value>) -> RegistrationResponse {
-        let source = request_source(request, self.state.config.registration.trust_forwarded_for);
-        match self
-            .state
-            .registry
+        let trust_forwarded_for = self.state.config.registration.trust_forwarded_for;
+        let source = request_source(request, trust_forwarded_for);
+        let registry = &self.state.registry;
+        let metrics = &self.state.metrics;
+        match registry
             .register(&body.0, &source, bearer_token(request))
             .await
         {
-            Ok(info) => created(info),
-            Err(error) => error.into(),
+            Ok(info) => {
+                metrics.registration(info.created);
+                if info.created {
+                    let summary = json!({"after": metadata_summary(&info.body)});
+                    let address = request_address(request, trust_forwarded_for);
+                    registry
+                        .record_registrant_change(
+                            address.as_deref(),
+                            "client.register",
+                            &info.client_id,
+                            &summary,
+                        )
+                        .await;
+                }
+                created(info)
+            }
+            Err(error) => {
+                metrics.registration_refused(refusal_reason(&error));
+                error.into()
+            }
         }
     }
 
@@ -210,8 +239,21 @@ impl RegistrationApi {
             Ok(row) => row,
             Err(error) => return error.into(),
         };
+        let before = metadata_summary(&registry.read(&row).body);
         match registry.update(row, &body.0).await {
-            Ok(info) => ok(info),
+            Ok(info) => {
+                let summary = json!({"before": before, "after": metadata_summary(&info.body)});
+                let address = self.address(request);
+                registry
+                    .record_registrant_change(
+                        address.as_deref(),
+                        "client.update",
+                        &info.client_id,
+                        &summary,
+                    )
+                    .await;
+                ok(info)
+            }
             Err(error) => error.into(),
         }
     }
@@ -227,10 +269,40 @@ impl RegistrationApi {
             Ok(row) => row,
             Err(error) => return error.into(),
         };
+        let client_id = row.client_id.clone();
+        let summary = json!({"before": metadata_summary(&registry.read(&row).body)});
         match registry.delete(row).await {
-            Ok(()) => RegistrationResponse::Deleted,
+            Ok(()) => {
+                let address = self.address(request);
+                registry
+                    .record_registrant_change(
+                        address.as_deref(),
+                        "client.delete",
+                        &client_id,
+                        &summary,
+                    )
+                    .await;
+                RegistrationResponse::Deleted
+            }
             Err(error) => error.into(),
         }
+    }
+}
+
+impl RegistrationApi {
+    fn address(&self, request: &Request) -> Option<String> {
+        request_address(request, self.state.config.registration.trust_forwarded_for)
+    }
+}
+
+/// The metrics label of a refused registration.
+fn refusal_reason(error: &RegistrationError) -> RegistrationRefusal {
+    match error {
+        RegistrationError::Metadata(_) => RegistrationRefusal::InvalidMetadata,
+        RegistrationError::InvalidToken(_) => RegistrationRefusal::InvalidToken,
+        RegistrationError::RateLimited { .. } => RegistrationRefusal::RateLimited,
+        RegistrationError::CapReached { .. } => RegistrationRefusal::CapReached,
+        RegistrationError::Store(_) => RegistrationRefusal::ServerError,
     }
 }
 

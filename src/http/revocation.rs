@@ -5,8 +5,10 @@ use poem::{Request, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::registration::request_address;
 use super::token::{authenticate_form, json_response, oauth_error_response};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::audit::{AuditRecord, actors};
 use crate::tokens::opaque;
 use crate::tokens::verify::verify_access_token;
 
@@ -32,6 +34,21 @@ pub async fn revoke(state: &AppState, request: &Request, body: &str) -> Response
             {
                 state.store.revoke_family(&family.family_id, now).await?;
                 tracing::info!(client_id = %client.client_id, "refresh token revoked (family)");
+                let summary = json!({
+                    "grant_id": family.grant_id,
+                    "family_id": family.family_id,
+                    "reason": "the client revoked its refresh token (RFC 7009)",
+                });
+                let address =
+                    request_address(request, state.config.registration.trust_forwarded_for);
+                state
+                    .store
+                    .record_change(
+                        AuditRecord::new(now, actors::CLIENT, "grant.revoke_family", &summary)
+                            .client(&client.client_id)
+                            .source(address.as_deref()),
+                    )
+                    .await?;
             }
             return Ok(());
         }

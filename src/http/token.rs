@@ -11,6 +11,7 @@ use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
 use crate::grants::code::CodeRequest;
 use crate::grants::exchange::GRANT_TOKEN_EXCHANGE;
 use crate::grants::refresh::RefreshRequest;
+use crate::monitoring::GrantType;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::client_auth::presented_client;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -156,8 +157,15 @@ pub async fn token(state: &AppState, request: &Request, body: &str) -> Response 
                 )
                 .await
             {
-                Ok(response) => return json_response(StatusCode::OK, &response),
-                Err(error) => Err(error),
+                Ok(response) => {
+                    state.metrics.token_exchange(true);
+                    state.metrics.token_issued(GrantType::TokenExchange);
+                    return json_response(StatusCode::OK, &response);
+                }
+                Err(error) => {
+                    state.metrics.token_exchange(false);
+                    Err(error)
+                }
             }
         }
         Some(other) => Err(OAuthError::new(
@@ -170,7 +178,15 @@ pub async fn token(state: &AppState, request: &Request, body: &str) -> Response 
         )),
     };
     match result {
-        Ok(response) => json_response(StatusCode::OK, &response),
+        Ok(response) => {
+            let grant = if form.get("grant_type") == Some(GRANT_REFRESH_TOKEN) {
+                GrantType::RefreshToken
+            } else {
+                GrantType::AuthorizationCode
+            };
+            state.metrics.token_issued(grant);
+            json_response(StatusCode::OK, &response)
+        }
         Err(error) => {
             tracing::info!(client_id = %client.client_id, error = %error.code, "token request refused");
             oauth_error_response(&error, false)

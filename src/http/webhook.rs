@@ -12,9 +12,14 @@ use poem::web::Data;
 use poem::{Request, Response, handler};
 use subtle::ConstantTimeEq;
 
+use serde_json::json;
+
 use super::AppState;
 use super::errors::json_error;
+use super::registration::request_address;
 use crate::bootstrap::WebhookCredentials;
+use crate::store::audit::{AuditRecord, actors};
+use crate::store::login::GrantRow;
 use crate::telemetry::untrusted;
 
 /// Whether the request's Basic credentials equal the configured ones (constant time).
@@ -94,6 +99,7 @@ pub async fn ownerrez_webhook(
             {
                 Ok(revoked) => {
                     tracing::info!(upstream_user = %untrusted(&user_id), grants = revoked.len(), "upstream deauthorization: grants revoked");
+                    audit_revocations(state, request, &revoked).await;
                     Response::builder().status(StatusCode::OK).finish()
                 }
                 Err(error) => {
@@ -110,5 +116,31 @@ pub async fn ownerrez_webhook(
             tracing::info!(action = %untrusted(other), "webhook acknowledged");
             Response::builder().status(StatusCode::OK).finish()
         }
+    }
+}
+
+/// One audit entry per revoked grant. A failure is logged: the revocation stands, and a retried
+/// webhook would find nothing left to revoke.
+async fn audit_revocations(state: &AppState, request: &Request, revoked: &[GrantRow]) {
+    if revoked.is_empty() {
+        return;
+    }
+    let now = state.clock.now();
+    let address = request_address(request, state.config.registration.trust_forwarded_for);
+    let records = revoked
+        .iter()
+        .map(|grant| {
+            let summary = json!({
+                "grant_id": grant.grant_id,
+                "user_id": grant.user_id,
+                "reason": "the user disconnected the app at the upstream (webhook application_authorization_revoked)",
+            });
+            AuditRecord::new(now, actors::UPSTREAM, "grant.revoke", &summary)
+                .client(&grant.client_id)
+                .source(address.as_deref())
+        })
+        .collect();
+    if let Err(error) = state.store.record_audits(records).await {
+        tracing::error!(%error, "could not audit an upstream deauthorization");
     }
 }

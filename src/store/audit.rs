@@ -1,4 +1,6 @@
-//! The `admin_audit` table: every change made through the admin API or the CLI.
+//! The `admin_audit` table: every change of a client, grant or key, whoever made it (an
+//! operator through the admin API or the CLI, a client through RFC 7592, the upstream's
+//! webhook, or the server's own background work), and its retention purge.
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
@@ -11,12 +13,15 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i32,
     pub at: i64,
-    /// The admin token's name, or `cli`.
+    /// Who made the change: an admin token's name, `cli`, `registrant`, `upstream-webhook`,
+    /// `reaper`, `housekeeping`, …
     pub actor: String,
     pub action: String,
     pub client_id: Option<String>,
     /// JSON: what changed (before/after), never a secret.
     pub summary: String,
+    /// The address the request came from, when a request made the change.
+    pub source_address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -26,7 +31,103 @@ impl ActiveModelBehavior for ActiveModel {}
 
 pub type AuditRow = Model;
 
+/// One change to record.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub at: i64,
+    pub actor: String,
+    pub source_address: Option<String>,
+    pub action: String,
+    pub client_id: Option<String>,
+    pub summary: String,
+}
+
+/// Who made a change, when no admin token names them.
+pub mod actors {
+    /// The `authbridge` command line.
+    pub const CLI: &str = "cli";
+    /// A client acting on its own registration (RFC 7591 and RFC 7592), anonymous but for its
+    /// source address.
+    pub const REGISTRANT: &str = "registrant";
+    /// A client at the token or revocation endpoint (refresh-token reuse, RFC 7009).
+    pub const CLIENT: &str = "client";
+    /// The user, through a login (a new grant).
+    pub const USER: &str = "user";
+    /// The upstream: its deauthorization webhook, or a refusal of the user's upstream token.
+    pub const UPSTREAM: &str = "upstream";
+    /// The background reaper of abandoned dynamic clients.
+    pub const REAPER: &str = "reaper";
+    /// Background housekeeping: purges of expired rows and of old audit entries.
+    pub const HOUSEKEEPING: &str = "housekeeping";
+    /// The server itself (signing keys it generates or removes).
+    pub const SERVER: &str = "server";
+}
+
+/// Who made a change through a request, and from where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor<'a> {
+    pub name: &'a str,
+    /// The request's source address; absent for the CLI and background work.
+    pub source: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for Actor<'a> {
+    fn from(name: &'a str) -> Self {
+        Self { name, source: None }
+    }
+}
+
+impl AuditRecord {
+    /// A change at `at` by `actor`; `summary` says what changed (never a secret).
+    pub fn new(at: i64, actor: &str, action: &str, summary: &serde_json::Value) -> Self {
+        Self {
+            at,
+            actor: actor.to_owned(),
+            source_address: None,
+            action: action.to_owned(),
+            client_id: None,
+            summary: summary.to_string(),
+        }
+    }
+
+    /// The client the change is about.
+    pub fn client(mut self, client_id: &str) -> Self {
+        self.client_id = Some(client_id.to_owned());
+        self
+    }
+
+    /// The address of the request that made the change.
+    pub fn source(mut self, source: Option<&str>) -> Self {
+        self.source_address = source.map(str::to_owned);
+        self
+    }
+}
+
+/// Rows one `INSERT` writes at most (a reaper run can delete thousands of clients).
+const INSERT_CHUNK: usize = 200;
+
+/// The longest source address kept (an IPv6 address with a zone fits).
+const MAX_SOURCE_CHARS: usize = 64;
+
+impl AuditRecord {
+    fn into_active(self) -> ActiveModel {
+        ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            at: Set(self.at),
+            actor: Set(self.actor.chars().take(64).collect()),
+            action: Set(self.action),
+            client_id: Set(self.client_id),
+            summary: Set(self.summary),
+            source_address: Set(self
+                .source_address
+                .map(|s| s.chars().take(MAX_SOURCE_CHARS).collect())),
+        }
+    }
+}
+
 impl Store {
+    /// Records a change made without a request's address (the CLI, an admin action that
+    /// predates addresses in the trail).
     pub async fn record_audit(
         &self,
         at: i64,
@@ -35,16 +136,33 @@ impl Store {
         client_id: Option<&str>,
         summary: String,
     ) -> Result<(), StoreError> {
-        ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            at: Set(at),
-            actor: Set(actor.to_owned()),
-            action: Set(action.to_owned()),
-            client_id: Set(client_id.map(str::to_owned)),
-            summary: Set(summary),
+        self.record_audits(vec![AuditRecord {
+            at,
+            actor: actor.to_owned(),
+            source_address: None,
+            action: action.to_owned(),
+            client_id: client_id.map(str::to_owned),
+            summary,
+        }])
+        .await
+    }
+
+    /// Records one change.
+    pub async fn record_change(&self, record: AuditRecord) -> Result<(), StoreError> {
+        self.record_audits(vec![record]).await
+    }
+
+    /// Records changes, in chunks of a bounded size.
+    pub async fn record_audits(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let chunk: Vec<ActiveModel> = records
+                .by_ref()
+                .take(INSERT_CHUNK)
+                .map(AuditRecord::into_active)
+                .collect();
+            Entity::insert_many(chunk).exec(self.conn()).await?;
         }
-        .insert(self.conn())
-        .await?;
         Ok(())
     }
 
@@ -59,5 +177,14 @@ impl Store {
             query = query.filter(Column::Id.lt(before));
         }
         Ok(query.all(self.conn()).await?)
+    }
+
+    /// Deletes the entries recorded before `before` (Unix seconds); returns how many went.
+    pub async fn purge_audit(&self, before: i64) -> Result<u64, StoreError> {
+        let result = Entity::delete_many()
+            .filter(Column::At.lt(before))
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected)
     }
 }

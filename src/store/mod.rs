@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 /// A handle on the database, cheap to clone.
 #[derive(Debug, Clone)]
@@ -92,6 +92,58 @@ impl Store {
     pub(crate) fn conn(&self) -> &DatabaseConnection {
         &self.db
     }
+
+    /// The connection pool as sqlx reports it, for metrics.
+    pub fn pool_status(&self) -> PoolStatus {
+        let (size, idle) = match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::MySql => (0, 0),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        PoolStatus {
+            in_use: size - idle,
+            idle,
+        }
+    }
+
+    /// How long acquiring a connection from the pool takes now (a probe: sqlx does not report
+    /// how long other queries waited), capped at `limit`.
+    pub async fn probe_acquire(&self, limit: Duration) -> Duration {
+        let started = std::time::Instant::now();
+        let _ = tokio::time::timeout(limit, async {
+            match self.db.get_database_backend() {
+                DbBackend::Sqlite => self
+                    .db
+                    .get_sqlite_connection_pool()
+                    .acquire()
+                    .await
+                    .map(drop),
+                DbBackend::Postgres => self
+                    .db
+                    .get_postgres_connection_pool()
+                    .acquire()
+                    .await
+                    .map(drop),
+                DbBackend::MySql => Ok(()),
+            }
+        })
+        .await;
+        started.elapsed()
+    }
+}
+
+/// Connections of the pool, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub in_use: u32,
+    pub idle: u32,
 }
 
 /// Runs `attempt` again when SQLite reports the database busy. A deferred SQLite transaction

@@ -159,6 +159,17 @@ impl SigningKeys {
         if !removed.is_empty() {
             let count = self.store.delete_signing_keys(&removed).await?;
             tracing::info!(count, kids = ?removed, "removed retired signing keys");
+            // Several instances may remove the same keys: the one whose delete took them says so.
+            if count > 0 {
+                let summary = serde_json::json!({"kids": removed, "reason": "retired, and every token they signed has expired"});
+                let record = crate::store::audit::AuditRecord::new(
+                    self.clock.now(),
+                    crate::store::audit::actors::SERVER,
+                    "keys.remove",
+                    &summary,
+                );
+                self.store.record_change(record).await?;
+            }
         }
         let jwks = serde_json::to_vec(&JwkSet {
             keys: loaded.iter().map(|k| &k.jwk).collect(),

@@ -39,9 +39,19 @@ pub struct TokenService {
     pub issuer: Issuer,
     pub config: TokenConfig,
     pub upstream: Arc<dyn crate::upstream::UpstreamProvider>,
+    pub metrics: Arc<crate::monitoring::Metrics>,
 }
 
 impl TokenService {
+    /// Records a change of a grant made on the token path. A failure is logged: the change
+    /// itself is already made, and the client's answer must not depend on the trail.
+    pub(crate) async fn audit(&self, record: crate::store::audit::AuditRecord) {
+        let action = record.action.clone();
+        if let Err(error) = self.store.record_change(record).await {
+            tracing::error!(%error, %action, "could not audit a grant change");
+        }
+    }
+
     /// A new access token for `subject` at `audience` (the grant's user and resource) and the
     /// refresh token of `family` that goes with it.
     pub(crate) fn issue(

@@ -307,13 +307,22 @@ async fn client_lifecycle_through_the_admin_api_with_audit() {
             "client.delete",
             "client.rotate_secret",
             "client.update",
+            "client.register",
             "client.create",
             "client.create"
         ],
         "newest first"
     );
-    assert!(entries.iter().all(|e| e["actor"] == "test-admin"));
+    for entry in entries {
+        let expected = if entry["action"] == "client.register" {
+            "registrant"
+        } else {
+            "test-admin"
+        };
+        assert_eq!(entry["actor"], expected, "{entry}");
+    }
     let update = &entries[2];
+    assert_eq!(update["action"], "client.update");
     assert_eq!(update["client_id"], ops_id);
     assert_eq!(update["summary"]["before"]["client_name"], "Ops Tool");
     assert_eq!(update["summary"]["after"]["client_name"], "Ops Tool 2");
@@ -340,7 +349,7 @@ async fn client_lifecycle_through_the_admin_api_with_audit() {
         .json()
         .await
         .unwrap();
-    assert_eq!(rest["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 4);
 }
 
 #[tokio::test]

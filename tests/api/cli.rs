@@ -66,6 +66,24 @@ fn each_invalid_configuration_exits_non_zero_naming_the_key() {
             "server.listen_port",
         ),
         (
+            "metrics enabled without an exposure",
+            vec![("AUTHBRIDGE_METRICS__ENABLED", "true")],
+            "metrics.listen",
+        ),
+        (
+            "metrics on a listener that is no address",
+            vec![
+                ("AUTHBRIDGE_METRICS__ENABLED", "true"),
+                ("AUTHBRIDGE_METRICS__LISTEN", "localhost"),
+            ],
+            "metrics.listen",
+        ),
+        (
+            "an audit retention beyond a century",
+            vec![("AUTHBRIDGE_AUDIT__RETENTION_DAYS", "40000")],
+            "audit.retention_days",
+        ),
+        (
             "missing encryption key outside dev mode",
             prod.to_vec(),
             "encryption.key",

@@ -32,6 +32,13 @@ pub const WEBHOOK_PASSWORD: &str = "a-webhook-password-of-decent-length-7f3a";
 
 /// A server in front of the OwnerRez double (sharing its clock), with a second resource.
 pub async fn spawn_with_double() -> (TestApp, OwnerRezDouble) {
+    spawn_with_double_and(|_| {}).await
+}
+
+/// [`spawn_with_double`], with `extra` applied to the configuration last.
+pub async fn spawn_with_double_and(
+    extra: impl FnOnce(&mut authbridge::config::Config),
+) -> (TestApp, OwnerRezDouble) {
     let clock = authbridge::clock::ManualClock::starting_at(authbridge::clock::Clock::now(
         &authbridge::clock::SystemClock,
     ));
@@ -51,6 +58,7 @@ pub async fn spawn_with_double() -> (TestApp, OwnerRezDouble) {
             scopes: vec!["mcp".into()],
             default_scopes: vec!["mcp".into()],
         });
+        extra(c);
     })
     .await;
     (app, double)
@@ -120,6 +128,24 @@ pub async fn resource_server(app: &TestApp, resource: Option<&str>) -> (String, 
         assert_eq!(marked.status(), 200);
     }
     (id, created["client_secret"].as_str().unwrap().to_owned())
+}
+
+/// A public client's `refresh_token` grant at `/token`.
+pub async fn refresh_public(
+    app: &TestApp,
+    client_id: &str,
+    refresh_token: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap()
 }
 
 pub async fn exchange_as(

@@ -106,6 +106,9 @@ pub struct TestApp {
     /// The server's token configuration (lifetimes, grace window).
     pub tokens: authbridge::config::TokenConfig,
     pub db: TestDb,
+    /// `http://address` of the separate metrics listener, when configured.
+    pub metrics_address: Option<String>,
+    pub housekeeping: Arc<authbridge::housekeeping::Housekeeping>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -136,6 +139,8 @@ pub async fn spawn_app_on(
     let issuer = app.issuer().as_str().to_owned();
     let keys = app.keys();
     let registry = app.registry();
+    let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
+    let housekeeping = app.housekeeping();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         rx.await.ok();
@@ -152,6 +157,8 @@ pub async fn spawn_app_on(
         registry,
         tokens,
         db,
+        metrics_address,
+        housekeeping,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -212,6 +219,33 @@ impl TestApp {
             .delete_expired(&cutoffs)
             .await
             .expect("housekeeping runs")
+    }
+
+    /// One run of the background housekeeping (reaper, purges, audit retention), as the server
+    /// runs it every reap interval.
+    pub async fn run_housekeeping(&self) -> authbridge::housekeeping::Purged {
+        self.housekeeping.run_once().await
+    }
+
+    /// The newest audit entries (at most 200), newest first, through the admin API.
+    pub async fn audit_entries(&self) -> Vec<serde_json::Value> {
+        let response = self
+            .admin(reqwest::Method::GET, "/admin/v1/audit?limit=200")
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 200, "GET /admin/v1/audit");
+        let page: serde_json::Value = response.json().await.expect("a JSON body");
+        page["entries"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The audit entries with this action, newest first.
+    pub async fn audit_entries_of(&self, action: &str) -> Vec<serde_json::Value> {
+        self.audit_entries()
+            .await
+            .into_iter()
+            .filter(|entry| entry["action"] == action)
+            .collect()
     }
 
     /// `SELECT COUNT(*) FROM table WHERE condition` on the server's database.

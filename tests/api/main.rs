@@ -2,6 +2,7 @@
 //! by default, PostgreSQL when TEST_POSTGRES_URL is set) and talks to it over HTTP.
 
 mod admin;
+mod audit;
 mod browser;
 mod cimd;
 mod cli;
@@ -16,6 +17,7 @@ mod http_basics;
 mod keys;
 mod login;
 mod login_races;
+mod metrics;
 mod openapi;
 mod ownerrez_double;
 mod properties;
