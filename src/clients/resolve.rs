@@ -104,7 +104,7 @@ pub async fn resolve_client(
         redirect_uris,
         fingerprint: stored_client_fingerprint(&row),
         software: row.software_id.clone().filter(|_| !admin),
-        may_redirect_errors: admin || row.first_authorized_at.is_some(),
+        may_redirect_errors: vouched_for(&row),
     })
 }
 
@@ -117,6 +117,21 @@ pub fn stored_client_fingerprint(row: &ClientRow) -> String {
         row.token_endpoint_auth_method,
         row.updated_at,
     ]))
+}
+
+/// `ResolvedClient::may_redirect_errors` for a request that was already verified and stored
+/// (the consent form's answer): only a registered client still there, not disabled, and
+/// admin-created or approved by a user. A metadata-document client never is.
+pub async fn may_redirect_errors(store: &Store, client_id: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .client(client_id)
+        .await?
+        .is_some_and(|row| !row.disabled && vouched_for(&row)))
+}
+
+/// An admin created the client, or a user completed a login through it.
+fn vouched_for(row: &ClientRow) -> bool {
+    row.kind == KIND_ADMIN || row.first_authorized_at.is_some()
 }
 
 /// SHA-256 (hex) of a JSON value's serialisation: unambiguous, whatever the fields contain.

@@ -14,6 +14,7 @@ use poem::{Request, Response, handler};
 
 use super::AppState;
 use super::authorize::{begin_upstream, error_page, error_redirect, stored_redirect_uri};
+use crate::clients::resolve::may_redirect_errors;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::consent::{ConsentTerms, is_covered};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -76,12 +77,7 @@ async fn answer(request: &Request, body: &str, state: &AppState) -> Response {
             .deny_request(&request_hash, &browser_hash, now)
             .await
         {
-            Ok(Some(row)) => {
-                let uri = stored_redirect_uri(&row);
-                let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
-                tracing::info!(client_id = %row.client_id, "user denied consent");
-                error_redirect(state, &uri, &error, row.state.as_deref())
-            }
+            Ok(Some(row)) => answer_denial(state, &row).await,
             Ok(None) => expired(),
             Err(error) => {
                 tracing::error!(%error, "could not record the denial");
@@ -113,6 +109,31 @@ async fn answer(request: &Request, body: &str, state: &AppState) -> Response {
         }
         _ => expired(),
     }
+}
+
+/// The answer to a denial: `access_denied` back to the client (RFC 6749 §4.1.2.1) when it may
+/// receive errors, else a page here that names the app's host, so that pressing Deny on the
+/// page of a client no one has approved does not bounce the user to its site (RFC 9700
+/// §4.11.2). When that cannot be checked, the page.
+async fn answer_denial(state: &AppState, row: &RequestRow) -> Response {
+    tracing::info!(client_id = %row.client_id, "user denied consent");
+    let uri = stored_redirect_uri(row);
+    let may_redirect = match may_redirect_errors(&state.store, &row.client_id).await {
+        Ok(may_redirect) => may_redirect,
+        Err(error) => {
+            tracing::error!(%error, "could not look up the client of a denial; showing a page");
+            false
+        }
+    };
+    if may_redirect {
+        let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
+        return error_redirect(state, &uri, &error, row.state.as_deref());
+    }
+    let message = format!(
+        "You did not allow the app at {} to connect. Nothing was shared with it.",
+        uri.display_host()
+    );
+    error_page(StatusCode::OK, "You declined", &message)
 }
 
 /// Stores the approval of `row` for this browser; the `Set-Cookie` header of its handle (kept

@@ -288,12 +288,16 @@ impl Store {
     /// and upstream tokens, or a new one), the authorization code, and the client's first/last use.
     /// `seal_tokens` seals the upstream tokens for the grant id it is given. Returns the user
     /// and grant ids.
+    ///
+    /// Simultaneous logins of one user through one client and resource (several tabs, a host
+    /// retrying) all find no user or no live grant, and all but the first insert hit the unique
+    /// index: those run again and attach to the user and live grant the first one wrote.
     pub async fn complete_login(
         &self,
         login: CompletedLogin<'_>,
         seal_tokens: impl Fn(&str) -> String + Sync,
     ) -> Result<(String, String), StoreError> {
-        super::retry_when_busy(|| self.complete_login_once(login.clone(), &seal_tokens)).await
+        super::retry_when_raced(|| self.complete_login_once(login.clone(), &seal_tokens)).await
     }
 
     async fn complete_login_once(
@@ -303,6 +307,24 @@ impl Store {
     ) -> Result<(String, String), StoreError> {
         let now = login.now;
         let txn = self.conn().begin().await?;
+        // The client's first and last use, written first: a write before any read takes
+        // SQLite's write lock at once, waiting for it under the busy timeout, where a read first
+        // would fail with "database is locked" whenever another writer committed meanwhile (and
+        // a busy server starves the login). On PostgreSQL it row-locks the client, so logins
+        // through one client do not race for its users' grants.
+        super::clients::client::Entity::update_many()
+            .col_expr(
+                super::clients::client::Column::FirstAuthorizedAt,
+                sea_orm::sea_query::Func::coalesce([
+                    Expr::col(super::clients::client::Column::FirstAuthorizedAt).into(),
+                    Expr::value(now),
+                ])
+                .into(),
+            )
+            .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
+            .filter(super::clients::client::Column::ClientId.eq(login.client_id))
+            .exec(&txn)
+            .await?;
         let existing_user = user::Entity::find()
             .filter(user::Column::Provider.eq(login.provider))
             .filter(user::Column::UpstreamSubject.eq(login.subject))
@@ -408,19 +430,6 @@ impl Store {
         }
         .insert(&txn)
         .await?;
-        super::clients::client::Entity::update_many()
-            .col_expr(
-                super::clients::client::Column::FirstAuthorizedAt,
-                sea_orm::sea_query::Func::coalesce([
-                    Expr::col(super::clients::client::Column::FirstAuthorizedAt).into(),
-                    Expr::value(now),
-                ])
-                .into(),
-            )
-            .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
-            .filter(super::clients::client::Column::ClientId.eq(login.client_id))
-            .exec(&txn)
-            .await?;
         super::eviction::mark_superseded_by(&txn, login.client_id, &user_id, now).await?;
         txn.commit().await?;
         Ok((user_id, grant_id))

@@ -174,6 +174,33 @@ where
     attempt().await
 }
 
+/// Runs `attempt`, a transaction that looks a row up and inserts it when missing, again when it
+/// lost a race: a concurrent transaction inserted the same row first, so a unique index refused
+/// this one's insert and the transaction rolled back whole. Run again, it finds the winner's row
+/// and builds on it. Busy SQLite is retried as by [`retry_when_busy`].
+pub(crate) async fn retry_when_raced<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    for _ in 0..3 {
+        match retry_when_busy(&mut attempt).await {
+            Err(StoreError::Db(error)) if is_unique_violation(&error) => {
+                tracing::debug!(%error, "a concurrent transaction inserted the row first; again");
+            }
+            other => return other,
+        }
+    }
+    retry_when_busy(&mut attempt).await
+}
+
+fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
 fn is_busy(error: &DbErr) -> bool {
     let text = error.to_string();
     text.contains("database is locked")

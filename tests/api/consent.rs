@@ -368,6 +368,9 @@ async fn the_consent_form_is_answered_with_303_see_other() {
     let app = spawn_with_two_resources().await;
     let (client_id, _) = register(&app).await;
     let url = request(&app, &client_id, REDIRECT, RESOURCE, "mcp:read");
+    // A user has approved the client, so a denial goes back to it too (for a client nobody
+    // has approved, it is a page: tests/api/redirects.rs).
+    approve_and_log_in(&app, &mut Browser::new(), &url, false, "alice").await;
     for decision in ["approve", "deny"] {
         let answer = answer_page(&app, &mut Browser::new(), &url, decision, false).await;
         // RFC 9110 §15.4.4: after a POST, 303 makes every browser follow with a GET.

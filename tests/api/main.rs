@@ -21,6 +21,7 @@ mod interop;
 mod key_schedule;
 mod keys;
 mod login;
+mod login_races;
 mod mcp_backend;
 mod metrics;
 mod openapi;

@@ -6,7 +6,10 @@ use reqwest::Method;
 use sea_orm::{ConnectionTrait, Database, Statement, Value as SqlValue};
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, authorize_url, register_public_client};
+use crate::browser::{
+    Browser, authorize_url, hidden_field, login_with_dev, query_of, register_public_client,
+    see_other,
+};
 use crate::helpers::{TestApp, spawn_app};
 
 fn assert_html_page(response: &reqwest::Response, status: u16, what: &str) {
@@ -278,4 +281,56 @@ async fn a_stored_client_with_unreadable_metadata_still_answers() {
         .await
         .unwrap();
     assert_eq!(read.status(), 200);
+}
+
+/// Opens the consent page in `browser` and presses Deny.
+async fn deny(
+    app: &TestApp,
+    browser: &mut Browser,
+    client_id: &str,
+    redirect_uri: &str,
+) -> reqwest::Response {
+    let page = browser
+        .get(&authorize_url(app, client_id, redirect_uri, &[]))
+        .await;
+    assert_eq!(page.status(), 200, "the consent page");
+    let html = page.text().await.unwrap();
+    let request = hidden_field(&html, "request");
+    let csrf = hidden_field(&html, "csrf");
+    browser
+        .post_form(
+            &app.url("/authorize/consent"),
+            &[("request", &request), ("csrf", &csrf), ("decision", "deny")],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn denying_an_unapproved_dynamic_client_stays_on_our_origin() {
+    let app = spawn_app().await;
+    let evil = "https://evil.example/x";
+    let client_id = register_public_client(&app, evil, "Totally legit").await;
+    let mut browser = Browser::new();
+    let denied = deny(&app, &mut browser, &client_id, evil).await;
+    assert_html_page(&denied, 200, "deny for a client nobody approved");
+    let html = denied.text().await.unwrap();
+    assert!(
+        html.contains("evil.example"),
+        "the page names the app's host"
+    );
+    assert!(
+        !html.contains("access_denied") && !html.contains("evil.example/x"),
+        "nothing that carries the error to the client"
+    );
+
+    // Once a user has approved the client, a denial goes back to it as RFC 6749 §4.1.2.1 says.
+    let approved = login_with_dev(&app, &mut Browser::new(), &client_id, evil, "alice").await;
+    assert!(approved.starts_with(evil), "{approved}");
+    let denied = deny(&app, &mut Browser::new(), &client_id, evil).await;
+    let location = see_other(&denied);
+    assert!(location.starts_with(evil), "{location}");
+    assert_eq!(
+        query_of(&location).get("error").map(String::as_str),
+        Some("access_denied")
+    );
 }
