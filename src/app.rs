@@ -203,10 +203,13 @@ fn spawn_metrics_upkeep(metrics: Arc<Metrics>) -> JoinHandle<()> {
     })
 }
 
-/// Runs housekeeping every `registration.reap_interval_secs` (see [`Housekeeping`]).
+/// Runs housekeeping every `registration.reap_interval_secs` (see [`Housekeeping`]), the first
+/// time one interval after start: not during start-up, when every instance of a restarted
+/// deployment would purge at once, and not racing whatever a test does first with its clock.
 fn spawn_housekeeping(housekeeping: Arc<Housekeeping>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
+        let first = tokio::time::Instant::now() + interval;
+        let mut ticker = tokio::time::interval_at(first, interval);
         loop {
             ticker.tick().await;
             housekeeping.run_once().await;

@@ -297,7 +297,7 @@ async fn serve_prints_its_urls_and_stops_on_sigterm() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authbridge"))
         .arg("serve")
         .current_dir(db.dir.path())
         .env("AUTHBRIDGE_SERVER__LISTEN", &listen)
@@ -311,17 +311,24 @@ async fn serve_prints_its_urls_and_stops_on_sigterm() {
         .unwrap();
     let client = reqwest::Client::new();
     let metadata_url = format!("http://{listen}/.well-known/oauth-authorization-server");
+    // A generous deadline: on a loaded machine a debug build's migrations and first signing
+    // key take seconds. An early exit fails at once instead of waiting it out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut ready = false;
-    for _ in 0..100 {
+    while !ready && std::time::Instant::now() < deadline {
         if let Ok(response) = client.get(&metadata_url).send().await {
             let metadata: serde_json::Value = response.json().await.unwrap();
             assert_eq!(metadata["issuer"], format!("http://{listen}"));
             ready = true;
-            break;
+        } else {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the server exited before it answered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(ready, "the server answered");
+    assert!(ready, "the server answered within 60 s");
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
