@@ -17,7 +17,7 @@ use super::AppState;
 use super::consent;
 use super::pages::{self, ConsentPage, ErrorPage};
 use crate::clients::resolve::{ClientOrigin, ResolveError, ResolvedClient, resolve_client};
-use crate::oauth::authorize::{AuthorizeQuery, Prompt, validate_authorization};
+use crate::oauth::authorize::{AuthorizeQuery, Prompt, ValidAuthorization, validate_authorization};
 use crate::oauth::consent::ConsentTerms;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
@@ -105,64 +105,12 @@ fn refuse_verified(
 #[handler]
 pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
-    let bad = |message: &str| {
-        error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request cannot be used",
-            message,
-        )
+    let (client, redirect_uri) = match verify_client_and_redirect_uri(state, &query).await {
+        Ok(verified) => verified,
+        Err(page) => return page,
     };
 
-    // 1. The client.
-    if query.is_repeated("client_id") || query.is_repeated("redirect_uri") {
-        return bad("The request names its app or its return address more than once.");
-    }
-    let Some(client_id) = query.get("client_id") else {
-        return bad("The request does not say which app is asking (client_id is missing).");
-    };
-    let documents = &state.config.client_metadata_documents;
-    let client = match resolve_client(
-        &state.store,
-        &state.documents,
-        documents.enabled,
-        documents.allow_http_loopback,
-        client_id,
-    )
-    .await
-    {
-        Ok(client) => client,
-        Err(ResolveError::Store(error)) => {
-            tracing::error!(%error, "client lookup failed");
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again in a moment.",
-            );
-        }
-        Err(ResolveError::Document(error)) if error.is_temporary() => {
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The app could not be checked",
-                "Its description could not be fetched right now. Please try again in a moment.",
-            );
-        }
-        Err(error) => return bad(&error.to_string()),
-    };
-
-    // 2. The redirect URI: exact (or loopback with any port) among the registered ones. It
-    // is required, so that the token request can be required to repeat it (RFC 6749 §4.1.3).
-    let Some(requested) = query.get("redirect_uri") else {
-        return bad("The request does not say where to return you (redirect_uri is missing).");
-    };
-    let Some(redirect_uri) =
-        match_redirect_uri(client.redirect_uris.iter().map(String::as_str), requested)
-    else {
-        return bad(
-            "The app asked to return you to an address it has not registered. Nothing was sent to it.",
-        );
-    };
-
-    // 3. Everything else; from here on, errors go back to a client that may receive them.
+    // From here on, errors go back to a client that may receive them.
     let valid = match validate_authorization(&query, &state.resources) {
         Ok(valid) => valid,
         Err(error) => {
@@ -171,6 +119,128 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
     };
 
     let now = state.clock.now();
+    let pending =
+        match store_pending_request(state, request, &client, &redirect_uri, &valid, now).await {
+            Ok(pending) => pending,
+            Err(response) => return response,
+        };
+    tracing::info!(client_id = %client.client_id, resource = %valid.resource, "authorization request accepted");
+
+    // An approval this browser remembers skips the page when it covers this request, unless
+    // the client asks for consent.
+    let terms = ConsentTerms {
+        client_id: &client.client_id,
+        client_fingerprint: &client.fingerprint,
+        software: client.software.as_deref(),
+        redirect_uri: redirect_uri.as_str(),
+        resource: valid.resource.as_str(),
+        scope: &valid.scope,
+    };
+    if valid.prompt == Prompt::Default && consent::is_remembered(state, request, &terms, now).await
+    {
+        tracing::info!(client_id = %client.client_id, "remembered approval: straight to the upstream");
+        return begin_upstream(state, &pending.handle, &pending.browser, pending.cookies).await;
+    }
+    render_consent(state, &client, &redirect_uri, &valid, pending)
+}
+
+/// A "cannot be used" page for a request whose client or redirect URI is not yet verified.
+fn unverified_request_page(message: &str) -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request cannot be used",
+        message,
+    )
+}
+
+/// Decides which client asks and whether the redirect URI is one it registered; every
+/// refusal is a page, since nothing yet says where a redirect could safely go.
+async fn verify_client_and_redirect_uri(
+    state: &AppState,
+    query: &AuthorizeQuery,
+) -> Result<(ResolvedClient, VerifiedRedirectUri), Response> {
+    if query.is_repeated("client_id") || query.is_repeated("redirect_uri") {
+        return Err(unverified_request_page(
+            "The request names its app or its return address more than once.",
+        ));
+    }
+    let Some(client_id) = query.get("client_id") else {
+        return Err(unverified_request_page(
+            "The request does not say which app is asking (client_id is missing).",
+        ));
+    };
+    let client = resolve_requesting_client(state, client_id).await?;
+
+    // Exact (or loopback with any port) among the registered ones. It is required, so that
+    // the token request can be required to repeat it (RFC 6749 §4.1.3).
+    let Some(requested) = query.get("redirect_uri") else {
+        return Err(unverified_request_page(
+            "The request does not say where to return you (redirect_uri is missing).",
+        ));
+    };
+    let Some(redirect_uri) =
+        match_redirect_uri(client.redirect_uris.iter().map(String::as_str), requested)
+    else {
+        return Err(unverified_request_page(
+            "The app asked to return you to an address it has not registered. Nothing was sent to it.",
+        ));
+    };
+    Ok((client, redirect_uri))
+}
+
+/// Finds the client by its id (registered, or a metadata document fetched now); a failure to
+/// look is told apart from an unknown client so the user knows whether retrying can help.
+async fn resolve_requesting_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<ResolvedClient, Response> {
+    let documents = &state.config.client_metadata_documents;
+    match resolve_client(
+        &state.store,
+        &state.documents,
+        documents.enabled,
+        documents.allow_http_loopback,
+        client_id,
+    )
+    .await
+    {
+        Ok(client) => Ok(client),
+        Err(ResolveError::Store(error)) => {
+            tracing::error!(%error, "client lookup failed");
+            Err(error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again in a moment.",
+            ))
+        }
+        Err(ResolveError::Document(error)) if error.is_temporary() => Err(error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The app could not be checked",
+            "Its description could not be fetched right now. Please try again in a moment.",
+        )),
+        Err(error) => Err(unverified_request_page(&error.to_string())),
+    }
+}
+
+/// A stored, still unapproved request: the handle the consent form carries and the browser
+/// it is bound to.
+struct PendingRequest {
+    handle: String,
+    browser: String,
+    /// A new browser cookie to set, when the browser had none.
+    cookies: Vec<String>,
+}
+
+/// Stores the validated request under a fresh handle, bound to this browser (given a cookie
+/// now if it has none), so that consent and the callback can only continue it here.
+async fn store_pending_request(
+    state: &AppState,
+    request: &Request,
+    client: &ResolvedClient,
+    redirect_uri: &VerifiedRedirectUri,
+    valid: &ValidAuthorization,
+    now: i64,
+) -> Result<PendingRequest, Response> {
     let (browser, new_cookie) = match state.cookies.browser_value(request) {
         Some(value) => (value, None),
         None => {
@@ -197,36 +267,33 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
     };
     if let Err(error) = state.store.insert_authorization_request(row).await {
         tracing::error!(%error, "could not store the authorization request");
-        return refuse_verified(
+        return Err(refuse_verified(
             state,
-            &client,
-            &redirect_uri,
+            client,
+            redirect_uri,
             &OAuthError::new(ErrorCode::ServerError, "the request could not be stored"),
             valid.state.as_deref(),
-        );
+        ));
     }
-    let cookies: Vec<String> = new_cookie.into_iter().collect();
-    tracing::info!(client_id = %client.client_id, resource = %valid.resource, "authorization request accepted");
+    Ok(PendingRequest {
+        handle,
+        browser,
+        cookies: new_cookie.into_iter().collect(),
+    })
+}
 
-    // An approval this browser remembers skips the page when it covers this request, unless
-    // the client asks for consent.
-    let terms = ConsentTerms {
-        client_id: &client.client_id,
-        client_fingerprint: &client.fingerprint,
-        software: client.software.as_deref(),
-        redirect_uri: redirect_uri.as_str(),
-        resource: valid.resource.as_str(),
-        scope: &valid.scope,
-    };
-    if valid.prompt == Prompt::Default && consent::is_remembered(state, request, &terms, now).await
-    {
-        tracing::info!(client_id = %client.client_id, "remembered approval: straight to the upstream");
-        return begin_upstream(state, &handle, &browser, cookies).await;
-    }
-
+/// The consent page for a stored request; its form is bound to the request, the browser and
+/// the client's current description by the CSRF token.
+fn render_consent(
+    state: &AppState,
+    client: &ResolvedClient,
+    redirect_uri: &VerifiedRedirectUri,
+    valid: &ValidAuthorization,
+    pending: PendingRequest,
+) -> Response {
     let csrf = state
         .cookies
-        .csrf_token(&handle, &browser, &client.fingerprint);
+        .csrf_token(&pending.handle, &pending.browser, &client.fingerprint);
     let origin = match &client.origin {
         ClientOrigin::Dynamic => pages::ClientOrigin::Dynamic,
         ClientOrigin::Admin => pages::ClientOrigin::Admin,
@@ -252,12 +319,12 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
         scopes: &scopes,
         upstream_name: state.upstream_display_name(),
         form_action: &form_action,
-        request_handle: &handle,
+        request_handle: &pending.handle,
         csrf_token: &csrf,
         remember_days: (remember > 0).then(|| remember.div_ceil(86_400)),
     };
     let mut response = pages::html_response(StatusCode::OK, pages::render_consent(&page));
-    for cookie in cookies {
+    for cookie in pending.cookies {
         if let Ok(value) = cookie.parse() {
             response.headers_mut().append("set-cookie", value);
         }

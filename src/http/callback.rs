@@ -21,7 +21,7 @@ use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::routes::CALLBACK_PATH;
 use crate::store::audit::{AuditRecord, actors};
-use crate::store::login::{CodeRow, CompletedLogin};
+use crate::store::login::{CodeRow, CompletedLogin, RequestRow};
 use crate::telemetry::untrusted;
 use crate::tokens::opaque;
 use crate::upstream::{UpstreamError, UpstreamTokens};
@@ -30,191 +30,274 @@ use crate::vault::context;
 #[handler]
 pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
-    let unusable = || {
-        state.metrics.login_failed(LoginFailure::InvalidState);
-        error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in cannot be completed",
-            "The sign-in link has expired, was already used, or was started in another browser. Go back to the app and connect again.",
-        )
+    let now = state.clock.now();
+    let (row, state_hash) = match consume_callback_state(state, request, &query, now).await {
+        Ok(consumed) => consumed,
+        Err(page) => return page,
     };
+    // The stored request names a verified redirect URI, so from here on failures go back to
+    // the client.
+    let client_uri = stored_redirect_uri(&row);
+    match complete_login(state, request, &query, &row, &state_hash, now).await {
+        Ok(our_code) => {
+            let mut params = vec![("code", our_code.as_str())];
+            if let Some(client_state) = row.state.as_deref() {
+                params.push(("state", client_state));
+            }
+            params.push(("iss", state.issuer.as_str()));
+            redirect(&redirect_uri_with(&client_uri, &params), &[])
+        }
+        Err(refusal) => {
+            state.metrics.login_failed(refusal.reason);
+            error_redirect(
+                state,
+                &client_uri,
+                &OAuthError::new(refusal.code, refusal.description),
+                row.state.as_deref(),
+            )
+        }
+    }
+}
+
+/// Why a login that came back from the upstream was not completed: counted under `reason`,
+/// told to the client as `code` with `description`.
+struct LoginRefusal {
+    reason: LoginFailure,
+    code: ErrorCode,
+    description: &'static str,
+}
+
+impl LoginRefusal {
+    fn new(reason: LoginFailure, code: ErrorCode, description: &'static str) -> Self {
+        Self {
+            reason,
+            code,
+            description,
+        }
+    }
+
+    fn upstream_unavailable() -> Self {
+        Self::new(
+            LoginFailure::UpstreamUnavailable,
+            ErrorCode::TemporarilyUnavailable,
+            "the sign-in service is unavailable; try again",
+        )
+    }
+
+    fn user_not_identified() -> Self {
+        Self::new(
+            LoginFailure::UpstreamMalformed,
+            ErrorCode::ServerError,
+            "the sign-in service did not identify the user",
+        )
+    }
+}
+
+/// The page for a callback that cannot be tied to a request: nothing says which client to
+/// tell, so the browser stays here.
+fn unusable_callback_page(state: &AppState) -> Response {
+    state.metrics.login_failed(LoginFailure::InvalidState);
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in cannot be completed",
+        "The sign-in link has expired, was already used, or was started in another browser. Go back to the app and connect again.",
+    )
+}
+
+/// Consumes the upstream state once, and only from the browser that started the login;
+/// returns the approved request and the state's hash (the context its PKCE verifier is
+/// sealed under).
+async fn consume_callback_state(
+    state: &AppState,
+    request: &Request,
+    query: &AuthorizeQuery,
+    now: i64,
+) -> Result<(RequestRow, String), Response> {
     let (Some(upstream_state), Some(browser)) =
         (query.get("state"), state.cookies.browser_value(request))
     else {
-        return unusable();
+        return Err(unusable_callback_page(state));
     };
     if !query.repeated().is_empty() {
-        return unusable();
+        return Err(unusable_callback_page(state));
     }
-    let now = state.clock.now();
     let state_hash = opaque::hash(upstream_state);
-    let row = match state
+    match state
         .store
         .consume_upstream_state(&state_hash, &opaque::hash(&browser), now)
         .await
     {
-        Ok(Some(row)) => row,
+        Ok(Some(row)) => Ok((row, state_hash)),
         Ok(None) => {
             tracing::warn!(
                 "upstream callback with an unknown, used, expired or other-browser state"
             );
-            return unusable();
+            Err(unusable_callback_page(state))
         }
         Err(error) => {
             tracing::error!(%error, "could not consume the upstream state");
             state.metrics.login_failed(LoginFailure::ServerError);
-            return error_page(
+            Err(error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "Please go back to the app and try again.",
-            );
+            ))
         }
-    };
-    let client_uri = stored_redirect_uri(&row);
-    let fail = |reason: LoginFailure, code: ErrorCode, description: &str| {
-        state.metrics.login_failed(reason);
-        error_redirect(
-            state,
-            &client_uri,
-            &OAuthError::new(code, description),
-            row.state.as_deref(),
-        )
-    };
+    }
+}
 
+/// Turns the upstream's answer for a consumed request into our authorization code.
+async fn complete_login(
+    state: &AppState,
+    request: &Request,
+    query: &AuthorizeQuery,
+    row: &RequestRow,
+    state_hash: &str,
+    now: i64,
+) -> Result<String, LoginRefusal> {
+    let code = upstream_code(query)?;
+    let verifier = open_upstream_verifier(state, row, state_hash)?;
+    let tokens = exchange_upstream_code(state, code, verifier.as_deref()).await?;
+    issue_our_code(state, request, row, &tokens, now).await
+}
+
+/// The upstream's authorization code, or why the user did not get one; an upstream outage
+/// is told apart so the client can offer a retry.
+fn upstream_code(query: &AuthorizeQuery) -> Result<&str, LoginRefusal> {
     if let Some(error) = query.get("error") {
         tracing::info!(upstream_error = %untrusted(error), "the upstream reported a failed login");
-        return match error {
-            "temporarily_unavailable" | "server_error" => fail(
-                LoginFailure::UpstreamUnavailable,
-                ErrorCode::TemporarilyUnavailable,
-                "the sign-in service is unavailable; try again",
-            ),
-            _ => fail(
+        return Err(match error {
+            "temporarily_unavailable" | "server_error" => LoginRefusal::upstream_unavailable(),
+            _ => LoginRefusal::new(
                 LoginFailure::UpstreamDenied,
                 ErrorCode::AccessDenied,
                 "the sign-in at the upstream was not completed",
             ),
-        };
+        });
     }
-    let Some(code) = query.get("code") else {
-        return fail(
+    query.get("code").ok_or_else(|| {
+        LoginRefusal::new(
             LoginFailure::UpstreamMalformed,
             ErrorCode::AccessDenied,
             "the sign-in service returned no authorization code",
-        );
-    };
-    let verifier = match &row.upstream_pkce_verifier {
-        Some(sealed) => match state
-            .vault
-            .open(sealed, &context::upstream_pkce(&state_hash))
-        {
-            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-            Err(error) => {
-                tracing::error!(%error, "could not open the upstream PKCE verifier");
-                return fail(
-                    LoginFailure::ServerError,
-                    ErrorCode::ServerError,
-                    "the sign-in could not be completed",
-                );
-            }
-        },
-        None => None,
-    };
+        )
+    })
+}
 
+/// The PKCE verifier sent upstream with this request, when the provider takes PKCE.
+fn open_upstream_verifier(
+    state: &AppState,
+    row: &RequestRow,
+    state_hash: &str,
+) -> Result<Option<String>, LoginRefusal> {
+    let Some(sealed) = &row.upstream_pkce_verifier else {
+        return Ok(None);
+    };
+    match state
+        .vault
+        .open(sealed, &context::upstream_pkce(state_hash))
+    {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(error) => {
+            tracing::error!(%error, "could not open the upstream PKCE verifier");
+            Err(LoginRefusal::new(
+                LoginFailure::ServerError,
+                ErrorCode::ServerError,
+                "the sign-in could not be completed",
+            ))
+        }
+    }
+}
+
+/// Exchanges the upstream's code server to server; an answer without a user identifier is
+/// refused, since a grant must belong to someone.
+async fn exchange_upstream_code(
+    state: &AppState,
+    code: &str,
+    verifier: Option<&str>,
+) -> Result<UpstreamTokens, LoginRefusal> {
     let callback = state.issuer.endpoint(CALLBACK_PATH);
     let tokens = match state
         .upstream
-        .exchange_code(code, &callback, verifier.as_deref())
+        .exchange_code(code, &callback, verifier)
         .await
     {
         Ok(tokens) => tokens,
         Err(UpstreamError::Unavailable(reason)) => {
             tracing::warn!(reason = %untrusted(&reason), "upstream unavailable during the code exchange");
-            return fail(
-                LoginFailure::UpstreamUnavailable,
-                ErrorCode::TemporarilyUnavailable,
-                "the sign-in service is unavailable; try again",
-            );
+            return Err(LoginRefusal::upstream_unavailable());
         }
         Err(UpstreamError::Refused { code, .. }) => {
             tracing::warn!(upstream_error = %untrusted(&code), "the upstream refused the code exchange");
-            return fail(
+            return Err(LoginRefusal::new(
                 LoginFailure::UpstreamRefused,
                 ErrorCode::AccessDenied,
                 "the sign-in service refused the login",
-            );
+            ));
         }
         Err(UpstreamError::Malformed(reason)) => {
             tracing::error!(reason = %untrusted(&reason), "unusable answer from the upstream token endpoint");
-            return fail(
-                LoginFailure::UpstreamMalformed,
-                ErrorCode::ServerError,
-                "the sign-in service did not identify the user",
-            );
+            return Err(LoginRefusal::user_not_identified());
         }
     };
     if tokens.subject.is_empty() {
         tracing::error!("the upstream answered without a user identifier");
-        return fail(
-            LoginFailure::UpstreamMalformed,
-            ErrorCode::ServerError,
-            "the sign-in service did not identify the user",
-        );
+        return Err(LoginRefusal::user_not_identified());
     }
+    Ok(tokens)
+}
 
+/// Records the user, the grant and our code in one transaction, then the audit entry and the
+/// consent's user (both best effort: the login itself is already complete).
+async fn issue_our_code(
+    state: &AppState,
+    request: &Request,
+    row: &RequestRow,
+    tokens: &UpstreamTokens,
+    now: i64,
+) -> Result<String, LoginRefusal> {
     let our_code = opaque::generate("code");
-    match record_login(
+    let (user_id, grant_id) = match record_login(
         state,
         &row.client_id,
         &row.resource,
         &row.scope,
-        &tokens,
-        code_row(state, &row, &our_code, now),
+        tokens,
+        code_row(state, row, &our_code, now),
         now,
     )
     .await
     {
-        Ok((user_id, grant_id)) => {
-            tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
-            state.metrics.login_completed();
-            let summary = json!({
-                "grant_id": grant_id,
-                "user_id": user_id,
-                "resource": row.resource,
-                "scope": row.scope,
-            });
-            let address = request_address(request, state.config.registration.trust_forwarded_for);
-            let record = AuditRecord::new(now, actors::USER, "grant.create", &summary)
-                .client(&row.client_id)
-                .source(address.as_deref());
-            if let Err(error) = state.store.record_change(record).await {
-                tracing::error!(%error, "could not audit a new grant");
-            }
-            super::consent::record_consent_user(state, &row.request_hash, &user_id).await;
-        }
+        Ok(ids) => ids,
         Err(error) => {
             tracing::error!(%error, "could not record the login");
-            return fail(
+            return Err(LoginRefusal::new(
                 LoginFailure::ServerError,
                 ErrorCode::ServerError,
                 "the sign-in could not be recorded",
-            );
+            ));
         }
+    };
+    tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
+    state.metrics.login_completed();
+    let summary = json!({
+        "grant_id": grant_id,
+        "user_id": user_id,
+        "resource": row.resource,
+        "scope": row.scope,
+    });
+    let address = request_address(request, state.config.registration.trust_forwarded_for);
+    let record = AuditRecord::new(now, actors::USER, "grant.create", &summary)
+        .client(&row.client_id)
+        .source(address.as_deref());
+    if let Err(error) = state.store.record_change(record).await {
+        tracing::error!(%error, "could not audit a new grant");
     }
-    let mut params = vec![("code", our_code.as_str())];
-    if let Some(client_state) = row.state.as_deref() {
-        params.push(("state", client_state));
-    }
-    params.push(("iss", state.issuer.as_str()));
-    redirect(&redirect_uri_with(&client_uri, &params), &[])
+    super::consent::record_consent_user(state, &row.request_hash, &user_id).await;
+    Ok(our_code)
 }
 
-fn code_row(
-    state: &AppState,
-    row: &crate::store::login::RequestRow,
-    code: &str,
-    now: i64,
-) -> CodeRow {
+fn code_row(state: &AppState, row: &RequestRow, code: &str, now: i64) -> CodeRow {
     CodeRow {
         code_hash: opaque::hash(code),
         grant_id: String::new(),

@@ -6,7 +6,7 @@
 //! instances.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, TransactionTrait};
 
 use super::{Store, StoreError};
 
@@ -312,124 +312,15 @@ impl Store {
         // would fail with "database is locked" whenever another writer committed meanwhile (and
         // a busy server starves the login). On PostgreSQL it row-locks the client, so logins
         // through one client do not race for its users' grants.
-        super::clients::client::Entity::update_many()
-            .col_expr(
-                super::clients::client::Column::FirstAuthorizedAt,
-                sea_orm::sea_query::Func::coalesce([
-                    Expr::col(super::clients::client::Column::FirstAuthorizedAt).into(),
-                    Expr::value(now),
-                ])
-                .into(),
-            )
-            .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
-            .filter(super::clients::client::Column::ClientId.eq(login.client_id))
-            .exec(&txn)
-            .await?;
-        let existing_user = user::Entity::find()
-            .filter(user::Column::Provider.eq(login.provider))
-            .filter(user::Column::UpstreamSubject.eq(login.subject))
-            .one(&txn)
-            .await?;
-        let user_id = match existing_user {
-            Some(existing) => {
-                user::Entity::update_many()
-                    .col_expr(
-                        user::Column::DisplayName,
-                        Expr::value(
-                            login
-                                .display_name
-                                .map(str::to_owned)
-                                .or(existing.display_name),
-                        ),
-                    )
-                    .col_expr(user::Column::UpdatedAt, Expr::value(now))
-                    .filter(user::Column::UserId.eq(existing.user_id.as_str()))
-                    .exec(&txn)
-                    .await?;
-                existing.user_id
-            }
-            None => {
-                user::ActiveModel {
-                    user_id: Set(login.new_user_id.clone()),
-                    provider: Set(login.provider.to_owned()),
-                    upstream_subject: Set(login.subject.to_owned()),
-                    display_name: Set(login.display_name.map(str::to_owned)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                }
-                .insert(&txn)
-                .await?;
-                login.new_user_id
-            }
-        };
-        // Only a live grant is carried on: a revoked one stays revoked with everything issued
-        // under it, and this login starts a new grant.
-        let existing_grant = grant::Entity::find()
-            .filter(grant::Column::UserId.eq(user_id.as_str()))
-            .filter(grant::Column::ClientId.eq(login.client_id))
-            .filter(grant::Column::Resource.eq(login.resource))
-            .filter(grant::Column::RevokedAt.is_null())
-            .one(&txn)
-            .await?;
-        let grant_id = existing_grant
-            .as_ref()
-            .map_or(login.new_grant_id, |g| g.grant_id.clone());
-        let sealed = seal_tokens(&grant_id);
-        match existing_grant {
-            Some(_) => {
-                grant::Entity::update_many()
-                    .col_expr(grant::Column::Scope, Expr::value(login.scope))
-                    .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
-                    .col_expr(
-                        grant::Column::UpstreamExpiresAt,
-                        Expr::value(login.upstream_expires_at),
-                    )
-                    .col_expr(grant::Column::UpdatedAt, Expr::value(now))
-                    .filter(grant::Column::GrantId.eq(grant_id.as_str()))
-                    .filter(grant::Column::RevokedAt.is_null())
-                    .exec(&txn)
-                    .await?;
-            }
-            None => {
-                grant::ActiveModel {
-                    grant_id: Set(grant_id.clone()),
-                    user_id: Set(user_id.clone()),
-                    client_id: Set(login.client_id.to_owned()),
-                    resource: Set(login.resource.to_owned()),
-                    scope: Set(login.scope.to_owned()),
-                    upstream_tokens: Set(Some(sealed)),
-                    upstream_expires_at: Set(login.upstream_expires_at),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    revoked_at: Set(None),
-                    refresh_lease_until: Set(None),
-                }
-                .insert(&txn)
-                .await?;
-            }
-        }
+        record_client_use(&txn, login.client_id, now).await?;
+        let user_id = find_or_create_user(&txn, &login).await?;
+        let grant_id = carry_on_or_start_grant(&txn, &login, &user_id, seal_tokens).await?;
         let code = CodeRow {
             grant_id: grant_id.clone(),
             user_id: user_id.clone(),
             ..login.code
         };
-        code::ActiveModel {
-            code_hash: Set(code.code_hash),
-            grant_id: Set(code.grant_id),
-            client_id: Set(code.client_id),
-            user_id: Set(code.user_id),
-            redirect_uri: Set(code.redirect_uri),
-            code_challenge: Set(code.code_challenge),
-            resource: Set(code.resource),
-            scope: Set(code.scope),
-            auth_time: Set(code.auth_time),
-            created_at: Set(code.created_at),
-            expires_at: Set(code.expires_at),
-            redeemed_at: Set(None),
-            access_jti: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+        insert_code(&txn, code).await?;
         super::eviction::mark_superseded_by(&txn, login.client_id, &user_id, now).await?;
         txn.commit().await?;
         Ok((user_id, grant_id))
@@ -440,4 +331,148 @@ impl Store {
             .one(self.conn())
             .await?)
     }
+}
+
+/// Sets the client's first use (once) and last use.
+async fn record_client_use(
+    txn: &DatabaseTransaction,
+    client_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    super::clients::client::Entity::update_many()
+        .col_expr(
+            super::clients::client::Column::FirstAuthorizedAt,
+            sea_orm::sea_query::Func::coalesce([
+                Expr::col(super::clients::client::Column::FirstAuthorizedAt).into(),
+                Expr::value(now),
+            ])
+            .into(),
+        )
+        .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
+        .filter(super::clients::client::Column::ClientId.eq(client_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The user with this upstream identity (its display name refreshed when the upstream sent
+/// one), or a new user. Returns the user id.
+async fn find_or_create_user(
+    txn: &DatabaseTransaction,
+    login: &CompletedLogin<'_>,
+) -> Result<String, StoreError> {
+    let now = login.now;
+    let existing_user = user::Entity::find()
+        .filter(user::Column::Provider.eq(login.provider))
+        .filter(user::Column::UpstreamSubject.eq(login.subject))
+        .one(txn)
+        .await?;
+    let Some(existing) = existing_user else {
+        user::ActiveModel {
+            user_id: Set(login.new_user_id.clone()),
+            provider: Set(login.provider.to_owned()),
+            upstream_subject: Set(login.subject.to_owned()),
+            display_name: Set(login.display_name.map(str::to_owned)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+        return Ok(login.new_user_id.clone());
+    };
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::DisplayName,
+            Expr::value(
+                login
+                    .display_name
+                    .map(str::to_owned)
+                    .or(existing.display_name),
+            ),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::UserId.eq(existing.user_id.as_str()))
+        .exec(txn)
+        .await?;
+    Ok(existing.user_id)
+}
+
+/// The user's live grant for this client and resource, given the new scope and upstream
+/// tokens, or a new grant. Returns the grant id.
+async fn carry_on_or_start_grant(
+    txn: &DatabaseTransaction,
+    login: &CompletedLogin<'_>,
+    user_id: &str,
+    seal_tokens: &(dyn Fn(&str) -> String + Sync),
+) -> Result<String, StoreError> {
+    let now = login.now;
+    // Only a live grant is carried on: a revoked one stays revoked with everything issued
+    // under it, and this login starts a new grant.
+    let existing_grant = grant::Entity::find()
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::ClientId.eq(login.client_id))
+        .filter(grant::Column::Resource.eq(login.resource))
+        .filter(grant::Column::RevokedAt.is_null())
+        .one(txn)
+        .await?;
+    let grant_id = existing_grant
+        .as_ref()
+        .map_or(login.new_grant_id.clone(), |g| g.grant_id.clone());
+    let sealed = seal_tokens(&grant_id);
+    match existing_grant {
+        Some(_) => {
+            grant::Entity::update_many()
+                .col_expr(grant::Column::Scope, Expr::value(login.scope))
+                .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
+                .col_expr(
+                    grant::Column::UpstreamExpiresAt,
+                    Expr::value(login.upstream_expires_at),
+                )
+                .col_expr(grant::Column::UpdatedAt, Expr::value(now))
+                .filter(grant::Column::GrantId.eq(grant_id.as_str()))
+                .filter(grant::Column::RevokedAt.is_null())
+                .exec(txn)
+                .await?;
+        }
+        None => {
+            grant::ActiveModel {
+                grant_id: Set(grant_id.clone()),
+                user_id: Set(user_id.to_owned()),
+                client_id: Set(login.client_id.to_owned()),
+                resource: Set(login.resource.to_owned()),
+                scope: Set(login.scope.to_owned()),
+                upstream_tokens: Set(Some(sealed)),
+                upstream_expires_at: Set(login.upstream_expires_at),
+                created_at: Set(now),
+                updated_at: Set(now),
+                revoked_at: Set(None),
+                refresh_lease_until: Set(None),
+            }
+            .insert(txn)
+            .await?;
+        }
+    }
+    Ok(grant_id)
+}
+
+/// Stores the authorization code, already bound to its user and grant.
+async fn insert_code(txn: &DatabaseTransaction, code: CodeRow) -> Result<(), StoreError> {
+    code::ActiveModel {
+        code_hash: Set(code.code_hash),
+        grant_id: Set(code.grant_id),
+        client_id: Set(code.client_id),
+        user_id: Set(code.user_id),
+        redirect_uri: Set(code.redirect_uri),
+        code_challenge: Set(code.code_challenge),
+        resource: Set(code.resource),
+        scope: Set(code.scope),
+        auth_time: Set(code.auth_time),
+        created_at: Set(code.created_at),
+        expires_at: Set(code.expires_at),
+        redeemed_at: Set(None),
+        access_jti: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
 }
