@@ -70,11 +70,23 @@ pub fn database_url(config: &Config) -> String {
         .unwrap_or_else(|| default_sqlite_url(&config.data_dir))
 }
 
-/// Connects to the database and applies pending migrations.
+/// Applies pending migrations, then connects the pool the server uses.
+///
+/// The migrations run on a pool of their own, closed before the server's pool opens: an SQLite
+/// connection that read the schema before a migration keeps that copy, and when it cannot
+/// re-check it while preparing a statement (a read briefly busy under a checkpoint), the
+/// statement is compiled against the old schema and fails, for example "ON CONFLICT clause
+/// does not match any PRIMARY KEY or UNIQUE constraint" for an index a migration just made.
+/// An in-memory SQLite database lives only as long as its pool, so there it is the same pool.
 pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
-    let store = Store::connect(&database_url(config), config.database.max_connections).await?;
-    store.migrate().await?;
-    Ok(store)
+    let url = database_url(config);
+    let migrating = Store::connect(&url, config.database.max_connections).await?;
+    migrating.migrate().await?;
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(migrating);
+    }
+    migrating.close().await?;
+    Ok(Store::connect(&url, config.database.max_connections).await?)
 }
 
 /// Builds the vault from the configured keys. In development mode without a configured key,
