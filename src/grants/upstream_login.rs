@@ -109,14 +109,17 @@ pub fn check_identified(tokens: &UpstreamTokens) -> Result<(), LoginRefusal> {
 mod tests {
     use super::*;
 
+    /// (what happened, upstream `error`, upstream `code`, the decision).
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Result<&'a str, (LoginFailure, ErrorCode)>,
+    );
+
     #[test]
     fn callback_answers() {
-        let cases: [(
-            &str,
-            Option<&str>,
-            Option<&str>,
-            Result<&str, (LoginFailure, ErrorCode)>,
-        ); 6] = [
+        let cases: [Case; 6] = [
             ("a code", None, Some("c"), Ok("c")),
             (
                 "the user declined",
