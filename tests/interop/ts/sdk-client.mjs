@@ -64,29 +64,28 @@ function checkAccessToken(prefix, accessToken, clientId) {
   return payload;
 }
 
-async function partA() {
-  step(CLIENT, 'a1. the MCP server challenges an unauthenticated request');
-  const unauthenticated = await postToolsList(MCP_URL);
-  const challenge = unauthenticated.headers.get('www-authenticate') ?? '';
-  check('401 without a token', unauthenticated.status === 401, unauthenticated.status);
+/** Checks a 401 from the MCP server (`label` says for what) and its Bearer challenge naming the
+ * resource metadata and scope mcp; returns the challenge. */
+function challengeOf(label, response) {
+  const challenge = response.headers.get('www-authenticate') ?? '';
+  check(`401 ${label}`, response.status === 401, response.status);
   check(
-    'WWW-Authenticate names the resource metadata and scope mcp',
+    `the challenge ${label} is Bearer with the resource metadata and scope mcp`,
     challenge.startsWith('Bearer ') &&
       challenge.includes(`resource_metadata="${MCP_RESOURCE_METADATA_URL}"`) &&
       challenge.includes('scope="mcp"'),
     challenge,
   );
+  return challenge;
+}
+
+async function partA() {
+  step(CLIENT, 'a1. the MCP server challenges an unauthenticated request');
+  const challenge = challengeOf('without a token', await postToolsList(MCP_URL));
   check('no error code without credentials (RFC 6750 §3.1)', !challenge.includes('error='), challenge);
   const badToken = await postToolsList(MCP_URL, { authorization: 'Bearer not-a-jwt' });
-  const badChallenge = badToken.headers.get('www-authenticate') ?? '';
-  check('401 for an invalid token', badToken.status === 401, badToken.status);
-  check(
-    'WWW-Authenticate: error="invalid_token" with the resource metadata and scope',
-    badChallenge.includes('error="invalid_token"') &&
-      badChallenge.includes(`resource_metadata="${MCP_RESOURCE_METADATA_URL}"`) &&
-      badChallenge.includes('scope="mcp"'),
-    badChallenge,
-  );
+  const badChallenge = challengeOf('for an invalid token', badToken);
+  check('WWW-Authenticate: error="invalid_token"', badChallenge.includes('error="invalid_token"'), badChallenge);
   const atRoot = await (await fetch(new URL('/.well-known/oauth-protected-resource', MCP_URL))).json();
   const atPath = await (await fetch(MCP_RESOURCE_METADATA_URL)).json();
   check(
@@ -264,14 +263,16 @@ async function partB() {
   const code = checkAuthorizationResponse('authorization response', redirect, state);
 
   step(CLIENT, 'b5. exchangeAuthorization');
-  const tokens = await exchangeAuthorization(ISSUER, {
-    metadata,
-    clientInformation,
-    authorizationCode: code,
-    codeVerifier,
-    redirectUri: REDIRECT_URL,
-    resource: new URL(resourceMetadata.resource),
-  });
+  const redeem = () =>
+    exchangeAuthorization(ISSUER, {
+      metadata,
+      clientInformation,
+      authorizationCode: code,
+      codeVerifier,
+      redirectUri: REDIRECT_URL,
+      resource: new URL(resourceMetadata.resource),
+    });
+  const tokens = await redeem();
   check('an access token', typeof tokens.access_token === 'string', tokens);
   check('token_type Bearer', tokens.token_type === 'Bearer', tokens.token_type);
   check('a refresh token', typeof tokens.refresh_token === 'string' && tokens.refresh_token.length > 0, tokens);
@@ -304,14 +305,7 @@ async function partB() {
   step(CLIENT, 'b8. a replayed authorization code is refused and revokes what it issued');
   let replayError;
   try {
-    await exchangeAuthorization(ISSUER, {
-      metadata,
-      clientInformation,
-      authorizationCode: code,
-      codeVerifier,
-      redirectUri: REDIRECT_URL,
-      resource: new URL(resourceMetadata.resource),
-    });
+    await redeem();
   } catch (error) {
     replayError = error;
   }
