@@ -314,7 +314,7 @@ async fn revoking_the_grant_voids_the_remembered_approval() {
 
     let (_, grants) = crate::login::first_user_grants(&app).await;
     let grant_id = grants["grants"][0]["grant_id"].as_str().unwrap();
-    let revoked = app.admin_revoke_grant(&grant_id).await;
+    let revoked = app.admin_revoke_grant(grant_id).await;
     assert_eq!(revoked.status(), 200);
     assert!(
         shows_page(&mut browser, &url).await,

@@ -218,7 +218,7 @@ async fn a_stored_client_that_fails_todays_rules_still_answers() {
         .unwrap();
     assert_eq!(one.status(), 200);
     let disabled = app
-        .admin_update_client(&client_id, &json!({"disabled": true}))
+        .admin_update_client(client_id, &json!({"disabled": true}))
         .await;
     assert_eq!(disabled.status(), 200, "{}", disabled.text().await.unwrap());
 
