@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::scene::{RESOURCE, error_of, setup};
 
 async fn create(app: &TestApp, body: Value) -> Value {
     let response = app
@@ -92,23 +93,9 @@ async fn every_endpoint_refuses_an_invalid_or_missing_token() {
         }
     }
     // Nothing changed without a valid token.
-    let client: Value = app
-        .admin(Method::GET, &format!("/admin/v1/clients/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client: Value = app.admin_get(&format!("/admin/v1/clients/{id}")).await;
     assert_eq!(client["disabled"], false);
-    let audit: Value = app
-        .admin(Method::GET, "/admin/v1/audit")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = app.admin_get("/admin/v1/audit").await;
     assert_eq!(
         audit["entries"].as_array().unwrap().len(),
         1,
@@ -201,16 +188,8 @@ async fn client_lifecycle_through_the_admin_api_with_audit() {
     assert_eq!(page1["clients"].as_array().unwrap().len(), 2);
     let cursor_value = page1["next_cursor"].as_str().unwrap().to_owned();
     let page2: Value = app
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/clients?limit=2&cursor={cursor_value}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_get(&format!("/admin/v1/clients?limit=2&cursor={cursor_value}"))
+        .await;
     assert_eq!(page2["clients"].as_array().unwrap().len(), 1);
     assert!(page2.get("next_cursor").is_none());
     let bad_kind = app
@@ -226,18 +205,15 @@ async fn client_lifecycle_through_the_admin_api_with_audit() {
         .unwrap();
     assert_eq!(bad_limit.status(), 400);
 
-    let patched = app.admin(Method::PATCH, &format!("/admin/v1/clients/{ops_id}")).json(&json!({"client_name": "Ops Tool 2", "redirect_uris": ["https://ops.example/cb2"], "disabled": true})).send().await.unwrap();
+    let patched = app.admin_update_client(&ops_id, &json!({"client_name": "Ops Tool 2", "redirect_uris": ["https://ops.example/cb2"], "disabled": true})).await;
     assert_eq!(patched.status(), 200);
     let patched: Value = patched.json().await.unwrap();
     assert_eq!(patched["client_name"], "Ops Tool 2");
     assert_eq!(patched["redirect_uris"], json!(["https://ops.example/cb2"]));
     assert_eq!(patched["disabled"], true);
     let bad_patch = app
-        .admin(Method::PATCH, &format!("/admin/v1/clients/{ops_id}"))
-        .json(&json!({"redirect_uris": ["javascript:alert(1)"]}))
-        .send()
-        .await
-        .unwrap();
+        .admin_update_client(&ops_id, &json!({"redirect_uris": ["javascript:alert(1)"]}))
+        .await;
     assert_eq!(bad_patch.status(), 400);
     let missing_patch = app
         .admin(Method::PATCH, "/admin/v1/clients/nope")
@@ -263,14 +239,7 @@ async fn client_lifecycle_through_the_admin_api_with_audit() {
         .unwrap();
     assert_eq!(public_rotate.status(), 400, "a public client has no secret");
 
-    assert_eq!(
-        app.admin(Method::DELETE, "/admin/v1/clients/cursor-static")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(app.admin_delete_client("cursor-static").await.status(), 204);
     assert_eq!(
         app.admin(Method::GET, "/admin/v1/clients/cursor-static")
             .send()
@@ -279,23 +248,9 @@ async fn client_lifecycle_through_the_admin_api_with_audit() {
             .status(),
         404
     );
-    assert_eq!(
-        app.admin(Method::DELETE, "/admin/v1/clients/cursor-static")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.admin_delete_client("cursor-static").await.status(), 404);
 
-    let audit: Value = app
-        .admin(Method::GET, "/admin/v1/audit")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = app.admin_get("/admin/v1/audit").await;
     let entries = audit["entries"].as_array().unwrap();
     let actions: Vec<&str> = entries
         .iter()
@@ -332,23 +287,11 @@ async fn client_lifecycle_through_the_admin_api_with_audit() {
         !raw.contains(&first_secret) && !raw.contains(rotated["client_secret"].as_str().unwrap()),
         "no secret in the audit trail"
     );
-    let older: Value = app
-        .admin(Method::GET, "/admin/v1/audit?limit=2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let older: Value = app.admin_get("/admin/v1/audit?limit=2").await;
     let before = older["next_before"].as_i64().unwrap();
     let rest: Value = app
-        .admin(Method::GET, &format!("/admin/v1/audit?before={before}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_get(&format!("/admin/v1/audit?before={before}"))
+        .await;
     assert_eq!(rest["entries"].as_array().unwrap().len(), 4);
 }
 
@@ -412,4 +355,60 @@ async fn unparsable_requests_get_one_error_shape() {
         assert_eq!(error["error"], "invalid_request", "{url}");
         assert!(error["error_description"].is_string(), "{url}");
     }
+}
+
+#[tokio::test]
+async fn admin_revokes_a_clients_tokens_and_rotates_keys() {
+    let s = setup().await;
+    let revoked = s.app.admin_revoke_client_tokens(&s.client_id).await;
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(
+        error_of(s.refresh(s.tokens["refresh_token"].as_str().unwrap()).await).await,
+        (400, "invalid_grant".into())
+    );
+    assert_eq!(
+        s.introspect(s.access()).await["active"],
+        false,
+        "its access tokens too"
+    );
+
+    let keys = s.app.admin_get("/admin/v1/keys").await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
+    let rotated = s.app.admin_rotate_keys().await;
+    assert_eq!(rotated.status(), 201);
+    let again = s.app.admin_rotate_keys().await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(s.app.jwks_kids().await.len(), 2);
+    let unauthorized = s
+        .app
+        .http
+        .post(s.app.url("/admin/v1/keys/rotate"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+
+    let unmark = s
+        .app
+        .admin_call(
+            Method::DELETE,
+            &format!("/admin/v1/clients/{}/resource-server", s.server_id),
+            None,
+        )
+        .await;
+    assert_eq!(unmark.status(), 200);
+    let bad_mark = s
+        .app
+        .admin_mark_resource_server(&s.server_id, "https://unknown.example/")
+        .await;
+    assert_eq!(bad_mark.status(), 400);
+    let public_mark = s
+        .app
+        .admin_mark_resource_server(&s.client_id, RESOURCE)
+        .await;
+    assert_eq!(
+        public_mark.status(),
+        400,
+        "a public client cannot be a resource server"
+    );
 }

@@ -4,13 +4,13 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::register_public_client;
 use crate::cli::{authbridge, database_env};
-use crate::exchange::{
-    REDIRECT, WEBHOOK_PASSWORD, WEBHOOK_USER, log_in_and_redeem, refresh_public, spawn_with_double,
-};
+use crate::endpoints::ClientAuth;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_with};
 use crate::ownerrez_double::USER_ID;
+use crate::scene::{
+    REDIRECT, WEBHOOK_PASSWORD, WEBHOOK_USER, log_in_and_redeem, spawn_with_double,
+};
 
 /// The one entry with this action.
 async fn only_entry(app: &TestApp, action: &str) -> Value {
@@ -104,7 +104,7 @@ async fn send_webhook(app: &TestApp, event: &Value) -> u16 {
 #[tokio::test]
 async fn the_upstream_webhook_revocations_are_audited_per_grant() {
     let (app, double) = spawn_with_double().await;
-    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(REDIRECT, "ChatGPT").await;
     log_in_and_redeem(&app, &double, &client_id).await;
     let login = only_entry(&app, "grant.create").await;
     assert_entry(&login, "user", Some(&client_id), Some("127.0.0.1"));
@@ -124,17 +124,13 @@ async fn the_upstream_webhook_revocations_are_audited_per_grant() {
 #[tokio::test]
 async fn refresh_token_reuse_and_rfc_7009_revocations_are_audited() {
     let (app, double) = spawn_with_double().await;
-    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(REDIRECT, "ChatGPT").await;
     let tokens = log_in_and_redeem(&app, &double, &client_id).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(refresh_public(&app, &client_id, &first).await.status(), 200);
+    assert_eq!(app.refresh(&client_id, &first).await.status(), 200);
     app.clock
         .advance(app.tokens.refresh_token_grace_secs as i64 + 1);
-    assert_eq!(
-        refresh_public(&app, &client_id, &first).await.status(),
-        400,
-        "reuse"
-    );
+    assert_eq!(app.refresh(&client_id, &first).await.status(), 400, "reuse");
     let reuse = only_entry(&app, "grant.revoke_family").await;
     assert_entry(&reuse, "client", Some(&client_id), Some("127.0.0.1"));
     assert!(
@@ -146,15 +142,11 @@ async fn refresh_token_reuse_and_rfc_7009_revocations_are_audited() {
 
     let tokens = log_in_and_redeem(&app, &double, &client_id).await;
     let revoked = app
-        .http
-        .post(app.url("/revoke"))
-        .form(&[
-            ("client_id", client_id.as_str()),
-            ("token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .revoke(
+            ClientAuth::Public(&client_id),
+            &[("token", tokens["refresh_token"].as_str().unwrap())],
+        )
+        .await;
     assert_eq!(revoked.status(), 200);
     let entries = app.audit_entries_of("grant.revoke_family").await;
     assert_eq!(entries.len(), 2, "{entries:?}");
@@ -170,7 +162,9 @@ async fn refresh_token_reuse_and_rfc_7009_revocations_are_audited() {
 #[tokio::test]
 async fn reaper_deletions_are_audited_per_client() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, "https://a.example/cb", "Abandoned").await;
+    let client_id = app
+        .register_public("https://a.example/cb", "Abandoned")
+        .await;
     app.clock.advance(24 * 3600 + 1);
     assert_eq!(app.reap().await, 1);
     let reaped = only_entry(&app, "client.reap").await;
@@ -181,7 +175,7 @@ async fn reaper_deletions_are_audited_per_client() {
 #[tokio::test]
 async fn housekeeping_purges_are_audited_and_old_entries_are_purged() {
     let app = spawn_app_with(TestDb::new().await, |c| c.audit.retention_days = 1).await;
-    let client_id = register_public_client(&app, "https://a.example/cb", "Old").await;
+    let client_id = app.register_public("https://a.example/cb", "Old").await;
     assert_eq!(app.audit_entries_of("client.register").await.len(), 1);
 
     // Nothing expired yet: a run that deletes nothing records nothing.
@@ -225,7 +219,7 @@ async fn housekeeping_purges_are_audited_and_old_entries_are_purged() {
 #[tokio::test]
 async fn audit_entries_are_kept_forever_with_a_zero_retention() {
     let app = spawn_app_with(TestDb::new().await, |c| c.audit.retention_days = 0).await;
-    register_public_client(&app, "https://a.example/cb", "Kept").await;
+    app.register_public("https://a.example/cb", "Kept").await;
     app.clock.advance(3 * 365 * 24 * 3600);
     assert_eq!(app.run_housekeeping().await.audit_entries, 0);
     assert_eq!(app.audit_entries_of("client.register").await.len(), 1);
@@ -276,8 +270,8 @@ async fn a_client_evicted_by_the_cap_is_audited() {
         c.registration.max_dynamic_clients = 1;
     })
     .await;
-    let first = register_public_client(&app, "https://a.example/cb", "First").await;
-    register_public_client(&app, "https://b.example/cb", "Second").await;
+    let first = app.register_public("https://a.example/cb", "First").await;
+    app.register_public("https://b.example/cb", "Second").await;
     let evicted = only_entry(&app, "client.evict").await;
     assert_entry(&evicted, "server", Some(&first), None);
 }
@@ -286,14 +280,15 @@ async fn a_client_evicted_by_the_cap_is_audited() {
 async fn a_replayed_authorization_code_is_audited() {
     let app = spawn_app().await;
     let redirect = "https://a.example/cb";
-    let client_id = register_public_client(&app, redirect, "App").await;
+    let client_id = app.register_public(redirect, "App").await;
     let mut browser = crate::browser::Browser::new();
-    let back =
-        crate::browser::login_with_dev(&app, &mut browser, &client_id, redirect, "ann").await;
+    let back = app
+        .log_in_with_dev(&mut browser, &client_id, redirect, "ann")
+        .await;
     let code = crate::browser::query_of(&back)["code"].clone();
-    let first = crate::browser::redeem_code(&app, &client_id, &code, redirect).await;
+    let first = app.redeem_code(&client_id, &code, redirect).await;
     assert_eq!(first.status(), 200);
-    let replay = crate::browser::redeem_code(&app, &client_id, &code, redirect).await;
+    let replay = app.redeem_code(&client_id, &code, redirect).await;
     assert_eq!(replay.status(), 400);
     let revoked = only_entry(&app, "grant.revoke_code_tokens").await;
     assert_entry(&revoked, "client", Some(&client_id), None);
@@ -326,15 +321,16 @@ async fn admin_api_changes_carry_the_token_name_and_the_source_address() {
 #[tokio::test]
 async fn a_grant_the_upstream_refuses_to_refresh_is_audited() {
     let (app, double) = spawn_with_double().await;
-    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(REDIRECT, "ChatGPT").await;
     let tokens = log_in_and_redeem(&app, &double, &client_id).await;
     let (server_id, server_secret) =
-        crate::exchange::resource_server(&app, Some(crate::exchange::RESOURCE)).await;
+        crate::scene::resource_server(&app, Some(crate::scene::RESOURCE)).await;
     // OwnerRez's token expires; the host refreshes ours, then OwnerRez refuses the upstream
     // refresh with invalid_grant.
     app.clock.advance(30 * 24 * 3600 + 10);
-    let refreshed =
-        refresh_public(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    let refreshed = app
+        .refresh(&client_id, tokens["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(refreshed.status(), 200);
     let tokens: Value = refreshed.json().await.unwrap();
     double.set_failure(
@@ -342,7 +338,7 @@ async fn a_grant_the_upstream_refuses_to_refresh_is_audited() {
         Some(crate::ownerrez_double::Failure::InvalidGrant),
     );
     let access = tokens["access_token"].as_str().unwrap();
-    let exchanged = crate::exchange::exchange_as(&app, &server_id, &server_secret, access).await;
+    let exchanged = app.exchange(&server_id, &server_secret, access).await;
     assert_eq!(exchanged.status(), 400);
     let revoked = only_entry(&app, "grant.revoke").await;
     assert_entry(&revoked, "upstream", Some(&client_id), None);

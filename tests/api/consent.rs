@@ -4,12 +4,9 @@
 //! 303.
 
 use authbridge::config::ResourceConfig;
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{
-    Browser, authorize_url, dev_login, hidden_field, location, query_of, see_other,
-};
+use crate::browser::{Browser, dev_login, hidden_field, location, query_of, see_other};
 use crate::helpers::{TestApp, TestDb, spawn_app_with};
 
 const REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
@@ -53,8 +50,7 @@ async fn register_named(app: &TestApp, name: &str) -> (String, Value) {
 }
 
 fn request(app: &TestApp, client_id: &str, redirect: &str, resource: &str, scope: &str) -> String {
-    authorize_url(
-        app,
+    app.authorize_url(
         client_id,
         redirect,
         &[("resource", resource), ("scope", scope)],
@@ -175,7 +171,7 @@ async fn a_remembered_approval_covers_a_subset_of_its_scopes() {
         assert!(!shows_page(&mut browser, &url).await, "{scope}: covered");
     }
     // No scope asked: the resource's default (mcp:read), which is covered.
-    let default = authorize_url(&app, &client_id, REDIRECT, &[("resource", RESOURCE)]);
+    let default = app.authorize_url(&client_id, REDIRECT, &[("resource", RESOURCE)]);
     assert!(!shows_page(&mut browser, &default).await, "default scope");
     // And a covered request really logs in.
     let response = browser.get(&default).await;
@@ -215,11 +211,11 @@ async fn an_edit_of_the_client_voids_a_remembered_approval() {
     approve_and_log_in(&app, &mut browser, &url, true, "alice").await;
     assert!(!shows_page(&mut browser, &url).await);
     let patched = app
-        .admin(Method::PATCH, &format!("/admin/v1/clients/{client_id}"))
-        .json(&json!({"client_name": "Claude (edited by the operator)"}))
-        .send()
-        .await
-        .unwrap();
+        .admin_update_client(
+            &client_id,
+            &json!({"client_name": "Claude (edited by the operator)"}),
+        )
+        .await;
     assert_eq!(patched.status(), 200);
     assert!(
         shows_page(&mut browser, &url).await,
@@ -318,11 +314,7 @@ async fn revoking_the_grant_voids_the_remembered_approval() {
 
     let (_, grants) = crate::login::first_user_grants(&app).await;
     let grant_id = grants["grants"][0]["grant_id"].as_str().unwrap();
-    let revoked = app
-        .admin(Method::POST, &format!("/admin/v1/grants/{grant_id}/revoke"))
-        .send()
-        .await
-        .unwrap();
+    let revoked = app.admin_revoke_grant(grant_id).await;
     assert_eq!(revoked.status(), 200);
     assert!(
         shows_page(&mut browser, &url).await,
@@ -388,7 +380,7 @@ async fn a_changed_metadata_document_voids_a_remembered_approval() {
     })
     .await;
     let mut browser = Browser::new();
-    let url = authorize_url(&app, &client_id, REDIRECT, &[]);
+    let url = app.authorize_url(&client_id, REDIRECT, &[]);
     approve_and_log_in(&app, &mut browser, &url, true, "alice").await;
     assert!(!shows_page(&mut browser, &url).await);
 

@@ -10,11 +10,10 @@ use authbridge::config::{Config, ProxyConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::register_public_client;
-use crate::exchange::{REDIRECT, RESOURCE, log_in_and_redeem_with, spawn_with_double_and};
 use crate::helpers::TestApp;
 use crate::mcp_backend::{McpBackend, SESSION_ID};
 use crate::ownerrez_double::OwnerRezDouble;
+use crate::scene::{REDIRECT, RESOURCE, log_in_and_redeem_with, spawn_with_double_and};
 
 /// The `Host` of the gateway resource (RESOURCE is `http://localhost:3000/mcp`).
 pub const GATEWAY_HOST: &str = "localhost:3000";
@@ -54,7 +53,7 @@ pub async fn gateway_with(adjust: impl FnOnce(&mut Config)) -> Gateway {
         adjust(c);
     })
     .await;
-    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(REDIRECT, "ChatGPT").await;
     let tokens = log_in_and_redeem_with(&app, &double, &client_id, &[("resource", RESOURCE)]).await;
     Gateway {
         app,

@@ -4,9 +4,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::register_public_client;
-use crate::exchange::{REDIRECT, RESOURCE, log_in_and_redeem_with};
+use crate::endpoints::ClientAuth;
 use crate::gateway::{GATEWAY_HOST, METADATA_URL, gateway, gateway_with};
+use crate::scene::{REDIRECT, RESOURCE, log_in_and_redeem_with};
 
 fn www_authenticate(response: &reqwest::Response) -> String {
     response.headers()["www-authenticate"]
@@ -190,15 +190,11 @@ async fn a_token_of_a_revoked_refresh_family_is_refused() {
     let g = gateway().await;
     let revoked = g
         .app
-        .http
-        .post(g.app.url("/revoke"))
-        .form(&[
-            ("token", g.tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", g.client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .revoke(
+            ClientAuth::Public(&g.client_id),
+            &[("token", g.tokens["refresh_token"].as_str().unwrap())],
+        )
+        .await;
     assert_eq!(revoked.status(), 200);
     let response = ping(g.mcp(Method::POST)).await;
     assert_eq!(response.status(), 401);
@@ -213,7 +209,7 @@ async fn a_token_without_the_required_scope_is_a_403_step_up() {
         c.resources[0].default_scopes = vec!["mcp".into()];
     })
     .await;
-    let client_id = register_public_client(&g.app, REDIRECT, "Reader").await;
+    let client_id = g.app.register_public(REDIRECT, "Reader").await;
     let narrow = log_in_and_redeem_with(
         &g.app,
         &g.double,

@@ -7,13 +7,13 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, approve, authorize_url, location, query_of};
-use crate::exchange::{
-    REDIRECT, RESOURCE, WEBHOOK_PASSWORD, WEBHOOK_USER, error_of, exchange_as, log_in_and_redeem,
-    resource_server, spawn_with_double,
-};
+use crate::browser::{Browser, location, query_of};
 use crate::helpers::TestApp;
 use crate::ownerrez_double::{Failure, OwnerRezDouble, Route, USER_ID};
+use crate::scene::{
+    REDIRECT, RESOURCE, WEBHOOK_PASSWORD, WEBHOOK_USER, error_of, log_in_and_redeem,
+    resource_server, spawn_with_double,
+};
 
 /// The host's client: public, with an operator-chosen id so that it can be created again after
 /// its deletion.
@@ -56,12 +56,15 @@ impl Scene {
     /// A login whose code is not redeemed yet.
     async fn pending_code(&self) -> String {
         let mut browser = Browser::new();
-        let upstream = approve(
-            &mut browser,
-            &self.app,
-            &authorize_url(&self.app, HOST_CLIENT, REDIRECT, &[("resource", RESOURCE)]),
-        )
-        .await;
+        let upstream = self
+            .app
+            .authorize_through_consent(
+                &mut browser,
+                &self
+                    .app
+                    .authorize_url(HOST_CLIENT, REDIRECT, &[("resource", RESOURCE)]),
+            )
+            .await;
         let callback = self.double.log_in(&upstream).await;
         let redirect = location(
             &browser
@@ -90,35 +93,25 @@ impl Scene {
     }
 
     async fn exchange(&self, tokens: &Value) -> reqwest::Response {
-        exchange_as(
-            &self.app,
-            &self.server_id,
-            &self.server_secret,
-            tokens["access_token"].as_str().unwrap(),
-        )
-        .await
+        self.app
+            .exchange(
+                &self.server_id,
+                &self.server_secret,
+                tokens["access_token"].as_str().unwrap(),
+            )
+            .await
     }
 
     async fn introspect(&self, tokens: &Value) -> Value {
-        let response = self
-            .app
-            .http
-            .post(self.app.url("/introspect"))
-            .basic_auth(&self.server_id, Some(&self.server_secret))
-            .form(&[("token", tokens["access_token"].as_str().unwrap())])
-            .send()
+        let token = tokens["access_token"].as_str().unwrap();
+        self.app
+            .introspect_ok(&self.server_id, &self.server_secret, token)
             .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
     }
 
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> u16 {
-        let mut request = self.app.admin(method, path);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap().status().as_u16()
+        let response = self.app.admin_call(method, path, body.as_ref()).await;
+        response.status().as_u16()
     }
 
     /// The user's one live grant.
@@ -262,8 +255,7 @@ async fn revocation_sticks(how: Revocation) {
 
     scene.restore_client(how).await;
     assert_eq!(
-        error_of(crate::browser::redeem_code(&scene.app, HOST_CLIENT, &pending, REDIRECT).await)
-            .await,
+        error_of(scene.app.redeem_code(HOST_CLIENT, &pending, REDIRECT).await).await,
         (400, "invalid_grant".into()),
         "{how:?}: a code issued before the revocation"
     );

@@ -10,7 +10,7 @@ use authbridge::app::Application;
 use authbridge::config::{Config, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::browser::{Browser, approve, authorize_url, query_of, register_public_client};
+use crate::browser::{Browser, query_of};
 use crate::helpers::{TestDb, spawn_app_with, test_config};
 
 /// A webhook password as `openssl rand -base64 24` makes one.
@@ -55,14 +55,11 @@ async fn attacker_supplied_values_cannot_forge_log_lines() {
     })
     .await;
     let redirect = "https://claude.ai/api/mcp/auth_callback";
-    let client_id = register_public_client(&app, redirect, "Claude").await;
+    let client_id = app.register_public(redirect, "Claude").await;
     let mut browser = Browser::new();
-    let upstream = approve(
-        &mut browser,
-        &app,
-        &authorize_url(&app, &client_id, redirect, &[]),
-    )
-    .await;
+    let upstream = app
+        .authorize_through_consent(&mut browser, &app.authorize_url(&client_id, redirect, &[]))
+        .await;
     let state = query_of(&upstream)["state"].clone();
     let forged =
         "access_denied\n2030-01-01T00:00:00.000000Z  INFO FORGED-CALLBACK: admin logged in";

@@ -7,50 +7,30 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{
-    Browser, VERIFIER, approve, authorize_url, dev_login, hidden_field, location, query_of,
-    register_public_client,
-};
+use crate::browser::{Browser, VERIFIER, hidden_field, location, query_of};
+use crate::endpoints::code_of;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_with};
+use crate::scene::error_of;
 
 const CLAUDE: &str = "https://claude.ai/api/mcp/auth_callback";
 const CHATGPT: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
 const RESOURCE: &str = "http://localhost:3000/mcp";
 
-/// Logs `user` in through `client_id` with `extra` authorization parameters; returns the code.
+/// Logs `alice` in through `client_id` with `extra` authorization parameters; returns the code.
 async fn code_with(
     app: &TestApp,
     client_id: &str,
     redirect: &str,
     extra: &[(&str, &str)],
 ) -> String {
-    let mut browser = Browser::new();
-    let upstream = approve(
-        &mut browser,
-        app,
-        &authorize_url(app, client_id, redirect, extra),
+    let authorize = app.authorize_url(client_id, redirect, extra);
+    code_of(
+        &app.log_in_with_dev_at(&mut Browser::new(), &authorize, "alice")
+            .await,
     )
-    .await;
-    let callback = dev_login(&mut browser, app, &upstream, "alice").await;
-    let back = browser
-        .get(&callback.replace(&app.issuer, &app.address))
-        .await;
-    let redirect_to = location(&back);
-    query_of(&redirect_to)
-        .get("code")
-        .unwrap_or_else(|| panic!("no code: {redirect_to}"))
-        .clone()
 }
 
-async fn token(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url("/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
+/// The code redemption of a public client, with `extra` fields.
 async fn redeem(
     app: &TestApp,
     client_id: &str,
@@ -66,9 +46,10 @@ async fn redeem(
         ("code_verifier", VERIFIER),
     ];
     form.extend_from_slice(extra);
-    token(app, &form).await
+    app.token(&form).await
 }
 
+/// The refresh of a public client, with `extra` fields.
 async fn refresh(
     app: &TestApp,
     client_id: &str,
@@ -81,21 +62,12 @@ async fn refresh(
         ("refresh_token", refresh_token),
     ];
     form.extend_from_slice(extra);
-    token(app, &form).await
+    app.token(&form).await
 }
 
 async fn ok(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
-}
-
-async fn error(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_owned(),
-    )
 }
 
 /// The claims of a JWT, unverified (the token tests verify them strictly).
@@ -110,7 +82,7 @@ fn claims(jwt: &str) -> Value {
 #[tokio::test]
 async fn a_resource_with_a_trailing_slash_is_the_configured_resource() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLAUDE, "Claude").await;
+    let client_id = app.register_public(CLAUDE, "Claude").await;
     let slashed = format!("{RESOURCE}/");
     let code = code_with(&app, &client_id, CLAUDE, &[("resource", &slashed)]).await;
     let tokens = ok(redeem(&app, &client_id, &code, CLAUDE, &[("resource", &slashed)]).await).await;
@@ -126,7 +98,7 @@ async fn a_resource_with_a_trailing_slash_is_the_configured_resource() {
         "http://localhost:3001/mcp/".to_owned(),
     ] {
         assert_eq!(
-            error(refresh(&app, &client_id, rt, &[("resource", &other)]).await).await,
+            error_of(refresh(&app, &client_id, rt, &[("resource", &other)]).await).await,
             (400, "invalid_target".to_owned()),
             "{other}"
         );
@@ -140,12 +112,7 @@ async fn a_resource_with_a_trailing_slash_is_the_configured_resource() {
     // ...and at /authorize (this client has been approved: errors go back to it).
     for other in [format!("{RESOURCE}/x"), format!("{RESOURCE}//")] {
         let response = Browser::new()
-            .get(&authorize_url(
-                &app,
-                &client_id,
-                CLAUDE,
-                &[("resource", &other)],
-            ))
+            .get(&app.authorize_url(&client_id, CLAUDE, &[("resource", &other)]))
             .await;
         let back = location(&response);
         assert_eq!(
@@ -220,17 +187,12 @@ async fn a_resource_with_a_trailing_slash_is_the_configured_resource() {
 #[tokio::test]
 async fn offline_access_asks_for_the_refresh_token_every_grant_gets_and_is_never_a_scope() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLAUDE, "Claude").await;
+    let client_id = app.register_public(CLAUDE, "Claude").await;
 
     // The consent page does not list it.
     let mut browser = Browser::new();
     let page = browser
-        .get(&authorize_url(
-            &app,
-            &client_id,
-            CLAUDE,
-            &[("scope", "mcp offline_access")],
-        ))
+        .get(&app.authorize_url(&client_id, CLAUDE, &[("scope", "mcp offline_access")]))
         .await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -270,12 +232,7 @@ async fn offline_access_asks_for_the_refresh_token_every_grant_gets_and_is_never
     }
     // Other unknown scopes are still refused.
     let response = Browser::new()
-        .get(&authorize_url(
-            &app,
-            &client_id,
-            CLAUDE,
-            &[("scope", "offline_access admin")],
-        ))
+        .get(&app.authorize_url(&client_id, CLAUDE, &[("scope", "offline_access admin")]))
         .await;
     let back = location(&response);
     assert_eq!(
@@ -303,8 +260,8 @@ fn lifetimes(tokens: &Value) -> (i64, i64) {
 #[tokio::test]
 async fn access_token_lifetimes_by_redirect_uri_pattern_and_by_client() {
     let app = spawn_app_with(TestDb::new().await, claude_for_a_day).await;
-    let claude = register_public_client(&app, CLAUDE, "Claude").await;
-    let chatgpt = register_public_client(&app, CHATGPT, "ChatGPT").await;
+    let claude = app.register_public(CLAUDE, "Claude").await;
+    let chatgpt = app.register_public(CHATGPT, "ChatGPT").await;
 
     let code = code_with(&app, &claude, CLAUDE, &[]).await;
     let tokens = ok(redeem(&app, &claude, &code, CLAUDE, &[]).await).await;
@@ -364,14 +321,7 @@ async fn access_token_lifetimes_by_redirect_uri_pattern_and_by_client() {
     assert_eq!(lifetimes(&other), (3600, 3600));
 
     // Each change is audited.
-    let audit: Value = app
-        .admin(Method::GET, "/admin/v1/audit")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = app.admin_get("/admin/v1/audit").await;
     let changes: Vec<&Value> = audit["entries"]
         .as_array()
         .unwrap()
@@ -386,7 +336,7 @@ async fn access_token_lifetimes_by_redirect_uri_pattern_and_by_client() {
 #[tokio::test]
 async fn the_admin_lifetime_api_refuses_what_it_must() {
     let app = spawn_app().await;
-    let client = register_public_client(&app, CLAUDE, "Claude").await;
+    let client = app.register_public(CLAUDE, "Claude").await;
     let path = format!("/admin/v1/clients/{client}/access-token-lifetime");
     for (name, body, status) in [
         (
@@ -443,13 +393,6 @@ async fn the_admin_lifetime_api_refuses_what_it_must() {
         .await
         .unwrap();
     assert_eq!(wrong_token.status(), 401);
-    let view: Value = app
-        .admin(Method::GET, &format!("/admin/v1/clients/{client}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.admin_get(&format!("/admin/v1/clients/{client}")).await;
     assert!(view["access_token_ttl_secs"].is_null(), "nothing was set");
 }

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use authbridge::config::{Config, TokenLifetimeConfig};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use reqwest::Method;
 use serde_json::Value;
 
-use crate::browser::{Browser, login_with_dev, query_of, redeem_code, register_public_client};
+use crate::browser::{Browser, query_of};
 use crate::helpers::{TestApp, TestDb, spawn_app_on, spawn_app_with};
 
 const DAY: i64 = 86_400;
@@ -50,14 +49,7 @@ async fn wait_until_published(app: &TestApp, kid: &str) {
 }
 
 async fn scheduler_audit_entries(app: &TestApp) -> Vec<Value> {
-    let page: Value = app
-        .admin(Method::GET, "/admin/v1/audit?limit=200")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.admin_get("/admin/v1/audit?limit=200").await;
     page["entries"]
         .as_array()
         .unwrap()
@@ -85,10 +77,12 @@ async fn verifies_with_served_jwks(app: &TestApp, token: &str) -> bool {
 
 /// A long-lived access token for a new login through claude.ai's redirect URI.
 async fn long_lived_token(app: &TestApp) -> String {
-    let client_id = register_public_client(app, REDIRECT, "Claude").await;
-    let redirect = login_with_dev(app, &mut Browser::new(), &client_id, REDIRECT, "alice").await;
+    let client_id = app.register_public(REDIRECT, "Claude").await;
+    let redirect = app
+        .log_in_with_dev(&mut Browser::new(), &client_id, REDIRECT, "alice")
+        .await;
     let code = query_of(&redirect)["code"].clone();
-    let response = redeem_code(app, &client_id, &code, REDIRECT).await;
+    let response = app.redeem_code(&client_id, &code, REDIRECT).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["expires_in"], LONG_TTL, "the pattern's lifetime");

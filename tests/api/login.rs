@@ -5,10 +5,7 @@ use authbridge::config::{ProviderKind, Secret};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{
-    Browser, approve, authorize_url, dev_login, hidden_field, location, login_with_dev, query_of,
-    register_public_client, see_other,
-};
+use crate::browser::{Browser, dev_login, hidden_field, location, query_of, see_other};
 use crate::hardening::STRONG_WEBHOOK_PASSWORD;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_on, spawn_app_with};
 use crate::ownerrez_double::{
@@ -19,18 +16,9 @@ const CLIENT_REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
 
 /// The first user's id and their grants, through the admin API.
 pub async fn first_user_grants(app: &TestApp) -> (String, Value) {
-    let admin_json = |path: String| async move {
-        app.admin(Method::GET, &path)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
-    let users = admin_json("/admin/v1/users".into()).await;
+    let users = app.admin_get("/admin/v1/users").await;
     let user_id = users["users"][0]["user_id"].as_str().unwrap().to_owned();
-    let grants = admin_json(format!("/admin/v1/users/{user_id}/grants")).await;
+    let grants = app.admin_user_grants(&user_id).await;
     for grant in grants["grants"].as_array().unwrap() {
         for hidden in ["upstream_tokens", "refresh_lease_until", "user_id"] {
             assert!(grant.get(hidden).is_none(), "the admin API shows {hidden}");
@@ -71,39 +59,26 @@ fn assert_error(app: &TestApp, redirect: &str, error: &str) {
 #[tokio::test]
 async fn whole_login_with_the_dev_provider() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "Claude").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "Claude").await;
     let mut browser = Browser::new();
-    let redirect = login_with_dev(&app, &mut browser, &client_id, CLIENT_REDIRECT, "alice").await;
+    let redirect = app
+        .log_in_with_dev(&mut browser, &client_id, CLIENT_REDIRECT, "alice")
+        .await;
     let code = assert_success(&app, &redirect);
     assert!(code.starts_with("code_"));
 
     // The user and the grant are visible to operators.
-    let users: Value = app
-        .admin(Method::GET, "/admin/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.admin_get("/admin/v1/users").await;
     let users = users["users"].as_array().unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["provider"], "dev");
     assert_eq!(users[0]["upstream_subject"], "alice");
     let grants: Value = app
-        .admin(
-            Method::GET,
-            &format!(
-                "/admin/v1/users/{}/grants",
-                users[0]["user_id"].as_str().unwrap()
-            ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_get(&format!(
+            "/admin/v1/users/{}/grants",
+            users[0]["user_id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(grants["grants"][0]["client_id"], client_id.as_str());
     assert_eq!(
         grants["grants"][0]["scope"], "mcp",
@@ -112,23 +87,11 @@ async fn whole_login_with_the_dev_provider() {
     assert_eq!(grants["grants"][0]["resource"], "http://localhost:3000/mcp");
 
     // A second login of the same user reuses the user and the grant.
-    let again = login_with_dev(
-        &app,
-        &mut Browser::new(),
-        &client_id,
-        CLIENT_REDIRECT,
-        "alice",
-    )
-    .await;
+    let again = app
+        .log_in_with_dev(&mut Browser::new(), &client_id, CLIENT_REDIRECT, "alice")
+        .await;
     assert_success(&app, &again);
-    let users: Value = app
-        .admin(Method::GET, "/admin/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.admin_get("/admin/v1/users").await;
     assert_eq!(users["users"].as_array().unwrap().len(), 1);
 }
 
@@ -152,12 +115,12 @@ async fn login_with_ownerrez(
     browser: &mut Browser,
     client_id: &str,
 ) -> String {
-    let upstream = approve(
-        browser,
-        app,
-        &authorize_url(app, client_id, CLIENT_REDIRECT, &[("scope", "mcp")]),
-    )
-    .await;
+    let upstream = app
+        .authorize_through_consent(
+            browser,
+            &app.authorize_url(client_id, CLIENT_REDIRECT, &[("scope", "mcp")]),
+        )
+        .await;
     assert!(upstream.starts_with(&double.authorize_url()), "{upstream}");
     let callback = double.log_in(&upstream).await;
     let response = browser
@@ -170,7 +133,7 @@ async fn login_with_ownerrez(
 async fn whole_login_with_ownerrez_sends_exactly_what_ownerrez_expects() {
     let double = OwnerRezDouble::start().await;
     let app = spawn_with_ownerrez(&double).await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "ChatGPT").await;
     let redirect = login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await;
     assert_success(&app, &redirect);
 
@@ -206,14 +169,7 @@ async fn whole_login_with_ownerrez_sends_exactly_what_ownerrez_expects() {
         );
     }
 
-    let users: Value = app
-        .admin(Method::GET, "/admin/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.admin_get("/admin/v1/users").await;
     assert_eq!(users["users"][0]["provider"], "ownerrez");
     assert_eq!(
         users["users"][0]["upstream_subject"],
@@ -237,17 +193,10 @@ async fn whole_login_with_the_generic_oauth2_provider() {
         c.upstream.oauth2.user_agent = "authbridge-tests".into();
     })
     .await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "Generic").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "Generic").await;
     let redirect = login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await;
     assert_success(&app, &redirect);
-    let users: Value = app
-        .admin(Method::GET, "/admin/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.admin_get("/admin/v1/users").await;
     assert_eq!(users["users"][0]["provider"], "oauth2");
 }
 
@@ -255,7 +204,7 @@ async fn whole_login_with_the_generic_oauth2_provider() {
 async fn upstream_failures_reach_the_client_as_the_right_error() {
     let double = OwnerRezDouble::start().await;
     let app = spawn_with_ownerrez(&double).await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "ChatGPT").await;
 
     double.deny_login(true);
     let redirect = login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await;
@@ -279,14 +228,7 @@ async fn upstream_failures_reach_the_client_as_the_right_error() {
     assert_error(&app, &redirect, "server_error");
 
     // None of the failures wrote a user or a grant.
-    let users: Value = app
-        .admin(Method::GET, "/admin/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.admin_get("/admin/v1/users").await;
     assert_eq!(
         users["users"].as_array().unwrap().len(),
         0,
@@ -297,14 +239,14 @@ async fn upstream_failures_reach_the_client_as_the_right_error() {
 #[tokio::test]
 async fn errors_before_the_redirect_uri_is_verified_are_pages_not_redirects() {
     let app = spawn_app().await;
-    let client_id =
-        register_public_client(&app, "http://localhost:6274/oauth/callback", "Inspector").await;
+    let client_id = app
+        .register_public("http://localhost:6274/oauth/callback", "Inspector")
+        .await;
     let mut browser = Browser::new();
     let cases = [
         (
             "unknown client",
-            authorize_url(
-                &app,
+            app.authorize_url(
                 "client_unknown",
                 "http://localhost:6274/oauth/callback",
                 &[],
@@ -312,20 +254,15 @@ async fn errors_before_the_redirect_uri_is_verified_are_pages_not_redirects() {
         ),
         (
             "unregistered redirect URI",
-            authorize_url(&app, &client_id, "https://evil.example/cb", &[]),
+            app.authorize_url(&client_id, "https://evil.example/cb", &[]),
         ),
         (
             "redirect path differs",
-            authorize_url(&app, &client_id, "http://localhost:6274/oauth/other", &[]),
+            app.authorize_url(&client_id, "http://localhost:6274/oauth/other", &[]),
         ),
         (
             "localhost is not 127.0.0.1",
-            authorize_url(
-                &app,
-                &client_id,
-                "http://127.0.0.1:6274/oauth/callback",
-                &[],
-            ),
+            app.authorize_url(&client_id, "http://127.0.0.1:6274/oauth/callback", &[]),
         ),
     ];
     for (name, url) in cases {
@@ -354,12 +291,7 @@ async fn errors_before_the_redirect_uri_is_verified_are_pages_not_redirects() {
     assert!(no_redirect.headers().get("location").is_none());
     // Loopback with another port is the same redirect URI (RFC 8252 §7.3).
     let other_port = browser
-        .get(&authorize_url(
-            &app,
-            &client_id,
-            "http://localhost:50123/oauth/callback",
-            &[],
-        ))
+        .get(&app.authorize_url(&client_id, "http://localhost:50123/oauth/callback", &[]))
         .await;
     assert_eq!(other_port.status(), 200, "the consent page");
 }
@@ -367,11 +299,13 @@ async fn errors_before_the_redirect_uri_is_verified_are_pages_not_redirects() {
 #[tokio::test]
 async fn errors_after_verification_are_redirected_with_state_and_iss() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "Claude").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "Claude").await;
     let mut browser = Browser::new();
     // Errors are redirected once a user has approved the client (see tests/api/redirects.rs
     // for a client nobody has approved yet).
-    let approved = login_with_dev(&app, &mut browser, &client_id, CLIENT_REDIRECT, "alice").await;
+    let approved = app
+        .log_in_with_dev(&mut browser, &client_id, CLIENT_REDIRECT, "alice")
+        .await;
     assert_success(&app, &approved);
     let base = format!(
         "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&state=st-1",
@@ -436,10 +370,10 @@ fn urlencode(value: &str) -> String {
 #[tokio::test]
 async fn consent_denied_and_forged_consent_posts() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "Claude").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "Claude").await;
     let mut browser = Browser::new();
     let page = browser
-        .get(&authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]))
+        .get(&app.authorize_url(&client_id, CLIENT_REDIRECT, &[]))
         .await;
     let html = page.text().await.unwrap();
     let request = hidden_field(&html, "request");
@@ -506,16 +440,16 @@ async fn consent_denied_and_forged_consent_posts() {
 #[tokio::test]
 async fn upstream_state_is_single_use_bound_to_the_browser_and_short_lived() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "Claude").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "Claude").await;
 
     // Tampered state.
     let mut browser = Browser::new();
-    let upstream = approve(
-        &mut browser,
-        &app,
-        &authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]),
-    )
-    .await;
+    let upstream = app
+        .authorize_through_consent(
+            &mut browser,
+            &app.authorize_url(&client_id, CLIENT_REDIRECT, &[]),
+        )
+        .await;
     let callback = dev_login(&mut browser, &app, &upstream, "bob")
         .await
         .replace(&app.issuer, &app.address);
@@ -535,12 +469,12 @@ async fn upstream_state_is_single_use_bound_to_the_browser_and_short_lived() {
 
     // Expired state: past login.pending_request_ttl_secs.
     let mut late = Browser::new();
-    let upstream = approve(
-        &mut late,
-        &app,
-        &authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]),
-    )
-    .await;
+    let upstream = app
+        .authorize_through_consent(
+            &mut late,
+            &app.authorize_url(&client_id, CLIENT_REDIRECT, &[]),
+        )
+        .await;
     let callback = dev_login(&mut late, &app, &upstream, "bob")
         .await
         .replace(&app.issuer, &app.address);
@@ -560,10 +494,10 @@ async fn upstream_state_is_single_use_bound_to_the_browser_and_short_lived() {
 #[tokio::test]
 async fn remembered_consent_skips_the_page_unless_prompt_consent() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "Claude").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "Claude").await;
     let mut browser = Browser::new();
     let page = browser
-        .get(&authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]))
+        .get(&app.authorize_url(&client_id, CLIENT_REDIRECT, &[]))
         .await;
     let html = page.text().await.unwrap();
     let (request, csrf) = (hidden_field(&html, "request"), hidden_field(&html, "csrf"));
@@ -599,26 +533,21 @@ async fn remembered_consent_skips_the_page_unless_prompt_consent() {
     assert_success(&app, &location(&back));
 
     let again = browser
-        .get(&authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]))
+        .get(&app.authorize_url(&client_id, CLIENT_REDIRECT, &[]))
         .await;
     assert!(
         location(&again).contains("/dev/upstream/authorize"),
         "straight to the upstream"
     );
     let forced = browser
-        .get(&authorize_url(
-            &app,
-            &client_id,
-            CLIENT_REDIRECT,
-            &[("prompt", "consent")],
-        ))
+        .get(&app.authorize_url(&client_id, CLIENT_REDIRECT, &[("prompt", "consent")]))
         .await;
     assert_eq!(forced.status(), 200, "prompt=consent shows the page");
-    let other_client =
-        register_public_client(&app, "https://claude.com/api/mcp/auth_callback", "Other").await;
+    let other_client = app
+        .register_public("https://claude.com/api/mcp/auth_callback", "Other")
+        .await;
     let other = browser
-        .get(&authorize_url(
-            &app,
+        .get(&app.authorize_url(
             &other_client,
             "https://claude.com/api/mcp/auth_callback",
             &[],
@@ -631,9 +560,9 @@ async fn remembered_consent_skips_the_page_unless_prompt_consent() {
 async fn client_names_are_escaped_on_the_consent_page() {
     let app = spawn_app().await;
     let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, hostile).await;
+    let client_id = app.register_public(CLIENT_REDIRECT, hostile).await;
     let html = Browser::new()
-        .get(&authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]))
+        .get(&app.authorize_url(&client_id, CLIENT_REDIRECT, &[]))
         .await
         .text()
         .await
@@ -650,14 +579,14 @@ async fn client_names_are_escaped_on_the_consent_page() {
 async fn nothing_secret_is_stored_in_the_clear() {
     let double = OwnerRezDouble::start().await;
     let app = spawn_with_ownerrez(&double).await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "ChatGPT").await;
     let mut browser = Browser::new();
-    let upstream = approve(
-        &mut browser,
-        &app,
-        &authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]),
-    )
-    .await;
+    let upstream = app
+        .authorize_through_consent(
+            &mut browser,
+            &app.authorize_url(&client_id, CLIENT_REDIRECT, &[]),
+        )
+        .await;
     let upstream_state = query_of(&upstream)["state"].clone();
     let callback = double.log_in(&upstream).await;
     let redirect = location(
@@ -695,10 +624,10 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
         c.upstream.ownerrez.webhook_password = Some(Secret::new(STRONG_WEBHOOK_PASSWORD));
     })
     .await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "ChatGPT").await;
     let redirect = login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await;
     let code = assert_success(&app, &redirect);
-    let exchange = crate::browser::redeem_code(&app, &client_id, &code, CLIENT_REDIRECT).await;
+    let exchange = app.redeem_code(&client_id, &code, CLIENT_REDIRECT).await;
     assert_eq!(exchange.status(), 200);
     let tokens: Value = exchange.json().await.unwrap();
     let refresh_form = [
@@ -762,7 +691,7 @@ async fn ownerrez_deauthorization_webhook_revokes_the_users_grants() {
 async fn admin_revokes_a_grant_locally_even_when_the_upstream_fails() {
     let double = OwnerRezDouble::start().await;
     let app = spawn_with_ownerrez(&double).await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "ChatGPT").await;
     assert_success(
         &app,
         &login_with_ownerrez(&app, &double, &mut Browser::new(), &client_id).await,
@@ -771,22 +700,13 @@ async fn admin_revokes_a_grant_locally_even_when_the_upstream_fails() {
     let grant_id = grants["grants"][0]["grant_id"].as_str().unwrap().to_owned();
 
     double.set_failure(Route::Revoke, Some(Failure::ServerError));
-    let revoke = app
-        .admin(Method::POST, &format!("/admin/v1/grants/{grant_id}/revoke"))
-        .send()
-        .await
-        .unwrap();
+    let revoke = app.admin_revoke_grant(&grant_id).await;
     assert_eq!(revoke.status(), 200);
     let body: Value = revoke.json().await.unwrap();
     assert_eq!(body["upstream_revoked"], false, "reported, not blocking");
     let grants: Value = app
-        .admin(Method::GET, &format!("/admin/v1/users/{user_id}/grants"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_get(&format!("/admin/v1/users/{user_id}/grants"))
+        .await;
     assert!(grants["grants"][0]["revoked_at"].is_i64());
     let revocations = double
         .requests()
@@ -814,7 +734,7 @@ async fn admin_revokes_a_grant_locally_even_when_the_upstream_fails() {
 async fn two_instances_share_the_login_state() {
     // The consent page on one instance, the callback on another: nothing lives in memory.
     let first = spawn_app().await;
-    let client_id = register_public_client(&first, CLIENT_REDIRECT, "Claude").await;
+    let client_id = first.register_public(CLIENT_REDIRECT, "Claude").await;
     let db = TestDb {
         url: first.db.url.clone(),
         dir: tempfile::tempdir().unwrap(),
@@ -825,12 +745,12 @@ async fn two_instances_share_the_login_state() {
     })
     .await;
     let mut browser = Browser::new();
-    let upstream = approve(
-        &mut browser,
-        &first,
-        &authorize_url(&first, &client_id, CLIENT_REDIRECT, &[]),
-    )
-    .await;
+    let upstream = first
+        .authorize_through_consent(
+            &mut browser,
+            &first.authorize_url(&client_id, CLIENT_REDIRECT, &[]),
+        )
+        .await;
     let callback = dev_login(&mut browser, &first, &upstream, "carol").await;
     let on_second = callback.replace(&first.issuer, &second.address);
     let response = browser.get(&on_second).await;
@@ -894,24 +814,21 @@ async fn a_client_id_metadata_document_client_logs_in_and_gets_tokens() {
 
     let mut browser = Browser::new();
     let page = browser
-        .get(&authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]))
+        .get(&app.authorize_url(&client_id, CLIENT_REDIRECT, &[]))
         .await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("127.0.0.1"), "the document's host is shown");
-    let redirect = login_with_dev(&app, &mut browser, &client_id, CLIENT_REDIRECT, "dora").await;
+    let redirect = app
+        .log_in_with_dev(&mut browser, &client_id, CLIENT_REDIRECT, "dora")
+        .await;
     let code = assert_success(&app, &redirect);
-    let tokens = crate::browser::redeem_code(&app, &client_id, &code, CLIENT_REDIRECT).await;
+    let tokens = app.redeem_code(&client_id, &code, CLIENT_REDIRECT).await;
     assert_eq!(tokens.status(), 200);
 
     // A redirect URI the document does not list is refused without a redirect.
     let other = browser
-        .get(&authorize_url(
-            &app,
-            &client_id,
-            "https://evil.example/cb",
-            &[],
-        ))
+        .get(&app.authorize_url(&client_id, "https://evil.example/cb", &[]))
         .await;
     assert_eq!(other.status(), 400);
     assert!(other.headers().get("location").is_none());
@@ -921,14 +838,14 @@ async fn a_client_id_metadata_document_client_logs_in_and_gets_tokens() {
 async fn graceful_shutdown_lets_an_in_flight_login_finish() {
     let double = OwnerRezDouble::start().await;
     let app = spawn_with_ownerrez(&double).await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "ChatGPT").await;
     let mut browser = Browser::new();
-    let upstream = approve(
-        &mut browser,
-        &app,
-        &authorize_url(&app, &client_id, CLIENT_REDIRECT, &[]),
-    )
-    .await;
+    let upstream = app
+        .authorize_through_consent(
+            &mut browser,
+            &app.authorize_url(&client_id, CLIENT_REDIRECT, &[]),
+        )
+        .await;
     let callback = double.log_in(&upstream).await;
     // OwnerRez takes 600 ms to answer the code exchange (the client timeout is 1 s).
     double.set_failure(

@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use crate::browser::{
-    Browser, approve, authorize_url, dev_login, query_of, redeem_code, register_public_client,
-};
+use crate::browser::{Browser, dev_login, query_of};
 use crate::helpers::{TestApp, spawn_app};
 use crate::login::first_user_grants;
 
@@ -22,8 +20,10 @@ async fn browsers_at_the_callback(
     let mut ready = Vec::new();
     for _ in 0..count {
         let mut browser = Browser::new();
-        let authorize = authorize_url(app, client_id, CLIENT_REDIRECT, &[]);
-        let upstream = approve(&mut browser, app, &authorize).await;
+        let authorize = app.authorize_url(client_id, CLIENT_REDIRECT, &[]);
+        let upstream = app
+            .authorize_through_consent(&mut browser, &authorize)
+            .await;
         let callback = dev_login(&mut browser, app, &upstream, user).await;
         ready.push((browser, callback.replace(&app.issuer, &app.address)));
     }
@@ -55,7 +55,7 @@ async fn follow_all(ready: Vec<(Browser, String)>) -> Vec<(u16, Option<String>)>
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_logins_of_one_user_share_one_live_grant() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, CLIENT_REDIRECT, "Claude").await;
+    let client_id = app.register_public(CLIENT_REDIRECT, "Claude").await;
     // The first round creates the user and the grant; the second finds both live.
     for round in ["first logins", "logins with a live grant"] {
         let ready = browsers_at_the_callback(&app, &client_id, "alice", 8).await;
@@ -70,7 +70,7 @@ async fn simultaneous_logins_of_one_user_share_one_live_grant() {
         }
         for (_, redirect) in &answers {
             let code = &query_of(redirect.as_deref().unwrap())["code"];
-            let tokens = redeem_code(&app, &client_id, code, CLIENT_REDIRECT).await;
+            let tokens = app.redeem_code(&client_id, code, CLIENT_REDIRECT).await;
             assert_eq!(tokens.status(), 200, "{round}: every code works");
         }
     }

@@ -1,36 +1,67 @@
 //! Black-box tests: each test starts the real server on port 0 with a fresh database (SQLite
 //! by default, PostgreSQL when TEST_POSTGRES_URL is set) and talks to it over HTTP.
+//!
+//! The modules are grouped by the endpoint whose answers they pin. A test reads as the flow it
+//! pins through [`helpers::TestApp`]'s one method per endpoint (tests/api/endpoints.rs):
+//! `app.register_public(…)`, `app.log_in_with_dev(…)`, `app.redeem_code(…)`, `app.refresh(…)`,
+//! `app.exchange(…)`, `app.revoke(…)`, `app.introspect(…)`, `app.admin_…(…)`.
 
-mod admin;
-mod audit;
+// The harness: the server and its database, one method per endpoint, a scripted browser, the
+// scene most token tests start from.
 mod browser;
-mod cimd;
-mod cli;
-mod cli_output;
-mod consent;
-mod discovery;
-mod exchange;
-mod gateway;
-mod gateway_auth;
-mod gateway_tokens;
-mod grant_revocation;
-mod hardening;
+mod endpoints;
 mod helpers;
-mod http_basics;
-mod interop;
+mod scene;
+
+// The doubles: OwnerRez (also the interop suite's, as the `ownerrez-double` example) and an MCP
+// server behind the gateway.
+mod mcp_backend;
+mod ownerrez_double;
+
+// Discovery: the metadata documents, `/jwks.json` and the signing keys behind it.
+mod discovery;
 mod key_schedule;
 mod keys;
-mod login;
-mod login_races;
-mod mcp_backend;
-mod metrics;
 mod openapi;
-mod ownerrez_double;
-mod properties;
-mod redirects;
+
+// `/register` (RFC 7591, RFC 7592) and client ID metadata documents.
+mod cimd;
 mod registration;
 mod registration_abuse;
 mod reregistration;
-mod storage;
-mod token;
+
+// `/authorize`: the consent page, the upstream login and `/upstream/callback`.
+mod consent;
+mod login;
+mod login_races;
+mod redirects;
 mod upstream;
+
+// `/token`: the authorization code and refresh grants, token exchange (RFC 8693), and what
+// real hosts send there.
+mod exchange;
+mod interop;
+mod token;
+
+// `/revoke` (RFC 7009), `/introspect` (RFC 7662), and revocation however it comes.
+mod grant_revocation;
+mod introspection;
+mod revocation;
+
+// The admin API and the audit trail it reads.
+mod admin;
+mod audit;
+
+// Gateway mode: the resources authbridge serves itself.
+mod gateway;
+mod gateway_auth;
+mod gateway_tokens;
+
+// Across every endpoint: HTTP basics, hostile input, storage at rest, metrics, the CLI.
+mod cli;
+mod cli_output;
+mod hardening;
+mod http_basics;
+mod metrics;
+mod properties;
+mod storage;

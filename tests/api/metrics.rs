@@ -6,13 +6,10 @@ use std::collections::HashMap;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, approve, authorize_url, register_public_client};
-use crate::exchange::{
-    REDIRECT, RESOURCE, exchange_as, log_in_and_redeem, refresh_public, resource_server,
-    spawn_with_double_and,
-};
+use crate::browser::Browser;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_with};
 use crate::ownerrez_double::{Failure, Route};
+use crate::scene::{REDIRECT, RESOURCE, log_in_and_redeem, resource_server, spawn_with_double_and};
 
 const METRICS_TOKEN: &str = "prom_test_token_for_the_metrics_endpoint";
 
@@ -126,32 +123,34 @@ async fn metrics_on_a_separate_listener_are_served_only_there() {
 #[tokio::test]
 async fn what_happened_is_counted() {
     let (app, double) = spawn_with_double_and(with_metrics_token).await;
-    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    let client_id = app.register_public(REDIRECT, "ChatGPT").await;
     let tokens = log_in_and_redeem(&app, &double, &client_id).await;
 
     // The MCP server exchanges the access token for the user's upstream token, and fails once.
     let (server_id, server_secret) = resource_server(&app, Some(RESOURCE)).await;
     let access = tokens["access_token"].as_str().unwrap();
-    let exchanged = exchange_as(&app, &server_id, &server_secret, access).await;
+    let exchanged = app.exchange(&server_id, &server_secret, access).await;
     assert_eq!(exchanged.status(), 200, "a token exchange");
-    let refused = exchange_as(&app, &server_id, &server_secret, "not-a-token").await;
+    let refused = app
+        .exchange(&server_id, &server_secret, "not-a-token")
+        .await;
     assert_eq!(refused.status(), 400, "a refused token exchange");
 
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        refresh_public(&app, &client_id, &first).await.status(),
+        app.refresh(&client_id, &first).await.status(),
         200,
         "a refresh"
     );
     assert_eq!(
-        refresh_public(&app, &client_id, &first).await.status(),
+        app.refresh(&client_id, &first).await.status(),
         200,
         "a replay in the grace window"
     );
     app.clock
         .advance(app.tokens.refresh_token_grace_secs as i64 + 1);
     assert_eq!(
-        refresh_public(&app, &client_id, &first).await.status(),
+        app.refresh(&client_id, &first).await.status(),
         400,
         "reuse after the window"
     );
@@ -159,12 +158,12 @@ async fn what_happened_is_counted() {
     // A second login whose code exchange meets an upstream outage.
     double.set_failure(Route::Token, Some(Failure::ServerError));
     let mut browser = Browser::new();
-    let upstream = approve(
-        &mut browser,
-        &app,
-        &authorize_url(&app, &client_id, REDIRECT, &[("resource", RESOURCE)]),
-    )
-    .await;
+    let upstream = app
+        .authorize_through_consent(
+            &mut browser,
+            &app.authorize_url(&client_id, REDIRECT, &[("resource", RESOURCE)]),
+        )
+        .await;
     let callback = double.log_in(&upstream).await;
     let back = browser
         .get(&callback.location.replace(&app.issuer, &app.address))

@@ -10,9 +10,14 @@
 //!   `resource` refused.
 //! - `DELETE /oauth/access_token/{token}`: revocation; 404 when the token is unknown or revoked.
 //! - `GET /v2/users/me`: Bearer; 401 in OwnerRez's API error shape when the token is not active.
+//! - `GET /healthz`: 200, for whoever waits for the double to listen.
 //!
 //! Every request is recorded ([`OwnerRezDouble::requests`]). Time is read from the clock given to
 //! [`OwnerRezDouble::start_with_clock`], so tests can expire codes and tokens without sleeping.
+//!
+//! The one OwnerRez double of the project: the interop suite runs this file as a program too
+//! (`cargo build --example ownerrez-double`, tests/interop/ownerrez_double.rs), with the app's
+//! credentials and redirect URLs of its choosing ([`OwnerRezDouble::start_for`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -241,11 +246,30 @@ struct IssuedToken {
     revoked: bool,
 }
 
+/// The OAuth app the double knows: the credentials every server-to-server call must carry.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl Default for App {
+    /// [`CLIENT_ID`] and [`CLIENT_SECRET`].
+    fn default() -> Self {
+        Self {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: CLIENT_SECRET.to_owned(),
+        }
+    }
+}
+
 struct State {
     clock: Arc<dyn Clock>,
+    app: App,
     user: (i64, String),
     deny_login: bool,
-    registered_redirect_uri: Option<String>,
+    /// The app's redirect URLs; empty: any redirect URI is accepted.
+    registered_redirect_uris: Vec<String>,
     variant: TokenVariant,
     failures: HashMap<Route, Failure>,
     rotate_refresh_tokens: bool,
@@ -278,11 +302,17 @@ impl OwnerRezDouble {
     /// A double reading time from `clock` (share the server's `ManualClock` to move both).
     /// Defaults: the Standard variant, no failures, refresh rotation on, any redirect URI.
     pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::start_for(App::default(), clock).await
+    }
+
+    /// [`OwnerRezDouble::start_with_clock`] for another OAuth app than [`App::default`].
+    pub async fn start_for(app: App, clock: Arc<dyn Clock>) -> Self {
         let state = Arc::new(Mutex::new(State {
             clock,
+            app,
             user: (USER_ID, USER_DISPLAY_NAME.to_owned()),
             deny_login: false,
-            registered_redirect_uri: None,
+            registered_redirect_uris: Vec::new(),
             variant: TokenVariant::Standard,
             failures: HashMap::new(),
             rotate_refresh_tokens: true,
@@ -305,9 +335,14 @@ impl OwnerRezDouble {
         }
     }
 
+    /// The port the double listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("http://127.0.0.1:{}", self.port())
     }
 
     pub fn authorize_url(&self) -> String {
@@ -323,11 +358,11 @@ impl OwnerRezDouble {
         format!("{}/v2", self.base_url())
     }
 
-    /// authbridge's OwnerRez configuration pointing at this double, with [`CLIENT_ID`] (the
-    /// secret, [`CLIENT_SECRET`], is passed separately) and everything else at its default.
+    /// authbridge's OwnerRez configuration pointing at this double, with the app's client id
+    /// (the secret is passed separately) and everything else at its default.
     pub fn config(&self) -> OwnerRezConfig {
         OwnerRezConfig {
-            client_id: Some(CLIENT_ID.into()),
+            client_id: Some(self.lock().app.client_id.clone()),
             authorize_url: self.authorize_url(),
             token_url: self.token_url(),
             api_base_url: self.api_base_url(),
@@ -345,9 +380,9 @@ impl OwnerRezDouble {
         self.lock().deny_login = deny;
     }
 
-    /// The app's one registered redirect URL; other redirect URIs get a 400 page.
+    /// Adds a redirect URL to the app's; once it has one, other redirect URIs get a 400 page.
     pub fn register_redirect_uri(&self, uri: &str) {
-        self.lock().registered_redirect_uri = Some(uri.to_owned());
+        self.lock().registered_redirect_uris.push(uri.to_owned());
     }
 
     pub fn set_token_variant(&self, variant: TokenVariant) {
@@ -550,6 +585,9 @@ fn route_of(method: &str, path: &str) -> Option<Route> {
 }
 
 async fn answer(state: &Mutex<State>, mut request: Request) -> Response {
+    if request.method() == poem::http::Method::GET && request.uri().path() == "/healthz" {
+        return Response::builder().content_type("text/plain").body("ok");
+    }
     let body = request.take_body().into_bytes().await.unwrap_or_default();
     let recorded = record(&request, &body);
     let route = route_of(&recorded.method, &recorded.path);
@@ -635,17 +673,14 @@ fn authorize(state: &mut State, request: &RecordedRequest) -> Response {
             .content_type("text/plain")
             .body(message.to_owned())
     };
-    if request.query_param("client_id") != Some(CLIENT_ID) {
+    if request.query_param("client_id") != Some(state.app.client_id.as_str()) {
         return bad_request("unknown client_id");
     }
     let Some(redirect_uri) = request.query_param("redirect_uri") else {
         return bad_request("redirect_uri is required");
     };
-    if state
-        .registered_redirect_uri
-        .as_deref()
-        .is_some_and(|r| r != redirect_uri)
-    {
+    let registered = &state.registered_redirect_uris;
+    if !registered.is_empty() && !registered.iter().any(|r| r == redirect_uri) {
         return bad_request("redirect_uri is not the app's redirect URL");
     }
     let mut params = Vec::new();
@@ -678,7 +713,7 @@ fn authorize(state: &mut State, request: &RecordedRequest) -> Response {
 
 /// The refusal of a server-to-server call that fails the first checks: a User-Agent is required,
 /// then the app's HTTP Basic credentials.
-fn refuse_app_request(request: &RecordedRequest) -> Option<Response> {
+fn refuse_app_request(app: &App, request: &RecordedRequest) -> Option<Response> {
     if request
         .header("user-agent")
         .is_none_or(|ua| ua.trim().is_empty())
@@ -689,7 +724,7 @@ fn refuse_app_request(request: &RecordedRequest) -> Option<Response> {
             "A User-Agent header is required",
         ));
     }
-    if request.basic_credentials() != Some((CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned())) {
+    if request.basic_credentials() != Some((app.client_id.clone(), app.client_secret.clone())) {
         return Some(oauth_error(
             401,
             "invalid_client",
@@ -700,7 +735,7 @@ fn refuse_app_request(request: &RecordedRequest) -> Option<Response> {
 }
 
 fn token(state: &mut State, request: &RecordedRequest) -> Response {
-    if let Some(refusal) = refuse_app_request(request) {
+    if let Some(refusal) = refuse_app_request(&state.app, request) {
         return refusal;
     }
     if request
@@ -774,7 +809,7 @@ fn refresh(state: &mut State, request: &RecordedRequest) -> Response {
 }
 
 fn revoke(state: &mut State, request: &RecordedRequest) -> Response {
-    if let Some(refusal) = refuse_app_request(request) {
+    if let Some(refusal) = refuse_app_request(&state.app, request) {
         return refusal;
     }
     let encoded = request.path.trim_start_matches("/oauth/access_token/");

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
-use crate::browser::{query_of, register_public_client};
+use crate::browser::query_of;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_with};
 
 /// Cases per HTTP property unless `PROPTEST_CASES` says otherwise.
@@ -208,7 +208,7 @@ fn random_token_requests_get_rfc_errors() {
     let runtime = runtime();
     let (app, public_id, (confidential_id, secret)) = block_on(&runtime, async {
         let app = spawn_app().await;
-        let public_id = register_public_client(&app, "https://app.example.com/cb", "P").await;
+        let public_id = app.register_public("https://app.example.com/cb", "P").await;
         let info: Value = app
             .register(&json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "client_secret_post"}))
             .await
@@ -686,7 +686,7 @@ async fn a_client_id_with_a_nul_byte_is_an_unknown_client() {
 async fn a_state_with_a_nul_byte_is_an_invalid_request() {
     let app = spawn_app().await;
     let redirect = "https://app.example.com/cb";
-    let client_id = register_public_client(&app, redirect, "App").await;
+    let client_id = app.register_public(redirect, "App").await;
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", &client_id)

@@ -6,10 +6,7 @@ use reqwest::Method;
 use sea_orm::{ConnectionTrait, Database, Statement, Value as SqlValue};
 use serde_json::{Value, json};
 
-use crate::browser::{
-    Browser, authorize_url, hidden_field, login_with_dev, query_of, register_public_client,
-    see_other,
-};
+use crate::browser::{Browser, hidden_field, query_of, see_other};
 use crate::helpers::{TestApp, spawn_app};
 
 fn assert_html_page(response: &reqwest::Response, status: u16, what: &str) {
@@ -31,14 +28,14 @@ fn assert_html_page(response: &reqwest::Response, status: u16, what: &str) {
 async fn an_unapproved_dynamic_client_cannot_bounce_users_to_its_site() {
     let app = spawn_app().await;
     let evil = "https://evil.example/x";
-    let client_id = register_public_client(&app, evil, "Totally legit").await;
+    let client_id = app.register_public(evil, "Totally legit").await;
     let mut browser = Browser::new();
     for (name, extra) in [
         ("implicit flow", vec![("response_type", "token")]),
         ("unknown scope", vec![("scope", "admin")]),
         ("prompt=none", vec![("prompt", "none")]),
     ] {
-        let mut url = authorize_url(&app, &client_id, evil, &[]);
+        let mut url = app.authorize_url(&client_id, evil, &[]);
         for (key, value) in &extra {
             if *key == "response_type" {
                 url = url.replace("response_type=code", &format!("response_type={value}"));
@@ -101,7 +98,7 @@ async fn schemes_that_start_local_programs_are_refused() {
 #[tokio::test]
 async fn an_out_of_range_loopback_port_is_refused_not_a_crash() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, "http://localhost/cb", "Local").await;
+    let client_id = app.register_public("http://localhost/cb", "Local").await;
     let mut browser = Browser::new();
     for requested in [
         "http://localhost:99999/cb",
@@ -109,17 +106,12 @@ async fn an_out_of_range_loopback_port_is_refused_not_a_crash() {
         "http://localhost:00000/cb",
     ] {
         let response = browser
-            .get(&authorize_url(&app, &client_id, requested, &[]))
+            .get(&app.authorize_url(&client_id, requested, &[]))
             .await;
         assert_html_page(&response, 400, requested);
     }
     let ok = browser
-        .get(&authorize_url(
-            &app,
-            &client_id,
-            "http://localhost:65535/cb",
-            &[],
-        ))
+        .get(&app.authorize_url(&client_id, "http://localhost:65535/cb", &[]))
         .await;
     assert_eq!(ok.status(), 200, "the highest port is a port");
 }
@@ -196,12 +188,7 @@ async fn a_stored_client_that_fails_todays_rules_still_answers() {
 
     // /authorize: the consent page for a URI it registered.
     let page = Browser::new()
-        .get(&authorize_url(
-            &app,
-            client_id,
-            "https://old.example/3",
-            &[],
-        ))
+        .get(&app.authorize_url(client_id, "https://old.example/3", &[]))
         .await;
     assert_eq!(page.status(), 200, "the consent page");
 
@@ -231,11 +218,8 @@ async fn a_stored_client_that_fails_todays_rules_still_answers() {
         .unwrap();
     assert_eq!(one.status(), 200);
     let disabled = app
-        .admin(Method::PATCH, &format!("/admin/v1/clients/{client_id}"))
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+        .admin_update_client(client_id, &json!({"disabled": true}))
+        .await;
     assert_eq!(disabled.status(), 200, "{}", disabled.text().await.unwrap());
 
     // RFC 7592 read: the metadata as it was accepted.
@@ -259,12 +243,7 @@ async fn a_stored_client_with_unreadable_metadata_still_answers() {
     let client_id = "client_with_broken_metadata";
     let token = insert_old_client(&app, client_id, &json!("not an object")).await;
     let page = Browser::new()
-        .get(&authorize_url(
-            &app,
-            client_id,
-            "https://old.example/cb",
-            &[],
-        ))
+        .get(&app.authorize_url(client_id, "https://old.example/cb", &[]))
         .await;
     assert_html_page(&page, 400, "no redirect URI can match");
     let one = app
@@ -291,7 +270,7 @@ async fn deny(
     redirect_uri: &str,
 ) -> reqwest::Response {
     let page = browser
-        .get(&authorize_url(app, client_id, redirect_uri, &[]))
+        .get(&app.authorize_url(client_id, redirect_uri, &[]))
         .await;
     assert_eq!(page.status(), 200, "the consent page");
     let html = page.text().await.unwrap();
@@ -309,7 +288,7 @@ async fn deny(
 async fn denying_an_unapproved_dynamic_client_stays_on_our_origin() {
     let app = spawn_app().await;
     let evil = "https://evil.example/x";
-    let client_id = register_public_client(&app, evil, "Totally legit").await;
+    let client_id = app.register_public(evil, "Totally legit").await;
     let mut browser = Browser::new();
     let denied = deny(&app, &mut browser, &client_id, evil).await;
     assert_html_page(&denied, 200, "deny for a client nobody approved");
@@ -324,7 +303,9 @@ async fn denying_an_unapproved_dynamic_client_stays_on_our_origin() {
     );
 
     // Once a user has approved the client, a denial goes back to it as RFC 6749 §4.1.2.1 says.
-    let approved = login_with_dev(&app, &mut Browser::new(), &client_id, evil, "alice").await;
+    let approved = app
+        .log_in_with_dev(&mut Browser::new(), &client_id, evil, "alice")
+        .await;
     assert!(approved.starts_with(evil), "{approved}");
     let denied = deny(&app, &mut Browser::new(), &client_id, evil).await;
     let location = see_other(&denied);

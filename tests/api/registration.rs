@@ -58,14 +58,7 @@ fn management_uri(app: &TestApp, info: &Value) -> String {
 }
 
 async fn client_count(app: &TestApp) -> usize {
-    let page: Value = app
-        .admin(Method::GET, "/admin/v1/clients?limit=200")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.admin_get("/admin/v1/clients?limit=200").await;
     page["clients"].as_array().unwrap().len()
 }
 
@@ -296,7 +289,16 @@ async fn rfc7592_read_update_delete_with_good_wrong_and_missing_tokens() {
     let app = spawn_app().await;
     let info = register_ok(&app, json!({"client_name": "Tool", "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none"})).await;
     let uri = management_uri(&app, &info);
+    let client_id = info["client_id"].as_str().unwrap();
+    assert_eq!(uri, app.url(&format!("/register/{client_id}")));
     let token = info["registration_access_token"].as_str().unwrap();
+    let manage = |method: Method, body: Option<Value>| {
+        let app = &app;
+        async move {
+            app.manage_registration(method, client_id, Some(token), body.as_ref())
+                .await
+        }
+    };
     let other = register_ok(&app, json!({"client_name": "Other", "redirect_uris": ["https://b.example/cb"], "token_endpoint_auth_method": "none"})).await;
     let other_token = other["registration_access_token"].as_str().unwrap();
 
@@ -306,14 +308,10 @@ async fn rfc7592_read_update_delete_with_good_wrong_and_missing_tokens() {
         ("another client's", Some(other_token)),
     ] {
         for method in [Method::GET, Method::PUT, Method::DELETE] {
-            let mut request = app.http.request(method.clone(), &uri);
-            if let Some(auth) = auth {
-                request = request.bearer_auth(auth);
-            }
-            if method == Method::PUT {
-                request = request.json(&json!({"client_id": info["client_id"], "redirect_uris": ["https://a.example/cb"]}));
-            }
-            let response = request.send().await.unwrap();
+            let body = (method == Method::PUT).then(|| json!({"client_id": info["client_id"], "redirect_uris": ["https://a.example/cb"]}));
+            let response = app
+                .manage_registration(method.clone(), client_id, auth, body.as_ref())
+                .await;
             assert_eq!(response.status(), 401, "{method} with a {name} token");
             assert!(
                 response.headers()["www-authenticate"]
@@ -328,28 +326,12 @@ async fn rfc7592_read_update_delete_with_good_wrong_and_missing_tokens() {
         }
     }
 
-    let read: Value = app
-        .http
-        .get(&uri)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = manage(Method::GET, None).await.json().await.unwrap();
     assert_eq!(read["client_id"], info["client_id"]);
     assert_eq!(read["client_name"], "Tool");
 
     let update = json!({"client_id": info["client_id"], "client_name": "Tool 2", "redirect_uris": ["https://a.example/cb2"], "token_endpoint_auth_method": "none"});
-    let updated = app
-        .http
-        .put(&uri)
-        .bearer_auth(token)
-        .json(&update)
-        .send()
-        .await
-        .unwrap();
+    let updated = manage(Method::PUT, Some(update)).await;
     assert_eq!(updated.status(), 200);
     let updated: Value = updated.json().await.unwrap();
     assert_eq!(updated["client_name"], "Tool 2");
@@ -357,73 +339,27 @@ async fn rfc7592_read_update_delete_with_good_wrong_and_missing_tokens() {
 
     let bad_update =
         json!({"client_id": info["client_id"], "redirect_uris": ["http://evil.example/cb"]});
-    let refused = app
-        .http
-        .put(&uri)
-        .bearer_auth(token)
-        .json(&bad_update)
-        .send()
-        .await
-        .unwrap();
+    let refused = manage(Method::PUT, Some(bad_update)).await;
     assert_eq!(refused.status(), 400);
     let mismatched =
         json!({"client_id": "client_other", "redirect_uris": ["https://a.example/cb"]});
-    assert_eq!(
-        app.http
-            .put(&uri)
-            .bearer_auth(token)
-            .json(&mismatched)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    let still: Value = app
-        .http
-        .get(&uri)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(manage(Method::PUT, Some(mismatched)).await.status(), 400);
+    let still: Value = manage(Method::GET, None).await.json().await.unwrap();
     assert_eq!(
         still["redirect_uris"],
         json!(["https://a.example/cb2"]),
         "a refused update changes nothing"
     );
 
+    assert_eq!(manage(Method::DELETE, None).await.status(), 204);
     assert_eq!(
-        app.http
-            .delete(&uri)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        app.http
-            .get(&uri)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        manage(Method::GET, None).await.status(),
         401,
         "gone at once"
     );
     let admin_view = app
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/clients/{}", info["client_id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .admin_call(Method::GET, &format!("/admin/v1/clients/{client_id}"), None)
+        .await;
     assert_eq!(admin_view.status(), 404);
 }
 

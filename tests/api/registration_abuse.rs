@@ -7,7 +7,7 @@ use reqwest::Method;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, authorize_url, login_with_dev, register_public_client};
+use crate::browser::Browser;
 use crate::helpers::{TestApp, TestDb, spawn_app, spawn_app_with};
 
 /// Rows in `table` of the app's database.
@@ -135,16 +135,17 @@ async fn junk_registrations_cannot_lock_real_hosts_out() {
     })
     .await;
     // A real host's client that a user has authorized.
-    let authorized =
-        register_public_client(&app, "https://claude.ai/api/mcp/auth_callback", "Claude").await;
-    let redirect = login_with_dev(
-        &app,
-        &mut Browser::new(),
-        &authorized,
-        "https://claude.ai/api/mcp/auth_callback",
-        "alice",
-    )
-    .await;
+    let authorized = app
+        .register_public("https://claude.ai/api/mcp/auth_callback", "Claude")
+        .await;
+    let redirect = app
+        .log_in_with_dev(
+            &mut Browser::new(),
+            &authorized,
+            "https://claude.ai/api/mcp/auth_callback",
+            "alice",
+        )
+        .await;
     assert!(redirect.contains("code="), "{redirect}");
 
     // An attacker fills the rest of the cap with clients nobody will ever authorize.
@@ -182,8 +183,10 @@ async fn the_cap_still_refuses_when_authorized_clients_fill_it() {
     .await;
     for (i, user) in ["alice", "bob"].iter().enumerate() {
         let uri = format!("https://app{i}.example/cb");
-        let client = register_public_client(&app, &uri, "App").await;
-        let redirect = login_with_dev(&app, &mut Browser::new(), &client, &uri, user).await;
+        let client = app.register_public(&uri, "App").await;
+        let redirect = app
+            .log_in_with_dev(&mut Browser::new(), &client, &uri, user)
+            .await;
         assert!(redirect.contains("code="), "{redirect}");
     }
     let refused = app
@@ -241,8 +244,8 @@ async fn the_client_cap_holds_under_concurrent_registrations() {
 async fn authorization_requests_are_limited_per_source() {
     let app = spawn_app().await;
     let redirect_uri = "https://claude.ai/api/mcp/auth_callback";
-    let client_id = register_public_client(&app, redirect_uri, "Claude").await;
-    let url = authorize_url(&app, &client_id, redirect_uri, &[]);
+    let client_id = app.register_public(redirect_uri, "Claude").await;
+    let url = app.authorize_url(&client_id, redirect_uri, &[]);
     let mut browser = Browser::new();
     let mut limited = None;
     for i in 0..200 {
@@ -269,7 +272,7 @@ async fn housekeeping_purges_rate_limit_rows() {
         config.registration.reap_interval_secs = 1;
     })
     .await;
-    register_public_client(&app, "https://a.example/cb", "A").await;
+    app.register_public("https://a.example/cb", "A").await;
     assert_eq!(count_rows(&app, "rate_limits").await, 1);
     app.clock.advance(2 * 86_400);
     assert_eq!(
@@ -307,7 +310,7 @@ async fn housekeeping_purges_expired_metadata_documents() {
     })
     .await;
     let page = Browser::new()
-        .get(&authorize_url(&app, &client_id, redirect_uri, &[]))
+        .get(&app.authorize_url(&client_id, redirect_uri, &[]))
         .await;
     assert_eq!(page.status(), 200);
     assert_eq!(count_rows(&app, "client_documents").await, 1, "cached");

@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, authorize_url, login_with_dev, query_of, redeem_code};
+use crate::browser::{Browser, query_of};
 use crate::consent::{approve_and_log_in, finish_login, shows_page};
 use crate::helpers::{TestApp, TestDb, spawn_app_with};
 
@@ -61,9 +61,11 @@ async fn client_exists(app: &TestApp, client_id: &str) -> bool {
 /// `user` logs in through `client_id` in a fresh browser and the client redeems the code;
 /// returns the refresh token.
 async fn log_in(app: &TestApp, client_id: &str, user: &str) -> String {
-    let redirect = login_with_dev(app, &mut Browser::new(), client_id, CLAUDE, user).await;
+    let redirect = app
+        .log_in_with_dev(&mut Browser::new(), client_id, CLAUDE, user)
+        .await;
     let code = query_of(&redirect)["code"].clone();
-    let response = redeem_code(app, client_id, &code, CLAUDE).await;
+    let response = app.redeem_code(client_id, &code, CLAUDE).await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     tokens["refresh_token"].as_str().unwrap().to_owned()
@@ -74,7 +76,7 @@ async fn a_remembered_approval_covers_the_same_hosts_next_registration_and_nothi
     let app = spawn(100).await;
     let first = client_from(&app, "198.51.100.1", "Claude", CLAUDE).await;
     let mut browser = Browser::new();
-    let url = |client: &str| authorize_url(&app, client, CLAUDE, &[]);
+    let url = |client: &str| app.authorize_url(client, CLAUDE, &[]);
     approve_and_log_in(&app, &mut browser, &url(&first), true, "alice").await;
 
     // Three days later, from another address: a new client, the same software.
@@ -113,7 +115,7 @@ async fn a_remembered_approval_covers_the_same_hosts_next_registration_and_nothi
     // machine: there a new registration is never covered by another's approval.
     let native = client_from(&app, "198.51.100.1", "Claude Code", LOOPBACK).await;
     let native_url =
-        |client: &str| authorize_url(&app, client, "http://127.0.0.1:4711/callback", &[]);
+        |client: &str| app.authorize_url(client, "http://127.0.0.1:4711/callback", &[]);
     approve_and_log_in(&app, &mut browser, &native_url(&native), true, "alice").await;
     assert!(
         !shows_page(&mut browser, &native_url(&native)).await,

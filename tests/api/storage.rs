@@ -71,7 +71,7 @@ async fn no_private_key_or_encryption_key_in_the_clear() {
     let rows = db
         .query_all(Statement::from_string(
             backend,
-            "SELECT kid, private_key FROM signing_keys",
+            "SELECT kid, public_jwk, private_key FROM signing_keys",
         ))
         .await
         .unwrap();
@@ -79,15 +79,26 @@ async fn no_private_key_or_encryption_key_in_the_clear() {
     for row in rows {
         let kid: String = row.try_get("", "kid").unwrap();
         let sealed: String = row.try_get("", "private_key").unwrap();
-        // Guard: the raw read sees the very column searched below (else finding nothing
-        // would prove nothing).
-        assert!(
-            contains(&raw, kid.as_bytes()) && contains(&raw, sealed.as_bytes()),
-            "the raw read includes every signing key row, its sealed private key as stored"
-        );
+        let public_jwk: String = row.try_get("", "public_jwk").unwrap();
         let pkcs8 = vault
             .open(&sealed, &authbridge::vault::context::signing_key(&kid))
             .unwrap();
+        // Guard: the search below finds key material that is at rest in the clear. The public
+        // modulus is a run of the private key's own encoding and is stored, in the clear, in
+        // this row's public JWK: if the raw read missed the row, or no form matched how the
+        // table spells key bytes, this fails (else finding no private key would prove nothing).
+        let jwk: serde_json::Value = serde_json::from_str(&public_jwk).unwrap();
+        let modulus = URL_SAFE_NO_PAD
+            .decode(jwk["n"].as_str().expect("an RSA public JWK"))
+            .unwrap();
+        assert!(
+            contains(&pkcs8, &modulus),
+            "the modulus of {kid} is part of its private key"
+        );
+        assert!(
+            forms(&modulus).iter().any(|form| contains(&raw, form)),
+            "the raw read finds the public modulus of {kid} as stored"
+        );
         // The private exponent alone must not appear either: check a run from the middle of
         // the DER encoding as well as the whole.
         let middle = &pkcs8[pkcs8.len() / 2..pkcs8.len() / 2 + 64];

@@ -5,46 +5,24 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, VERIFIER, login_with_dev, query_of, register_public_client};
+use crate::browser::{Browser, VERIFIER};
+use crate::endpoints::{ClientAuth, code_of};
 use crate::helpers::{TestApp, spawn_app};
 
 const REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
 
 /// A public client and a fresh authorization code for user `alice`.
 async fn code_for(app: &TestApp) -> (String, String) {
-    let client_id = register_public_client(app, REDIRECT, "Claude").await;
+    let client_id = app.register_public(REDIRECT, "Claude").await;
     let code = fresh_code(app, &client_id, "alice").await;
     (client_id, code)
 }
 
 async fn fresh_code(app: &TestApp, client_id: &str, user: &str) -> String {
-    let redirect = login_with_dev(app, &mut Browser::new(), client_id, REDIRECT, user).await;
-    query_of(&redirect)["code"].clone()
-}
-
-async fn post_token(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
-    app.http
-        .post(app.url("/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn exchange(app: &TestApp, client_id: &str, code: &str) -> reqwest::Response {
-    crate::browser::redeem_code(app, client_id, code, REDIRECT).await
-}
-
-async fn refresh(app: &TestApp, client_id: &str, token: &str) -> reqwest::Response {
-    post_token(
-        app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", client_id),
-            ("refresh_token", token),
-        ],
-    )
-    .await
+    let back = app
+        .log_in_with_dev(&mut Browser::new(), client_id, REDIRECT, user)
+        .await;
+    code_of(&back)
 }
 
 async fn ok_json(response: reqwest::Response) -> Value {
@@ -95,7 +73,7 @@ async fn validate_strictly(app: &TestApp, token: &str) -> Value {
 async fn code_exchange_issues_a_strictly_valid_rfc_9068_token() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    let tokens = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 3600);
     assert_eq!(tokens["scope"], "mcp");
@@ -121,12 +99,14 @@ async fn code_exchange_issues_a_strictly_valid_rfc_9068_token() {
 async fn a_replayed_code_fails_and_revokes_what_it_issued() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    let tokens = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     assert_eq!(
-        error_of(exchange(&app, &client_id, &code).await, 400).await,
+        error_of(app.redeem_code(&client_id, &code, REDIRECT).await, 400).await,
         "invalid_grant"
     );
-    let refreshed = refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    let refreshed = app
+        .refresh(&client_id, tokens["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(
         error_of(refreshed, 400).await,
         "invalid_grant",
@@ -137,9 +117,10 @@ async fn a_replayed_code_fails_and_revokes_what_it_issued() {
 #[tokio::test]
 async fn code_exchange_errors() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, REDIRECT, "Claude").await;
-    let other_client =
-        register_public_client(&app, "https://claude.com/api/mcp/auth_callback", "Other").await;
+    let client_id = app.register_public(REDIRECT, "Claude").await;
+    let other_client = app
+        .register_public("https://claude.com/api/mcp/auth_callback", "Other")
+        .await;
     type Overrides = Vec<(&'static str, String)>;
     let cases: Vec<(&str, Overrides, u16, &str)> = vec![
         (
@@ -202,7 +183,7 @@ async fn code_exchange_errors() {
         }
         let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(
-            error_of(post_token(&app, &borrowed).await, status).await,
+            error_of(app.token(&borrowed).await, status).await,
             error,
             "{name}"
         );
@@ -211,7 +192,7 @@ async fn code_exchange_errors() {
     let code = fresh_code(&app, &client_id, "alice").await;
     app.clock.advance(61);
     assert_eq!(
-        error_of(exchange(&app, &client_id, &code).await, 400).await,
+        error_of(app.redeem_code(&client_id, &code, REDIRECT).await, 400).await,
         "invalid_grant",
         "expired code"
     );
@@ -221,33 +202,27 @@ async fn code_exchange_errors() {
 async fn client_authentication_failures_are_401_invalid_client() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let unknown = post_token(
-        &app,
-        &[
+    let unknown = app
+        .token(&[
             ("grant_type", "authorization_code"),
             ("client_id", "client_nope"),
             ("code", &code),
             ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(error_of(unknown, 401).await, "invalid_client");
-    let none = post_token(
-        &app,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    )
-    .await;
+    let none = app
+        .token(&[("grant_type", "authorization_code"), ("code", &code)])
+        .await;
     assert_eq!(error_of(none, 401).await, "invalid_client");
-    let secret_for_public = post_token(
-        &app,
-        &[
+    let secret_for_public = app
+        .token(&[
             ("grant_type", "authorization_code"),
             ("client_id", &client_id),
             ("client_secret", "x"),
             ("code", &code),
-        ],
-    )
-    .await;
+        ])
+        .await;
     // RFC 6749 §5.2: a 401 names an HTTP authentication scheme the client may use, and Basic
     // is the only one here, also when the client authenticated in the body.
     assert_eq!(
@@ -300,18 +275,16 @@ async fn client_authentication_failures_are_401_invalid_client() {
         "invalid_request",
         "one method per request"
     );
-    let post = post_token(
-        &app,
-        &[
+    let post = app
+        .token(&[
             ("grant_type", "authorization_code"),
             ("client_id", id),
             ("client_secret", secret),
             ("code", &code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+        ])
+        .await;
     ok_json(post).await;
 
     // client_secret_basic percent-decodes (RFC 6749 §2.3.1).
@@ -354,7 +327,7 @@ async fn client_authentication_failures_are_401_invalid_client() {
         .unwrap();
     assert_eq!(admin.status(), 204);
     assert_eq!(
-        error_of(exchange(&app, &client_id, &code).await, 401).await,
+        error_of(app.redeem_code(&client_id, &code, REDIRECT).await, 401).await,
         "invalid_client"
     );
 }
@@ -362,7 +335,7 @@ async fn client_authentication_failures_are_401_invalid_client() {
 #[tokio::test]
 async fn malformed_token_requests() {
     let app = spawn_app().await;
-    let client_id = register_public_client(&app, REDIRECT, "Claude").await;
+    let client_id = app.register_public(REDIRECT, "Claude").await;
     let repeated = app
         .http
         .post(app.url("/token"))
@@ -382,19 +355,15 @@ async fn malformed_token_requests() {
         .await
         .unwrap();
     assert_eq!(error_of(json_body, 400).await, "invalid_request");
-    let unsupported = post_token(
-        &app,
-        &[("grant_type", "password"), ("client_id", &client_id)],
-    )
-    .await;
+    let unsupported = app
+        .token(&[("grant_type", "password"), ("client_id", &client_id)])
+        .await;
     assert_eq!(error_of(unsupported, 400).await, "unsupported_grant_type");
-    let missing = post_token(&app, &[("client_id", &client_id)]).await;
+    let missing = app.token(&[("client_id", &client_id)]).await;
     assert_eq!(error_of(missing, 400).await, "invalid_request");
-    let no_token = post_token(
-        &app,
-        &[("grant_type", "refresh_token"), ("client_id", &client_id)],
-    )
-    .await;
+    let no_token = app
+        .token(&[("grant_type", "refresh_token"), ("client_id", &client_id)])
+        .await;
     assert_eq!(error_of(no_token, 400).await, "invalid_request");
 }
 
@@ -402,17 +371,17 @@ async fn malformed_token_requests() {
 async fn refresh_rotates_with_a_grace_window_then_detects_reuse() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    let first = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     let old = first["refresh_token"].as_str().unwrap().to_owned();
 
-    let second = ok_json(refresh(&app, &client_id, &old).await).await;
+    let second = ok_json(app.refresh(&client_id, &old).await).await;
     let new = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(new, old, "rotated");
     validate_strictly(&app, second["access_token"].as_str().unwrap()).await;
 
     // A retry with the old token inside the grace window gets the same answer.
     app.clock.advance(30);
-    let retry = ok_json(refresh(&app, &client_id, &old).await).await;
+    let retry = ok_json(app.refresh(&client_id, &old).await).await;
     assert_eq!(
         retry, second,
         "the same pair: the client ends with the live token either way"
@@ -421,11 +390,11 @@ async fn refresh_rotates_with_a_grace_window_then_detects_reuse() {
     // After the window, the old token is reuse: the family is revoked, the new token too.
     app.clock.advance(31);
     assert_eq!(
-        error_of(refresh(&app, &client_id, &old).await, 400).await,
+        error_of(app.refresh(&client_id, &old).await, 400).await,
         "invalid_grant"
     );
     assert_eq!(
-        error_of(refresh(&app, &client_id, &new).await, 400).await,
+        error_of(app.refresh(&client_id, &new).await, 400).await,
         "invalid_grant",
         "whole family revoked"
     );
@@ -444,51 +413,47 @@ async fn spawn_with_two_scopes() -> TestApp {
 async fn refresh_scope_and_resource_rules() {
     let app = spawn_with_two_scopes().await;
     let (client_id, code) = code_for(&app).await;
-    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    let tokens = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     assert_eq!(tokens["scope"], "mcp mcp:write");
     let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let widened = post_token(
-        &app,
-        &[
+    let widened = app
+        .token(&[
             ("grant_type", "refresh_token"),
             ("client_id", &client_id),
             ("refresh_token", &rt),
             ("scope", "mcp admin"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(error_of(widened, 400).await, "invalid_scope");
-    let other_resource = post_token(
-        &app,
-        &[
+    let other_resource = app
+        .token(&[
             ("grant_type", "refresh_token"),
             ("client_id", &client_id),
             ("refresh_token", &rt),
             ("resource", "https://other.example/"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(error_of(other_resource, 400).await, "invalid_target");
     let narrowed = ok_json(
-        post_token(
-            &app,
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", &client_id),
-                ("refresh_token", &rt),
-                ("scope", "mcp"),
-                ("resource", "http://localhost:3000/mcp"),
-            ],
-        )
+        app.token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client_id),
+            ("refresh_token", &rt),
+            ("scope", "mcp"),
+            ("resource", "http://localhost:3000/mcp"),
+        ])
         .await,
     )
     .await;
     assert_eq!(narrowed["scope"], "mcp");
     let claims = validate_strictly(&app, narrowed["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["scope"], "mcp");
-    let other =
-        register_public_client(&app, "https://claude.com/api/mcp/auth_callback", "Other").await;
-    let stolen = refresh(&app, &other, narrowed["refresh_token"].as_str().unwrap()).await;
+    let other = app
+        .register_public("https://claude.com/api/mcp/auth_callback", "Other")
+        .await;
+    let stolen = app
+        .refresh(&other, narrowed["refresh_token"].as_str().unwrap())
+        .await;
     assert_eq!(
         error_of(stolen, 400).await,
         "invalid_grant",
@@ -544,12 +509,8 @@ async fn fifty_parallel_redemptions_of_one_code_give_exactly_one_success() {
     // revoked, however the replays interleaved with the redemption.
     assert_eq!(
         error_of(
-            refresh(
-                &app,
-                &client_id,
-                issued[0]["refresh_token"].as_str().unwrap()
-            )
-            .await,
+            app.refresh(&client_id, issued[0]["refresh_token"].as_str().unwrap())
+                .await,
             400
         )
         .await,
@@ -561,7 +522,7 @@ async fn fifty_parallel_redemptions_of_one_code_give_exactly_one_success() {
 async fn fifty_parallel_refreshes_leave_one_working_refresh_token() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    let tokens = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     let old = tokens["refresh_token"].as_str().unwrap().to_owned();
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..50 {
@@ -597,9 +558,9 @@ async fn fifty_parallel_refreshes_leave_one_working_refresh_token() {
     );
     // Whichever the client kept, it works after the grace window.
     app.clock.advance(120);
-    ok_json(refresh(&app, &client_id, &issued[0]).await).await;
+    ok_json(app.refresh(&client_id, &issued[0]).await).await;
     assert_eq!(
-        error_of(refresh(&app, &client_id, &old).await, 400).await,
+        error_of(app.refresh(&client_id, &old).await, 400).await,
         "invalid_grant",
         "reuse after the window"
     );
@@ -609,15 +570,18 @@ async fn fifty_parallel_refreshes_leave_one_working_refresh_token() {
 async fn tokens_of_a_retired_key_still_verify_and_new_ones_use_the_new_kid() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let before = ok_json(exchange(&app, &client_id, &code).await).await;
+    let before = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     let old_kid = decode_header(before["access_token"].as_str().unwrap())
         .unwrap()
         .kid
         .unwrap();
     let rotated = app.keys.rotate().await.unwrap();
     app.clock.advance(900);
-    let after =
-        ok_json(refresh(&app, &client_id, before["refresh_token"].as_str().unwrap()).await).await;
+    let after = ok_json(
+        app.refresh(&client_id, before["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
     let new_kid = decode_header(after["access_token"].as_str().unwrap())
         .unwrap()
         .kid
@@ -657,18 +621,14 @@ async fn metadata_lists_the_token_endpoint() {
 async fn housekeeping_deletes_what_can_no_longer_be_used() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
+    let tokens = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     // A revoked access token is remembered until it expires, then forgotten.
     let revoked = app
-        .http
-        .post(app.url("/revoke"))
-        .form(&[
-            ("client_id", client_id.as_str()),
-            ("token", tokens["access_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .revoke(
+            ClientAuth::Public(&client_id),
+            &[("token", tokens["access_token"].as_str().unwrap())],
+        )
+        .await;
     assert_eq!(revoked.status(), 200);
     let store = app.registry.store();
     assert_eq!(app.housekeeping().await, 0, "nothing has expired yet");
@@ -682,7 +642,8 @@ async fn housekeeping_deletes_what_can_no_longer_be_used() {
     assert!(!store.is_access_token_denied("anything").await.unwrap());
     assert_eq!(
         error_of(
-            refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await,
+            app.refresh(&client_id, tokens["refresh_token"].as_str().unwrap())
+                .await,
             400
         )
         .await,
@@ -731,17 +692,14 @@ async fn the_registered_token_endpoint_auth_method_is_enforced() {
     let redeem_with_post = |id: String, secret: String, code: String| {
         let app = &app;
         async move {
-            post_token(
-                app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("client_id", id.as_str()),
-                    ("client_secret", secret.as_str()),
-                    ("code", code.as_str()),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", VERIFIER),
-                ],
-            )
+            app.token(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", id.as_str()),
+                ("client_secret", secret.as_str()),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ])
             .await
         }
     };
@@ -771,8 +729,9 @@ async fn the_registered_token_endpoint_auth_method_is_enforced() {
 async fn a_code_presented_wrongly_is_not_burned() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let other =
-        register_public_client(&app, "https://claude.com/api/mcp/auth_callback", "Other").await;
+    let other = app
+        .register_public("https://claude.com/api/mcp/auth_callback", "Other")
+        .await;
     type Overrides = Vec<(&'static str, String)>;
     let attempts: Vec<(&str, Overrides, &str)> = vec![
         (
@@ -810,13 +769,17 @@ async fn a_code_presented_wrongly_is_not_burned() {
         }
         let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(
-            error_of(post_token(&app, &borrowed).await, 400).await,
+            error_of(app.token(&borrowed).await, 400).await,
             error,
             "{name}"
         );
     }
-    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
-    ok_json(refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await).await;
+    let tokens = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
+    ok_json(
+        app.refresh(&client_id, tokens["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
 }
 
 /// RFC 6749 §4.1.2: a code used twice by its client revokes what it issued; another client
@@ -825,22 +788,25 @@ async fn a_code_presented_wrongly_is_not_burned() {
 async fn a_code_replayed_by_another_client_revokes_nothing() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let tokens = ok_json(exchange(&app, &client_id, &code).await).await;
-    let other =
-        register_public_client(&app, "https://claude.com/api/mcp/auth_callback", "Other").await;
-    let replay = post_token(
-        &app,
-        &[
+    let tokens = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
+    let other = app
+        .register_public("https://claude.com/api/mcp/auth_callback", "Other")
+        .await;
+    let replay = app
+        .token(&[
             ("grant_type", "authorization_code"),
             ("client_id", other.as_str()),
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),
-        ],
+        ])
+        .await;
+    assert_eq!(error_of(replay, 400).await, "invalid_grant");
+    ok_json(
+        app.refresh(&client_id, tokens["refresh_token"].as_str().unwrap())
+            .await,
     )
     .await;
-    assert_eq!(error_of(replay, 400).await, "invalid_grant");
-    ok_json(refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await).await;
 }
 
 /// With a grace window of 0 nothing of a rotation is kept: a second use of a rotated token is
@@ -852,9 +818,9 @@ async fn without_a_grace_window_no_rotation_response_is_kept() {
     })
     .await;
     let (client_id, code) = code_for(&app).await;
-    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    let first = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     let old = first["refresh_token"].as_str().unwrap().to_owned();
-    let second = ok_json(refresh(&app, &client_id, &old).await).await;
+    let second = ok_json(app.refresh(&client_id, &old).await).await;
     assert_eq!(
         app.count_rows("refresh_tokens", "successor IS NOT NULL")
             .await,
@@ -862,13 +828,14 @@ async fn without_a_grace_window_no_rotation_response_is_kept() {
         "no sealed response stored"
     );
     assert_eq!(
-        error_of(refresh(&app, &client_id, &old).await, 400).await,
+        error_of(app.refresh(&client_id, &old).await, 400).await,
         "invalid_grant",
         "the same token again, even in the same second, is reuse"
     );
     assert_eq!(
         error_of(
-            refresh(&app, &client_id, second["refresh_token"].as_str().unwrap()).await,
+            app.refresh(&client_id, second["refresh_token"].as_str().unwrap())
+                .await,
             400
         )
         .await,
@@ -883,8 +850,12 @@ async fn without_a_grace_window_no_rotation_response_is_kept() {
 async fn a_rotation_response_is_deleted_when_the_grace_window_closes() {
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let first = ok_json(exchange(&app, &client_id, &code).await).await;
-    ok_json(refresh(&app, &client_id, first["refresh_token"].as_str().unwrap()).await).await;
+    let first = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
+    ok_json(
+        app.refresh(&client_id, first["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
     assert_eq!(
         app.count_rows("refresh_tokens", "successor IS NOT NULL")
             .await,
@@ -913,7 +884,7 @@ async fn a_rotation_response_is_deleted_when_the_grace_window_closes() {
 async fn a_replay_asking_for_another_scope_is_refused() {
     let app = spawn_with_two_scopes().await;
     let (client_id, code) = code_for(&app).await;
-    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    let first = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     let old = first["refresh_token"].as_str().unwrap().to_owned();
     let with_scope = |scope: Option<&'static str>| {
         let (app, client_id, old) = (&app, client_id.clone(), old.clone());
@@ -926,7 +897,7 @@ async fn a_replay_asking_for_another_scope_is_refused() {
             if let Some(scope) = scope {
                 form.push(("scope", scope));
             }
-            post_token(app, &form).await
+            app.token(&form).await
         }
     };
     let narrowed = ok_json(with_scope(Some("mcp")).await).await;
@@ -947,12 +918,8 @@ async fn a_replay_asking_for_another_scope_is_refused() {
         "the same request gets the same answer"
     );
     ok_json(
-        refresh(
-            &app,
-            &client_id,
-            narrowed["refresh_token"].as_str().unwrap(),
-        )
-        .await,
+        app.refresh(&client_id, narrowed["refresh_token"].as_str().unwrap())
+            .await,
     )
     .await;
 }
@@ -965,12 +932,15 @@ async fn housekeeping_bounds_rotated_tokens_and_upstream_tokens() {
     const DAY: i64 = 24 * 3600;
     let app = spawn_app().await;
     let (client_id, code) = code_for(&app).await;
-    let first = ok_json(exchange(&app, &client_id, &code).await).await;
+    let first = ok_json(app.redeem_code(&client_id, &code, REDIRECT).await).await;
     let r1 = first["refresh_token"].as_str().unwrap().to_owned();
-    let second = ok_json(refresh(&app, &client_id, &r1).await).await;
+    let second = ok_json(app.refresh(&client_id, &r1).await).await;
     app.clock.advance(20 * DAY);
-    let third =
-        ok_json(refresh(&app, &client_id, second["refresh_token"].as_str().unwrap()).await).await;
+    let third = ok_json(
+        app.refresh(&client_id, second["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
     let rotated = "rotated_at IS NOT NULL";
     app.housekeeping().await;
     assert_eq!(app.count_rows("refresh_tokens", rotated).await, 2, "kept");
@@ -980,14 +950,17 @@ async fn housekeeping_bounds_rotated_tokens_and_upstream_tokens() {
     app.housekeeping().await;
     assert_eq!(app.count_rows("refresh_tokens", rotated).await, 0, "purged");
     assert_eq!(
-        error_of(refresh(&app, &client_id, &r1).await, 400).await,
+        error_of(app.refresh(&client_id, &r1).await, 400).await,
         "invalid_grant",
         "a purged token is unknown"
     );
     let sealed = "upstream_tokens IS NOT NULL";
     assert_eq!(app.count_rows("grants", sealed).await, 1);
-    let fourth =
-        ok_json(refresh(&app, &client_id, third["refresh_token"].as_str().unwrap()).await).await;
+    let fourth = ok_json(
+        app.refresh(&client_id, third["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
 
     // Day 62: the head token idled out too; nothing can use the upstream tokens any more.
     app.clock.advance(31 * DAY);
@@ -995,7 +968,8 @@ async fn housekeeping_bounds_rotated_tokens_and_upstream_tokens() {
     assert_eq!(app.count_rows("grants", sealed).await, 0, "dropped");
     assert_eq!(
         error_of(
-            refresh(&app, &client_id, fourth["refresh_token"].as_str().unwrap()).await,
+            app.refresh(&client_id, fourth["refresh_token"].as_str().unwrap())
+                .await,
             400
         )
         .await,

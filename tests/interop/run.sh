@@ -7,8 +7,9 @@
 #
 # 1. installs the Node packages (npm ci in examples/mcp-server and every tests/interop/*/ with a
 #    package.json) and, when tests/interop/py/requirements.txt exists, a venv in tests/interop/.venv;
-# 2. builds authbridge and starts, on free loopback ports: the OwnerRez double
-#    (tests/interop/ownerrez_double.py), authbridge (a TOML file in a temp dir, secrets in the
+# 2. builds authbridge and the OwnerRez double of the Rust tests (the `ownerrez-double` example,
+#    tests/interop/ownerrez_double.rs over tests/api/ownerrez_double.rs) and starts, on free
+#    loopback ports: the OwnerRez double, authbridge (a TOML file in a temp dir, secrets in the
 #    environment), a confidential client for the MCP server made through the admin API and marked
 #    as the resource server, the example MCP server (examples/mcp-server) with that client, and
 #    a second authbridge in gateway mode (its own issuer: the other steps expect one resource)
@@ -72,9 +73,10 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 2. The servers.
 
-say "building authbridge (debug)"
-(cd "$root" && cargo build --locked --bin authbridge)
+say "building authbridge and the OwnerRez double (debug)"
+(cd "$root" && cargo build --locked --bin authbridge --example ownerrez-double)
 authbridge_bin="$CARGO_TARGET_DIR/debug/authbridge"
+double_bin="$CARGO_TARGET_DIR/debug/examples/ownerrez-double"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/authbridge-interop.XXXXXX")
 pids=()
@@ -143,7 +145,7 @@ mcp_url="$mcp_public/mcp"
 # The OwnerRez double: picks its own port and writes it to a file.
 ownerrez_client_id="c_interop"
 ownerrez_client_secret="s_interop_$(random_b64 18 | tr '+/' '-_' | tr -d '=')"
-python3 "$here/ownerrez_double.py" --port-file "$work/ownerrez.port" \
+"$double_bin" --port-file "$work/ownerrez.port" \
   --client-id "$ownerrez_client_id" --client-secret "$ownerrez_client_secret" \
   --redirect-uri "$issuer/upstream/callback" --redirect-uri "$gateway_issuer/upstream/callback" \
   >"$work/ownerrez-double.log" 2>&1 &
@@ -191,12 +193,18 @@ name = "Example MCP server"
 scopes = ["mcp"]
 default_scopes = ["mcp"]
 EOF
-NO_COLOR=1 AUTHBRIDGE_ENCRYPTION__KEY="$(random_b64 32)" \
-AUTHBRIDGE_UPSTREAM__OWNERREZ__CLIENT_SECRET="$ownerrez_client_secret" \
-  "$authbridge_bin" --config "$work/authbridge.toml" serve >"$work/authbridge.log" 2>&1 &
-authbridge_pid=$!
-pids+=("$authbridge_pid")
-wait_for "authbridge" "$issuer/readyz" "$authbridge_pid"
+# Starts authbridge with the configuration file $work/$1.toml (secrets in the environment,
+# each run its own encryption key), logging to $work/$1.log, and waits until $2/readyz answers.
+start_authbridge() {
+  local name=$1 issuer_url=$2 pid
+  NO_COLOR=1 AUTHBRIDGE_ENCRYPTION__KEY="$(random_b64 32)" \
+  AUTHBRIDGE_UPSTREAM__OWNERREZ__CLIENT_SECRET="$ownerrez_client_secret" \
+    "$authbridge_bin" --config "$work/$name.toml" serve >"$work/$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_for "$name" "$issuer_url/readyz" "$pid"
+}
+start_authbridge authbridge "$issuer"
 
 # The MCP server's own confidential client, marked as the resource server of its resource so
 # it may use token exchange. The admin API requires a redirect URI even for a client that never
@@ -233,8 +241,8 @@ wait_for "the example MCP server" "$mcp_public/.well-known/oauth-protected-resou
 sed -e "s#^data_dir = .*#data_dir = \"$work/gateway-data\"#" \
   -e "s#^listen = .*#listen = \"127.0.0.1:$gateway_port\"#" \
   -e "s#^issuer = .*#issuer = \"$gateway_issuer\"#" \
-  -e '/^\[\[resources\]\]/,$d' "$work/authbridge.toml" >"$work/gateway.toml"
-cat >>"$work/gateway.toml" <<EOF
+  -e '/^\[\[resources\]\]/,$d' "$work/authbridge.toml" >"$work/authbridge-gateway.toml"
+cat >>"$work/authbridge-gateway.toml" <<EOF
 [[resources]]
 uri = "$gateway_issuer/mcp"
 name = "OwnerRez MCP server (gateway, SSE answers)"
@@ -249,12 +257,7 @@ scopes = ["mcp"]
 default_scopes = ["mcp"]
 proxy = { upstream_url = "$backend_url/mcp-json", response_timeout_ms = 30000 }
 EOF
-NO_COLOR=1 AUTHBRIDGE_ENCRYPTION__KEY="$(random_b64 32)" \
-AUTHBRIDGE_UPSTREAM__OWNERREZ__CLIENT_SECRET="$ownerrez_client_secret" \
-  "$authbridge_bin" --config "$work/gateway.toml" serve >"$work/authbridge-gateway.log" 2>&1 &
-gateway_pid=$!
-pids+=("$gateway_pid")
-wait_for "the gateway authbridge" "$gateway_issuer/readyz" "$gateway_pid"
+start_authbridge authbridge-gateway "$gateway_issuer"
 
 # The gateway backend.
 PORT="$backend_port" HOST=127.0.0.1 OWNERREZ_API_BASE="$double_url/v2" \

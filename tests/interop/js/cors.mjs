@@ -8,23 +8,15 @@
 // Prints `ok - MCP Inspector (CORS): <check>` lines; exits 1 naming the step that failed.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { approveConsent, check, step } from './lib/user-agent.mjs';
+import { env, urlWith } from './lib/common.mjs';
+import { approveConsent, check, fail, step } from './lib/user-agent.mjs';
 
 const CLIENT = 'MCP Inspector (CORS)';
 const ORIGIN = 'http://localhost:6274';
 const REQUEST_HEADERS = ['authorization', 'content-type', 'mcp-protocol-version'];
 
-const issuer = process.env.AUTHBRIDGE_ISSUER;
-if (!issuer) {
-  console.log(`not ok - ${CLIENT}: configuration: AUTHBRIDGE_ISSUER is not set`);
-  process.exit(2);
-}
-
-let current = 'start';
-function begin(name) {
-  current = name;
-  step(CLIENT, name);
-}
+const issuer = env('AUTHBRIDGE_ISSUER');
+const begin = (name) => step(CLIENT, name);
 
 /** RFC 8414 §3: the well-known segment goes between the host and the issuer's path. */
 function metadataUrl() {
@@ -138,17 +130,14 @@ async function main() {
   begin('cross-origin code exchange and revocation');
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
-  const authorize = new URL(metadata.authorization_endpoint);
-  for (const [name, value] of Object.entries({
+  const authorize = urlWith(metadata.authorization_endpoint, {
     response_type: 'code',
     client_id: client.client_id,
     redirect_uri: redirectUri,
     state: 'cors-state',
     code_challenge: challenge,
     code_challenge_method: 'S256',
-  })) {
-    authorize.searchParams.set(name, value);
-  }
+  });
   const callback = await approveConsent(authorize.href, { redirectPrefix: redirectUri });
   const tokenResponse = await postForm(
     metadata.token_endpoint,
@@ -179,9 +168,4 @@ async function main() {
   );
 }
 
-try {
-  await main();
-} catch (error) {
-  console.log(`not ok - ${CLIENT}: ${current}: ${error?.message ?? error}`);
-  process.exit(1);
-}
+main().catch(fail);

@@ -14,47 +14,16 @@
 
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import * as oauth from 'oauth4webapi';
-import { approveConsent, check, step } from './lib/user-agent.mjs';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.log(`not ok - hosts: configuration: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-}
+import { describeError, env, freePort, isLoopbackHttp } from './lib/common.mjs';
+import { approveConsent, check, fail, step } from './lib/user-agent.mjs';
 
 const issuer = env('AUTHBRIDGE_ISSUER');
 const mcpUrl = env('MCP_URL');
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-const insecure =
-  new URL(issuer).protocol === 'http:' && LOOPBACK.has(new URL(issuer).hostname)
-    ? { [oauth.allowInsecureRequests]: true }
-    : {};
-
-let currentHost = 'hosts';
-let currentStep = 'start';
-function begin(host, name) {
-  currentHost = host;
-  currentStep = name;
-  step(host, name);
-}
+const insecure = isLoopbackHttp(issuer) ? { [oauth.allowInsecureRequests]: true } : {};
+const begin = step;
 
 const random = (bytes = 6) => randomBytes(bytes).toString('hex');
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Paths of JSON values that are `null` (RFC 7591: omit absent fields, never send null). */
 function nullPaths(value, path = '$') {
@@ -224,41 +193,77 @@ async function deleteRegistration(client) {
   check('RFC 7592 DELETE of the registration answers 204', response.status === 204, `HTTP ${response.status}: ${await response.text()}`);
 }
 
+/** A public client's registration as every public host sends it, with `extra` fields. */
+function publicClient(clientName, redirectUris, extra = {}) {
+  return {
+    client_name: clientName,
+    redirect_uris: redirectUris,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+    ...extra,
+  };
+}
+
+/** The code exchange of what authorize() returned, with `resource` unless it is undefined. */
+function redeem(as, client, { code, verifier }, redirectUri, resource) {
+  const fields = { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier };
+  if (resource !== undefined) fields.resource = resource;
+  return tokenRequest(as, client, fields);
+}
+
+/** A refresh with `resource`; checks the token response and returns it. */
+async function refresh(as, client, refreshToken, resource) {
+  return expectTokens(
+    as,
+    await tokenRequest(as, client, { grant_type: 'refresh_token', refresh_token: refreshToken, resource }),
+    { clientId: client.client_id, scope: 'mcp' },
+  );
+}
+
+/**
+ * `authorize` (scope mcp, `resource` unless undefined) then the code exchange, each a step of
+ * `host` named by `steps`; checks the token response and returns it.
+ */
+async function logInAndRedeem(as, host, client, { redirectUri, resource, steps }) {
+  begin(host, steps[0]);
+  const authorized = await authorize(as, { clientId: client.client_id, redirectUri, scope: 'mcp', resource });
+  begin(host, steps[1]);
+  return expectTokens(as, await redeem(as, client, authorized, redirectUri, resource), {
+    clientId: client.client_id,
+    scope: 'mcp',
+  });
+}
+
+/** A login and code exchange (for MCP_URL) through each of `redirectUris` in turn. */
+async function logInThroughEach(as, host, client, redirectUris) {
+  for (const redirectUri of redirectUris) {
+    await logInAndRedeem(as, host, client, {
+      redirectUri,
+      resource: mcpUrl,
+      steps: [`authorize via ${redirectUri}`, `code exchange for ${redirectUri}`],
+    });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function chatgpt(as) {
   const host = 'ChatGPT';
   begin(host, 'registration');
   const redirectUri = `https://chatgpt.com/connector/oauth/${random(8)}`;
-  const client = await register(as, {
-    client_name: 'ChatGPT',
-    redirect_uris: [redirectUri],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  });
+  const client = await register(as, publicClient('ChatGPT', [redirectUri]));
   // ChatGPT reconnects without scope, and may add query parameters to the resource.
   begin(host, 'authorize without scope, resource with a query');
   const resource = `${mcpUrl}?connector=${random(4)}`;
-  const { code, verifier } = await authorize(as, { clientId: client.client_id, redirectUri, resource });
+  const authorized = await authorize(as, { clientId: client.client_id, redirectUri, resource });
   begin(host, 'code exchange');
-  const tokens = await expectTokens(
-    as,
-    await tokenRequest(as, client, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-      resource,
-    }),
-    { clientId: client.client_id, scope: 'mcp' },
-  );
+  const tokens = await expectTokens(as, await redeem(as, client, authorized, redirectUri, resource), {
+    clientId: client.client_id,
+    scope: 'mcp',
+  });
   begin(host, 'refresh');
-  const refreshed = await expectTokens(
-    as,
-    await tokenRequest(as, client, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, resource }),
-    { clientId: client.client_id, scope: 'mcp' },
-  );
+  const refreshed = await refresh(as, client, tokens.refresh_token, resource);
   check('the refresh token rotated', refreshed.refresh_token !== tokens.refresh_token);
 }
 
@@ -267,40 +272,19 @@ async function claudeAi(as) {
   begin(host, 'registration');
   const redirectUri = 'https://claude.ai/api/mcp/auth_callback';
   const client = await register(as, {
-    client_name: 'Claude',
-    redirect_uris: [redirectUri],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
+    ...publicClient('Claude', [redirectUri]),
     token_endpoint_auth_method: 'client_secret_post',
     scope: 'claudeai',
   });
   check('the registration keeps the scope claude.ai sent', client.scope === 'claudeai', client);
-  begin(host, 'authorize, resource spelled differently');
   const resource = respelled(mcpUrl);
-  const { code, verifier } = await authorize(as, {
-    clientId: client.client_id,
+  const tokens = await logInAndRedeem(as, host, client, {
     redirectUri,
-    scope: 'mcp',
     resource,
+    steps: ['authorize, resource spelled differently', 'code exchange with client_secret_post'],
   });
-  begin(host, 'code exchange with client_secret_post');
-  const tokens = await expectTokens(
-    as,
-    await tokenRequest(as, client, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-      resource,
-    }),
-    { clientId: client.client_id, scope: 'mcp' },
-  );
   begin(host, 'refresh with client_secret_post');
-  const refreshed = await expectTokens(
-    as,
-    await tokenRequest(as, client, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, resource }),
-    { clientId: client.client_id, scope: 'mcp' },
-  );
+  const refreshed = await refresh(as, client, tokens.refresh_token, resource);
   begin(host, 'refresh after the client was deleted (RFC 7592)');
   await deleteRegistration(client);
   expectInvalidClient(
@@ -311,134 +295,50 @@ async function claudeAi(as) {
 async function claudeCode(as) {
   const host = 'Claude Code';
   begin(host, 'registration');
-  const client = await register(as, {
-    client_name: 'Claude Code (authbridge interop)',
-    redirect_uris: ['http://localhost/callback'],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  });
-  begin(host, 'authorize on a random loopback port');
-  const redirectUri = `http://localhost:${await freePort()}/callback`;
-  const { code, verifier } = await authorize(as, {
-    clientId: client.client_id,
-    redirectUri,
-    scope: 'mcp',
+  const client = await register(as, publicClient('Claude Code (authbridge interop)', ['http://localhost/callback']));
+  await logInAndRedeem(as, host, client, {
+    redirectUri: `http://localhost:${await freePort()}/callback`,
     resource: mcpUrl,
+    steps: ['authorize on a random loopback port', 'code exchange'],
   });
-  begin(host, 'code exchange');
-  await expectTokens(
-    as,
-    await tokenRequest(as, client, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-      resource: mcpUrl,
-    }),
-    { clientId: client.client_id, scope: 'mcp' },
-  );
 }
 
 async function cursor(as) {
   const host = 'Cursor';
   begin(host, 'registration');
   const redirectUri = 'cursor://anysphere.cursor-mcp/oauth/callback';
-  const client = await register(as, {
-    client_name: 'Cursor',
-    redirect_uris: [redirectUri],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
+  const client = await register(as, publicClient('Cursor', [redirectUri]));
+  await logInAndRedeem(as, host, client, {
+    redirectUri,
+    resource: undefined,
+    steps: ['authorize without resource (custom-scheme redirect)', 'code exchange without resource'],
   });
-  begin(host, 'authorize without resource (custom-scheme redirect)');
-  const { code, verifier } = await authorize(as, { clientId: client.client_id, redirectUri, scope: 'mcp' });
-  begin(host, 'code exchange without resource');
-  await expectTokens(
-    as,
-    await tokenRequest(as, client, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-    }),
-    { clientId: client.client_id, scope: 'mcp' },
-  );
 }
 
 async function vscode(as) {
   const host = 'VS Code';
   begin(host, 'registration (native, https and loopback URIs)');
-  const client = await register(as, {
-    client_name: 'Visual Studio Code',
-    application_type: 'native',
-    redirect_uris: [
-      'http://127.0.0.1:33418/',
-      'http://127.0.0.1/',
-      'https://vscode.dev/redirect',
-      'https://insiders.vscode.dev/redirect',
-    ],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  });
+  const client = await register(
+    as,
+    publicClient(
+      'Visual Studio Code',
+      ['http://127.0.0.1:33418/', 'http://127.0.0.1/', 'https://vscode.dev/redirect', 'https://insiders.vscode.dev/redirect'],
+      { application_type: 'native' },
+    ),
+  );
   check('the registration keeps application_type native', client.application_type === 'native', client);
-  for (const redirectUri of ['https://vscode.dev/redirect', `http://127.0.0.1:${await freePort()}/`]) {
-    begin(host, `authorize via ${redirectUri}`);
-    const { code, verifier } = await authorize(as, {
-      clientId: client.client_id,
-      redirectUri,
-      scope: 'mcp',
-      resource: mcpUrl,
-    });
-    begin(host, `code exchange for ${redirectUri}`);
-    await expectTokens(
-      as,
-      await tokenRequest(as, client, {
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: redirectUri,
-        code_verifier: verifier,
-        resource: mcpUrl,
-      }),
-      { clientId: client.client_id, scope: 'mcp' },
-    );
-  }
+  await logInThroughEach(as, host, client, ['https://vscode.dev/redirect', `http://127.0.0.1:${await freePort()}/`]);
 }
 
 async function inspector(as) {
   const host = 'MCP Inspector';
   begin(host, 'registration');
   const redirectUris = ['http://localhost:6274/oauth/callback', 'http://localhost:6274/oauth/callback/debug'];
-  const client = await register(as, {
-    client_name: 'MCP Inspector',
-    client_uri: 'https://github.com/modelcontextprotocol/inspector',
-    redirect_uris: redirectUris,
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  });
-  for (const redirectUri of redirectUris) {
-    begin(host, `authorize via ${redirectUri}`);
-    const { code, verifier } = await authorize(as, {
-      clientId: client.client_id,
-      redirectUri,
-      scope: 'mcp',
-      resource: mcpUrl,
-    });
-    begin(host, `code exchange for ${redirectUri}`);
-    await expectTokens(
-      as,
-      await tokenRequest(as, client, {
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: redirectUri,
-        code_verifier: verifier,
-        resource: mcpUrl,
-      }),
-      { clientId: client.client_id, scope: 'mcp' },
-    );
-  }
+  const client = await register(
+    as,
+    publicClient('MCP Inspector', redirectUris, { client_uri: 'https://github.com/modelcontextprotocol/inspector' }),
+  );
+  await logInThroughEach(as, host, client, redirectUris);
 }
 
 /** A Client ID Metadata Document served here (run.sh allows CIMD over http on loopback). */
@@ -477,7 +377,7 @@ async function cimd(as) {
     begin(host, 'authorize with the document URL as client_id');
     const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
     const client = { client_id: documentUrl, token_endpoint_auth_method: 'none' };
-    const { code, verifier } = await authorize(as, {
+    const authorized = await authorize(as, {
       clientId: documentUrl,
       redirectUri,
       scope: 'mcp',
@@ -485,17 +385,10 @@ async function cimd(as) {
     });
     check('authbridge fetched the document', fetches >= 1, { fetches });
     begin(host, 'code exchange');
-    await expectTokens(
-      as,
-      await tokenRequest(as, client, {
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: redirectUri,
-        code_verifier: verifier,
-        resource: mcpUrl,
-      }),
-      { clientId: documentUrl, scope: 'mcp' },
-    );
+    await expectTokens(as, await redeem(as, client, authorized, redirectUri, mcpUrl), {
+      clientId: documentUrl,
+      scope: 'mcp',
+    });
   } finally {
     server.close();
   }
@@ -506,15 +399,9 @@ async function deletedClient(as) {
   const host = 'deleted client';
   begin(host, 'registration');
   const redirectUri = `http://127.0.0.1:${await freePort()}/callback`;
-  const client = await register(as, {
-    client_name: `Deleted before the code exchange ${random(4)}`,
-    redirect_uris: [redirectUri],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  });
+  const client = await register(as, publicClient(`Deleted before the code exchange ${random(4)}`, [redirectUri]));
   begin(host, 'authorize');
-  const { code, verifier } = await authorize(as, {
+  const authorized = await authorize(as, {
     clientId: client.client_id,
     redirectUri,
     scope: 'mcp',
@@ -522,15 +409,7 @@ async function deletedClient(as) {
   });
   begin(host, 'code exchange after RFC 7592 DELETE');
   await deleteRegistration(client);
-  expectInvalidClient(
-    await tokenRequest(as, client, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-      resource: mcpUrl,
-    }),
-  );
+  expectInvalidClient(await redeem(as, client, authorized, redirectUri, mcpUrl));
 }
 
 try {
@@ -541,15 +420,5 @@ try {
     await run(as);
   }
 } catch (error) {
-  const detail = [error?.message ?? String(error)];
-  if (error?.code) detail.push(`code ${error.code}`);
-  if (error?.cause && !(error.cause instanceof Response)) {
-    try {
-      detail.push(`cause ${JSON.stringify(error.cause)}`);
-    } catch {
-      detail.push(`cause ${error.cause}`);
-    }
-  }
-  console.log(`not ok - ${currentHost}: ${currentStep}: ${detail.join('; ')}`);
-  process.exit(1);
+  fail(error, describeError);
 }

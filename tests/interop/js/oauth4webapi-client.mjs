@@ -9,25 +9,12 @@
 //
 // Prints `ok - oauth4webapi: <check>` lines; exits 1 naming the step that failed.
 
-import { createServer } from 'node:net';
 import * as oauth from 'oauth4webapi';
-import { approveConsent, check, step } from './lib/user-agent.mjs';
+import { describeError as describe, env, freePort, isLoopbackHttp, urlWith } from './lib/common.mjs';
+import { approveConsent, check, fail, step } from './lib/user-agent.mjs';
 
 const CLIENT = 'oauth4webapi';
-let current = 'start';
-function begin(name) {
-  current = name;
-  step(CLIENT, name);
-}
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.log(`not ok - ${CLIENT}: configuration: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-}
+const begin = (name) => step(CLIENT, name);
 
 const issuerString = env('AUTHBRIDGE_ISSUER');
 const mcpUrl = env('MCP_URL');
@@ -35,42 +22,7 @@ const issuer = new URL(issuerString);
 
 // The test servers speak plain http on loopback; oauth4webapi refuses http unless told. Never
 // used for anything but a loopback issuer.
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-const insecure =
-  issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname)
-    ? { [oauth.allowInsecureRequests]: true }
-    : {};
-
-/** A port nobody listens on now: the loopback redirect URI's, as a native app would pick. */
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The error body of an oauth4webapi ResponseBodyError / OperationProcessingError, for messages. */
-function describe(error) {
-  const parts = [`${error?.name ?? 'Error'}: ${error?.message ?? error}`];
-  if (error?.code) parts.push(`code ${error.code}`);
-  if (error?.error) parts.push(`error ${error.error}`);
-  if (error?.error_description) parts.push(`(${error.error_description})`);
-  if (error?.status) parts.push(`HTTP ${error.status}`);
-  if (error?.cause instanceof URLSearchParams) {
-    parts.push(`parameters ${error.cause}`);
-  } else if (error?.cause && !(error.cause instanceof Response)) {
-    try {
-      parts.push(`cause ${JSON.stringify(error.cause)}`);
-    } catch {
-      parts.push(`cause ${error.cause}`);
-    }
-  }
-  return parts.join('; ');
-}
+const insecure = isLoopbackHttp(issuer) ? { [oauth.allowInsecureRequests]: true } : {};
 
 async function main() {
   begin('discovery');
@@ -123,8 +75,7 @@ async function main() {
   const codeVerifier = oauth.generateRandomCodeVerifier();
   const codeChallenge = await oauth.calculatePKCECodeChallenge(codeVerifier);
   const state = oauth.generateRandomState();
-  const authorizationUrl = new URL(as.authorization_endpoint);
-  for (const [name, value] of Object.entries({
+  const authorizationUrl = urlWith(as.authorization_endpoint, {
     response_type: 'code',
     client_id: client.client_id,
     redirect_uri: redirectUri,
@@ -133,9 +84,7 @@ async function main() {
     code_challenge: codeChallenge,
     code_challenge_method: 'S256',
     resource: mcpUrl,
-  })) {
-    authorizationUrl.searchParams.set(name, value);
-  }
+  });
   const callback = await approveConsent(authorizationUrl.href, { redirectPrefix: redirectUri });
   check('consent and the upstream login end at the registered redirect URI', callback.href.startsWith(`${redirectUri}?`), callback.href);
 
@@ -233,9 +182,4 @@ async function main() {
   check('the revoked refresh token is refused with invalid_grant', refusal?.error === 'invalid_grant', refusal && describe(refusal));
 }
 
-try {
-  await main();
-} catch (error) {
-  console.log(`not ok - ${CLIENT}: ${current}: ${describe(error)}`);
-  process.exit(1);
-}
+main().catch((error) => fail(error, describe));

@@ -20,33 +20,30 @@ Prints `ok - <check>` lines; on failure `not ok - MCP Python SDK: <step>: <messa
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
-import socket
 import sys
 from importlib.metadata import version
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
-import httpx2
 from mcp import ClientSession
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources for user_agent
-from user_agent import CheckFailed, approve_consent, check, fail, step  # noqa: E402
+from sdk_support import (  # noqa: E402
+    TOOL_TIMEOUT_SECS,
+    AuthorizationRefused,
+    PublicClient,
+    call_ownerrez_me,
+    jwt_claims,
+    run,
+    tool_json,
+    unwrap,
+)
+from user_agent import CheckFailed, check, step  # noqa: E402
 
 CLIENT = "MCP Python SDK"
-TOOL_TIMEOUT_SECS = 60
-
-
-def http_client_with(provider: OAuthClientProvider) -> httpx2.AsyncClient:
-    """An HTTP client for the transport, authenticated by the SDK's provider (the SDK's documented
-    way: pass your own httpx2.AsyncClient), with the SDK's default timeouts."""
-    return httpx2.AsyncClient(auth=provider, timeout=httpx2.Timeout(30.0, read=300.0))
 
 
 def env(name: str) -> str:
@@ -59,115 +56,14 @@ def env(name: str) -> str:
 
 ISSUER = env("AUTHBRIDGE_ISSUER")
 MCP_URL = env("MCP_URL")
-EXPECTED_USER_ID = int(os.environ.get("EXPECTED_OWNERREZ_USER_ID", "123456"))
-EXPECTED_NAME = os.environ.get("EXPECTED_OWNERREZ_NAME", "Ann Owner")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def jwt_claims(token: str) -> dict:
-    """The payload of a JWT, unverified (oauth4webapi-client.mjs verifies signatures)."""
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-def tool_json(result) -> object:
-    texts = [c.text for c in result.content if getattr(c, "type", None) == "text"]
-    check("the tool answered one text content", len(texts) == 1, repr(result))
-    return json.loads(texts[0])
-
-
-class MemoryTokenStorage(TokenStorage):
-    """The SDK's TokenStorage protocol, in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
-
-
-class AuthorizationRefused(Exception):
-    """The redirect came back with an OAuth error instead of a code."""
-
-    def __init__(self, error: str, description: str | None):
-        super().__init__(f"{error}: {description}")
-        self.error = error
-
-
-class User:
-    """The person at the browser: approves the consent page the SDK sends them to."""
-
-    def __init__(self, redirect_uri: str) -> None:
-        self.redirect_uri = redirect_uri
-        self.authorization_urls: list[str] = []
-        self.redirects: list[str] = []
-
-    async def redirect_handler(self, authorization_url: str) -> None:
-        self.authorization_urls.append(authorization_url)
-        self.redirects.append(await approve_consent(authorization_url, self.redirect_uri))
-
-    async def callback_handler(self) -> AuthorizationCodeResult:
-        query = parse_qs(urlsplit(self.redirects[-1]).query)
-        one = lambda name: query.get(name, [None])[0]  # noqa: E731
-        if one("error"):
-            raise AuthorizationRefused(one("error"), one("error_description"))
-        return AuthorizationCodeResult(code=one("code"), state=one("state"), iss=one("iss"))
-
-
-class Wire:
-    """Every response the SDK's HTTP client received, for checks on what happened on the wire."""
-
-    def __init__(self) -> None:
-        self.responses: list[tuple[str, str, int, str | None]] = []
-
-    async def on_response(self, response: httpx2.Response) -> None:
-        self.responses.append(
-            (
-                response.request.method,
-                str(response.request.url.copy_with(query=None)),
-                response.status_code,
-                response.headers.get("www-authenticate"),
-            )
-        )
 
 
 async def main() -> None:
     step(CLIENT, "setup")
     print(f"# mcp {version('mcp')}", flush=True)
-    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    user = User(redirect_uri)
-    storage = MemoryTokenStorage()
-    wire = Wire()
-    provider = OAuthClientProvider(
-        server_url=MCP_URL,
-        client_metadata=OAuthClientMetadata(
-            client_name="MCP Python SDK (authbridge interop)",
-            redirect_uris=[redirect_uri],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-            token_endpoint_auth_method="none",
-        ),
-        storage=storage,
-        redirect_handler=user.redirect_handler,
-        callback_handler=user.callback_handler,
-    )
-    http_client = http_client_with(provider)
-    http_client.event_hooks["response"].append(wire.on_response)
+    sdk = PublicClient(MCP_URL, "MCP Python SDK (authbridge interop)")
+    user, storage, wire, redirect_uri = sdk.user, sdk.storage, sdk.wire, sdk.redirect_uri
+    http_client = sdk.http_client()
 
     async with http_client, streamable_http_client(MCP_URL, http_client=http_client) as (read, write):
         async with ClientSession(read, write) as session:
@@ -176,12 +72,12 @@ async def main() -> None:
             check("initialize succeeded after the SDK's OAuth flow", initialized.server_info.name is not None, repr(initialized))
             check(
                 "the first request got 401 with a resource_metadata challenge",
-                any(s == 401 and c and "resource_metadata=" in c for _, _, s, c in wire.responses),
+                any(r.status == 401 and "resource_metadata=" in (r.www_authenticate or "") for r in wire.responses),
                 wire.responses,
             )
             check(
                 "the SDK read authbridge's metadata and registered with it (201)",
-                any(u == f"{ISSUER}/register" and s == 201 for _, u, s, _ in wire.responses),
+                wire.saw(f"{ISSUER}/register", 201),
                 wire.responses,
             )
             check(
@@ -207,7 +103,7 @@ async def main() -> None:
             )
             check(
                 "the SDK redeemed the code at /token (200)",
-                any(u == f"{ISSUER}/token" and s == 200 for _, u, s, _ in wire.responses),
+                wire.saw(f"{ISSUER}/token", 200),
                 wire.responses,
             )
             tokens = storage.tokens
@@ -243,14 +139,7 @@ async def main() -> None:
             )
 
             step(CLIENT, "call ownerrez_me (token exchange -> OwnerRez /v2/users/me)")
-            ownerrez = await session.call_tool("ownerrez_me", {}, read_timeout_seconds=TOOL_TIMEOUT_SECS)
-            check("ownerrez_me succeeded", not ownerrez.is_error, repr(ownerrez))
-            user_me = tool_json(ownerrez)
-            check(
-                f"ownerrez_me returns the OwnerRez user {EXPECTED_USER_ID} / {EXPECTED_NAME!r}",
-                user_me.get("id") == EXPECTED_USER_ID and user_me.get("name") == EXPECTED_NAME,
-                user_me,
-            )
+            await call_ownerrez_me(session)
 
     # The SDK runs a step-up authorization inside the transport; when the user's side of it fails
     # (here: authbridge refuses the scope), the exception ends the whole connection rather than
@@ -265,8 +154,7 @@ async def main() -> None:
     auth_log = logging.getLogger("mcp.client.auth.oauth2")
     auth_log.setLevel(logging.CRITICAL)  # the SDK logs the expected refusal with a traceback
     try:
-        second = http_client_with(provider)
-        second.event_hooks["response"].append(wire.on_response)
+        second = sdk.http_client()
         with anyio.fail_after(TOOL_TIMEOUT_SECS):
             async with second, streamable_http_client(MCP_URL, http_client=second) as (read, write):
                 async with ClientSession(read, write) as session:
@@ -282,7 +170,7 @@ async def main() -> None:
     check("the second connection reused the stored tokens (no new login before admin_only)", reused)
     check("admin_only did not succeed", refused is not None or (admin is not None and admin.is_error), repr(admin))
     print(f"# admin_only ended with: {type(refused).__name__ + ': ' + str(refused) if refused else repr(admin)}", flush=True)
-    challenges = [c for _, u, s, c in wire.responses[before:] if u == MCP_URL and s == 403]
+    challenges = [r.www_authenticate for r in wire.responses[before:] if r.url == MCP_URL and r.status == 403]
     check(
         'the MCP server answered 403 with error="insufficient_scope"',
         any(c and 'error="insufficient_scope"' in c for c in challenges),
@@ -306,17 +194,5 @@ async def main() -> None:
         )
 
 
-def unwrap(error: BaseException) -> BaseException:
-    """The one exception inside (nested) single-member exception groups."""
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error
-
-
 if __name__ == "__main__":
-    try:
-        anyio.run(main)
-    except BaseException as error:  # noqa: BLE001 - every failure is reported with its step
-        if isinstance(error, SystemExit):
-            raise
-        fail(unwrap(error))
+    run(main)

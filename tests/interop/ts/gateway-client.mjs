@@ -16,102 +16,21 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
-import { approveConsent, check, fail, step } from '../js/lib/user-agent.mjs';
+import { InMemoryOAuthProvider, env, metadataUrlOf, postToolsList, recordingFetch, toolJson } from '../js/lib/common.mjs';
+import { check, fail, step } from '../js/lib/user-agent.mjs';
 
 const CLIENT = 'ts-sdk via the gateway';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`the environment variable ${name} is required (run tests/interop/run.sh)`);
-  return value;
-}
 
 const ISSUER = env('GATEWAY_ISSUER');
 const EXPECTED_USER_ID = Number(env('EXPECTED_OWNERREZ_USER_ID'));
 const EXPECTED_NAME = env('EXPECTED_OWNERREZ_NAME');
 const REDIRECT_URL = 'http://127.0.0.1:33419/callback';
 
-/** RFC 9728 §3.1: the well-known segment inserted before the resource's path. */
-function metadataUrlOf(resource) {
-  const url = new URL(resource);
-  return `${url.origin}/.well-known/oauth-protected-resource${url.pathname}`;
-}
-
-function toolJson(result) {
-  const text = result?.content?.find((c) => c.type === 'text')?.text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return { unparsed: text };
-  }
-}
-
-/** A fetch that remembers each response's method, URL, status and content type. */
-function recordingFetch(log) {
-  return async (url, init) => {
-    const response = await fetch(url, init);
-    log.push({
-      url: String(url),
-      method: init?.method ?? 'GET',
-      status: response.status,
-      contentType: response.headers.get('content-type') ?? '',
-    });
-    return response;
-  };
-}
-
-/** The SDK's OAuthClientProvider, in memory; the "browser" approves consent and logs in. */
-class Provider {
-  constructor() {
-    this.client = undefined;
-    this.savedTokens = undefined;
-    this.verifier = undefined;
-    this.redirects = [];
-  }
-  get redirectUrl() {
-    return REDIRECT_URL;
-  }
-  get clientMetadata() {
-    return {
-      client_name: 'authbridge interop: MCP TypeScript SDK via the gateway',
-      redirect_uris: [REDIRECT_URL],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  clientInformation() {
-    return this.client;
-  }
-  saveClientInformation(information) {
-    this.client = information;
-  }
-  tokens() {
-    return this.savedTokens;
-  }
-  saveTokens(tokens) {
-    this.savedTokens = tokens;
-  }
-  async redirectToAuthorization(url) {
-    this.redirects.push(await approveConsent(url, { redirectPrefix: REDIRECT_URL }));
-  }
-  saveCodeVerifier(verifier) {
-    this.verifier = verifier;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-}
-
 async function throughTheGateway(label, mcpUrl, expectedContentType) {
   const metadataUrl = metadataUrlOf(mcpUrl);
 
   step(CLIENT, `${label}: the gateway challenges an unauthenticated request`);
-  const unauthenticated = await fetch(mcpUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-  });
+  const unauthenticated = await postToolsList(mcpUrl);
   const challenge = unauthenticated.headers.get('www-authenticate') ?? '';
   check('401 without a token', unauthenticated.status === 401, unauthenticated.status);
   check(
@@ -130,7 +49,10 @@ async function throughTheGateway(label, mcpUrl, expectedContentType) {
   );
 
   step(CLIENT, `${label}: OAuth from scratch (401, discovery, DCR, consent, OwnerRez, token)`);
-  const provider = new Provider();
+  const provider = new InMemoryOAuthProvider({
+    clientName: 'authbridge interop: MCP TypeScript SDK via the gateway',
+    redirectUrl: REDIRECT_URL,
+  });
   const log = [];
   const first = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: recordingFetch(log) });
   let connectError;
@@ -140,7 +62,8 @@ async function throughTheGateway(label, mcpUrl, expectedContentType) {
     connectError = error;
   }
   check('connect ends in UnauthorizedError', connectError instanceof UnauthorizedError, String(connectError));
-  check('the SDK registered a client', typeof provider.client?.client_id === 'string', provider.client);
+  const registered = provider.savedClientInformation;
+  check('the SDK registered a client', typeof registered?.client_id === 'string', registered);
   const redirect = provider.redirects.at(-1);
   const code = redirect?.searchParams.get('code');
   check('the consent and login ended with a code and our iss', !!code && redirect.searchParams.get('iss') === ISSUER, redirect?.href);

@@ -27,15 +27,10 @@ import {
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
+import { InMemoryOAuthProvider, env, jwtParts, postToolsList, recordingFetch, toolJson } from '../js/lib/common.mjs';
 import { approveConsent, check, fail, step } from '../js/lib/user-agent.mjs';
 
 const CLIENT = 'ts-sdk';
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new Error(`the environment variable ${name} is required (run tests/interop/run.sh)`);
-  return value;
-}
 
 const ISSUER = env('AUTHBRIDGE_ISSUER');
 const MCP_URL = env('MCP_URL');
@@ -46,123 +41,6 @@ const EXPECTED_NAME = env('EXPECTED_OWNERREZ_NAME');
 const REDIRECT_URL = 'http://127.0.0.1:33418/callback';
 
 const base64url = (buffer) => Buffer.from(buffer).toString('base64url');
-
-/** The claims of a JWT, unverified (the MCP server verifies; here we only look). */
-function jwtParts(token) {
-  const [header, payload] = token.split('.');
-  return {
-    header: JSON.parse(Buffer.from(header, 'base64url').toString()),
-    payload: JSON.parse(Buffer.from(payload, 'base64url').toString()),
-  };
-}
-
-/** The first text content of a tool result, parsed as JSON. */
-function toolJson(result) {
-  const text = result?.content?.find((c) => c.type === 'text')?.text;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return { unparsed: text };
-  }
-}
-
-/** A fetch that remembers every response's status and WWW-Authenticate, per URL. */
-function recordingFetch(log) {
-  return async (url, init) => {
-    const response = await fetch(url, init);
-    log.push({
-      url: String(url),
-      method: init?.method ?? 'GET',
-      status: response.status,
-      wwwAuthenticate: response.headers.get('www-authenticate'),
-    });
-    return response;
-  };
-}
-
-/**
- * An OAuthClientProvider keeping everything in memory, as a desktop host might. Its
- * redirectToAuthorization "opens the browser": approveConsent plays the user approving the
- * consent page and logging in at the OwnerRez double; the redirect it ends at is kept for the
- * caller, who then hands the code to the SDK.
- */
-class InMemoryOAuthProvider {
-  constructor() {
-    this.savedClientInformation = undefined;
-    this.savedTokens = undefined;
-    this.savedCodeVerifier = undefined;
-    this.savedDiscoveryState = undefined;
-    this.lastState = undefined;
-    this.authorizationUrls = [];
-    this.redirects = [];
-    this.tokenHistory = [];
-  }
-
-  get redirectUrl() {
-    return REDIRECT_URL;
-  }
-
-  get clientMetadata() {
-    return {
-      client_name: 'authbridge interop: MCP TypeScript SDK',
-      redirect_uris: [REDIRECT_URL],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-
-  state() {
-    this.lastState = base64url(randomBytes(16));
-    return this.lastState;
-  }
-
-  clientInformation() {
-    return this.savedClientInformation;
-  }
-
-  saveClientInformation(information) {
-    this.savedClientInformation = information;
-  }
-
-  tokens() {
-    return this.savedTokens;
-  }
-
-  saveTokens(tokens) {
-    this.savedTokens = tokens;
-    this.tokenHistory.push(tokens);
-  }
-
-  async redirectToAuthorization(authorizationUrl) {
-    this.authorizationUrls.push(new URL(authorizationUrl));
-    this.redirects.push(await approveConsent(authorizationUrl, { redirectPrefix: REDIRECT_URL }));
-  }
-
-  saveCodeVerifier(codeVerifier) {
-    this.savedCodeVerifier = codeVerifier;
-  }
-
-  codeVerifier() {
-    if (!this.savedCodeVerifier) throw new Error('no code verifier saved');
-    return this.savedCodeVerifier;
-  }
-
-  invalidateCredentials(scope) {
-    if (scope === 'all' || scope === 'client') this.savedClientInformation = undefined;
-    if (scope === 'all' || scope === 'tokens') this.savedTokens = undefined;
-    if (scope === 'all' || scope === 'verifier') this.savedCodeVerifier = undefined;
-    if (scope === 'all' || scope === 'discovery') this.savedDiscoveryState = undefined;
-  }
-
-  saveDiscoveryState(state) {
-    this.savedDiscoveryState = state;
-  }
-
-  discoveryState() {
-    return this.savedDiscoveryState;
-  }
-}
 
 /** Checks an authorization response: a code, our state, and authbridge's iss (RFC 9207). */
 function checkAuthorizationResponse(prefix, redirect, expectedState) {
@@ -186,41 +64,28 @@ function checkAccessToken(prefix, accessToken, clientId) {
   return payload;
 }
 
-async function partA() {
-  step(CLIENT, 'a1. the MCP server challenges an unauthenticated request');
-  const unauthenticated = await fetch(MCP_URL, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-  });
-  const challenge = unauthenticated.headers.get('www-authenticate') ?? '';
-  check('401 without a token', unauthenticated.status === 401, unauthenticated.status);
+/** Checks a 401 from the MCP server (`label` says for what) and its Bearer challenge naming the
+ * resource metadata and scope mcp; returns the challenge. */
+function challengeOf(label, response) {
+  const challenge = response.headers.get('www-authenticate') ?? '';
+  check(`401 ${label}`, response.status === 401, response.status);
   check(
-    'WWW-Authenticate names the resource metadata and scope mcp',
+    `the challenge ${label} is Bearer with the resource metadata and scope mcp`,
     challenge.startsWith('Bearer ') &&
       challenge.includes(`resource_metadata="${MCP_RESOURCE_METADATA_URL}"`) &&
       challenge.includes('scope="mcp"'),
     challenge,
   );
+  return challenge;
+}
+
+async function partA() {
+  step(CLIENT, 'a1. the MCP server challenges an unauthenticated request');
+  const challenge = challengeOf('without a token', await postToolsList(MCP_URL));
   check('no error code without credentials (RFC 6750 §3.1)', !challenge.includes('error='), challenge);
-  const badToken = await fetch(MCP_URL, {
-    method: 'POST',
-    headers: {
-      authorization: 'Bearer not-a-jwt',
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-  });
-  const badChallenge = badToken.headers.get('www-authenticate') ?? '';
-  check('401 for an invalid token', badToken.status === 401, badToken.status);
-  check(
-    'WWW-Authenticate: error="invalid_token" with the resource metadata and scope',
-    badChallenge.includes('error="invalid_token"') &&
-      badChallenge.includes(`resource_metadata="${MCP_RESOURCE_METADATA_URL}"`) &&
-      badChallenge.includes('scope="mcp"'),
-    badChallenge,
-  );
+  const badToken = await postToolsList(MCP_URL, { authorization: 'Bearer not-a-jwt' });
+  const badChallenge = challengeOf('for an invalid token', badToken);
+  check('WWW-Authenticate: error="invalid_token"', badChallenge.includes('error="invalid_token"'), badChallenge);
   const atRoot = await (await fetch(new URL('/.well-known/oauth-protected-resource', MCP_URL))).json();
   const atPath = await (await fetch(MCP_RESOURCE_METADATA_URL)).json();
   check(
@@ -230,7 +95,10 @@ async function partA() {
   );
 
   step(CLIENT, 'a2. connect: 401, then auth() registers, authorizes and redirects');
-  const provider = new InMemoryOAuthProvider();
+  const provider = new InMemoryOAuthProvider({
+    clientName: 'authbridge interop: MCP TypeScript SDK',
+    redirectUrl: REDIRECT_URL,
+  });
   const httpLog = [];
   const firstTransport = new StreamableHTTPClientTransport(new URL(MCP_URL), {
     authProvider: provider,
@@ -395,14 +263,16 @@ async function partB() {
   const code = checkAuthorizationResponse('authorization response', redirect, state);
 
   step(CLIENT, 'b5. exchangeAuthorization');
-  const tokens = await exchangeAuthorization(ISSUER, {
-    metadata,
-    clientInformation,
-    authorizationCode: code,
-    codeVerifier,
-    redirectUri: REDIRECT_URL,
-    resource: new URL(resourceMetadata.resource),
-  });
+  const redeem = () =>
+    exchangeAuthorization(ISSUER, {
+      metadata,
+      clientInformation,
+      authorizationCode: code,
+      codeVerifier,
+      redirectUri: REDIRECT_URL,
+      resource: new URL(resourceMetadata.resource),
+    });
+  const tokens = await redeem();
   check('an access token', typeof tokens.access_token === 'string', tokens);
   check('token_type Bearer', tokens.token_type === 'Bearer', tokens.token_type);
   check('a refresh token', typeof tokens.refresh_token === 'string' && tokens.refresh_token.length > 0, tokens);
@@ -435,14 +305,7 @@ async function partB() {
   step(CLIENT, 'b8. a replayed authorization code is refused and revokes what it issued');
   let replayError;
   try {
-    await exchangeAuthorization(ISSUER, {
-      metadata,
-      clientInformation,
-      authorizationCode: code,
-      codeVerifier,
-      redirectUri: REDIRECT_URL,
-      resource: new URL(resourceMetadata.resource),
-    });
+    await redeem();
   } catch (error) {
     replayError = error;
   }

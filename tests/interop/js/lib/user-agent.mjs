@@ -11,7 +11,7 @@
 //
 // check(name, condition, detail)  prints `ok - <name>` or throws Error("<name>: <detail>").
 // step(client, name)             prints a heading and remembers where a failure happened.
-// fail(error)                    prints `not ok - <client>: <step>: <message>` and exits 1.
+// fail(error, describe?)         prints `not ok - <client>: <step>: <message>` and exits 1.
 
 const MAX_REDIRECTS = 10;
 
@@ -37,11 +37,19 @@ export function currentStep() {
   return { ...current };
 }
 
-/** Reports a failure naming the client and step, then exits non-zero. For `main().catch(fail)`. */
-export function fail(error) {
-  const message = error?.stack && process.env.INTEROP_STACKS ? error.stack : error?.message ?? String(error);
-  console.log(`not ok - ${current.client}: ${current.step}: ${message}`);
-  if (error?.cause) console.log(`  cause: ${error.cause?.message ?? error.cause}`);
+/**
+ * Reports a failure naming the client and step, then exits non-zero. For `main().catch(fail)`;
+ * `describe(error)`, when given, words the error (and its cause) instead of its message.
+ */
+export function fail(error, describe) {
+  if (error?.stack && process.env.INTEROP_STACKS) {
+    console.log(`not ok - ${current.client}: ${current.step}: ${error.stack}`);
+  } else if (describe) {
+    console.log(`not ok - ${current.client}: ${current.step}: ${describe(error)}`);
+  } else {
+    console.log(`not ok - ${current.client}: ${current.step}: ${error?.message ?? String(error)}`);
+  }
+  if (error?.cause && !describe) console.log(`  cause: ${error.cause?.message ?? error.cause}`);
   process.exit(1);
 }
 
