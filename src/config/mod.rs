@@ -22,6 +22,7 @@ mod password;
 mod proxy;
 mod validate;
 mod validate_upstream;
+pub use crate::store::SqliteSynchronous;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
 pub use lifetimes::TokenLifetimeConfig;
@@ -167,6 +168,8 @@ pub struct DatabaseConfig {
     /// `sqlite://…` or `postgres://…`; absent means `<data_dir>/authbridge.db`.
     pub url: Option<String>,
     pub max_connections: u32,
+    /// SQLite's `synchronous` setting; see [`SqliteSynchronous`].
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
