@@ -294,9 +294,7 @@ fn routes(state: Arc<AppState>, gateway: Arc<Gateway>) -> BoxEndpoint<'static> {
     let mut app = Route::new()
         .at(
             AUTHORIZE_PATH,
-            get(authorize::authorize).with(AuthorizeSourceLimit {
-                state: state.clone(),
-            }),
+            get(authorize::authorize).with(AuthorizeSourceLimit::new(state.clone())),
         )
         .at(CONSENT_PATH, post(consent::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))

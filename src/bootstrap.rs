@@ -80,13 +80,15 @@ pub fn database_url(config: &Config) -> String {
 /// An in-memory SQLite database lives only as long as its pool, so there it is the same pool.
 pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
     let url = database_url(config);
-    let migrating = Store::connect(&url, config.database.max_connections).await?;
+    let database = &config.database;
+    let migrating =
+        Store::open(&url, database.max_connections, database.sqlite_synchronous).await?;
     migrating.migrate().await?;
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(migrating);
     }
     migrating.close().await?;
-    Ok(Store::connect(&url, config.database.max_connections).await?)
+    Ok(Store::open(&url, database.max_connections, database.sqlite_synchronous).await?)
 }
 
 /// Builds the vault from the configured keys. In development mode without a configured key,

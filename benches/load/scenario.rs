@@ -67,6 +67,26 @@ async fn sessions(
     std::mem::take(&mut *out.lock().unwrap())
 }
 
+/// With `LOAD_CALLGRIND` set (the server started under `valgrind --tool=callgrind`, for
+/// example through a `--binary` script that execs it), zeroes the counts before the measured
+/// phase (`-z`) and dumps them after it (`-d`), so the dump holds the operations alone:
+/// instruction counts, repeatable on a busy machine where CPU time is not.
+fn callgrind(server: &ServerProcess, action: &str) {
+    if std::env::var_os("LOAD_CALLGRIND").is_none() {
+        return;
+    }
+    if let Some(pid) = server.pid() {
+        let status = std::process::Command::new("callgrind_control")
+            .args([action, &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "callgrind_control {action} failed"
+        );
+    }
+}
+
 pub async fn run(
     server: &mut ServerProcess,
     engine: &str,
@@ -97,6 +117,7 @@ pub async fn run(
         _ => None,
     };
     let cpu_before = server.cpu_time().unwrap_or_default();
+    callgrind(server, "-z");
     let started = Instant::now();
     let (t, c, s, p) = (
         target.clone(),
@@ -144,6 +165,7 @@ pub async fn run(
     })
     .await;
     let elapsed = started.elapsed();
+    callgrind(server, "-d");
     let cpu = server
         .cpu_time()
         .unwrap_or_default()

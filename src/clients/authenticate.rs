@@ -18,6 +18,30 @@ pub struct AuthenticatedClient {
     pub resource_server_for: Option<String>,
     /// The access-token lifetime an operator set for this client.
     pub access_token_ttl_secs: Option<i64>,
+    /// The client's last use as recorded (see [`AuthenticatedClient::use_to_record`]).
+    pub use_recorded_at: Option<i64>,
+    /// Marked superseded by a newer registration of its software (`store::eviction`); a use
+    /// clears the mark.
+    pub superseded: bool,
+    /// Whether the client has a row to record its use on (not a metadata-document client).
+    pub registered: bool,
+}
+
+/// How fresh the recorded last use of a client is kept. The reaper deletes clients unused
+/// for days (`registration.reap_unused_after_days`), so a grant records a use only when the
+/// recorded one is older than this: most grants write nothing for it.
+pub const CLIENT_USE_RESOLUTION_SECS: i64 = 3600;
+
+impl AuthenticatedClient {
+    /// Whether a grant at `now` must record this client's use: the recorded use is older than
+    /// [`CLIENT_USE_RESOLUTION_SECS`] (or missing), or the client is marked superseded.
+    pub fn use_to_record(&self, now: i64) -> bool {
+        self.registered
+            && (self.superseded
+                || self
+                    .use_recorded_at
+                    .is_none_or(|at| now - at >= CLIENT_USE_RESOLUTION_SECS))
+    }
 }
 
 #[cfg(test)]
@@ -29,6 +53,9 @@ impl AuthenticatedClient {
             public,
             resource_server_for: resource.map(str::to_owned),
             access_token_ttl_secs: None,
+            use_recorded_at: None,
+            superseded: false,
+            registered: false,
         }
     }
 }
@@ -52,6 +79,9 @@ pub async fn authenticate_client(
                 public: true,
                 resource_server_for: None,
                 access_token_ttl_secs: None,
+                use_recorded_at: None,
+                superseded: false,
+                registered: false,
             }),
             _ => Err(refuse(
                 "a client identified by a metadata document has no secret",
@@ -87,5 +117,8 @@ pub async fn authenticate_client(
         public: row.secret_hash.is_none(),
         resource_server_for: row.resource_server_for,
         access_token_ttl_secs: row.access_token_ttl_secs,
+        use_recorded_at: row.last_used_at,
+        superseded: row.superseded_at.is_some(),
+        registered: true,
     })
 }

@@ -7,5 +7,6 @@ pub mod cimd;
 pub mod reaper;
 pub mod registry;
 pub mod resolve;
+pub mod source_limit;
 pub mod stored;
 pub mod trail;

@@ -27,6 +27,7 @@ use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
+use super::source_limit::SourceLimit;
 use super::stored::stored_metadata;
 pub use crate::store::clients::ClientKind;
 
@@ -72,6 +73,8 @@ pub struct Registry {
     issuer: Issuer,
     config: RegistrationConfig,
     rules: MetadataRules,
+    /// `per_source_limit`, counted in this instance's memory (see [`SourceLimit`]).
+    per_source: SourceLimit,
 }
 
 impl Registry {
@@ -93,6 +96,7 @@ impl Registry {
             custom_schemes: config.custom_redirect_schemes.clone(),
         };
         Self {
+            per_source: SourceLimit::new(config.per_source_limit, config.per_source_window_secs),
             store,
             clock,
             issuer,
@@ -151,16 +155,7 @@ impl Registry {
             return Ok(existing);
         }
 
-        let limit = self
-            .store
-            .hit_limit(
-                &format!("register:{source}"),
-                self.config.per_source_limit,
-                self.config.per_source_window_secs,
-                now,
-            )
-            .await?;
-        if let Some(retry_after) = limit {
+        if let Some(retry_after) = self.per_source.hit(source, now) {
             return Err(RegistrationError::RateLimited { retry_after });
         }
 

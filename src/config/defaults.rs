@@ -102,6 +102,7 @@ impl Default for DatabaseConfig {
         Self {
             url: None,
             max_connections: 10,
+            sqlite_synchronous: super::SqliteSynchronous::Normal,
         }
     }
 }

@@ -23,6 +23,7 @@ mod proxy;
 mod validate;
 mod validate_registration;
 mod validate_upstream;
+pub use crate::store::SqliteSynchronous;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
 pub use lifetimes::TokenLifetimeConfig;
@@ -168,6 +169,8 @@ pub struct DatabaseConfig {
     /// `sqlite://…` or `postgres://…`; absent means `<data_dir>/authbridge.db`.
     pub url: Option<String>,
     pub max_connections: u32,
+    /// SQLite's `synchronous` setting; see [`SqliteSynchronous`].
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -159,10 +159,12 @@ impl TokenService {
                 CodeDecision::Redeem => Err(grant_error("the authorization has been revoked")),
             };
         }
-        self.store
-            .touch_client(&client.client_id, now)
-            .await
-            .map_err(server_error)?;
+        if client.use_to_record(now) {
+            self.store
+                .touch_client(&client.client_id, now)
+                .await
+                .map_err(server_error)?;
+        }
         tracing::info!(client_id = %client.client_id, grant_id = %row.grant_id, "authorization code redeemed");
         Ok(response)
     }

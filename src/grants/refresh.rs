@@ -212,36 +212,18 @@ impl TokenService {
     }
 
     async fn load_refresh(&self, token_hash: &str) -> Result<Option<Loaded>, OAuthError> {
-        let Some(token) = self
+        let state = self
             .store
-            .refresh_token(token_hash)
-            .await
-            .map_err(server_error)?
-        else {
-            return Ok(None);
-        };
-        let Some(family) = self
-            .store
-            .family(&token.family_id)
-            .await
-            .map_err(server_error)?
-        else {
-            return Ok(None);
-        };
-        let grant = self
-            .store
-            .grant(&family.grant_id)
+            .refresh_state(token_hash)
             .await
             .map_err(server_error)?;
-        Ok(Some(Loaded {
-            token,
-            family,
-            grant,
+        Ok(state.map(|state| Loaded {
+            token: state.token,
+            family: state.family,
+            grant: state.grant,
         }))
     }
 
-    /// Issues the successor and rotates, once. A lost race is decided again on what the winner
-    /// wrote.
     async fn rotate(
         &self,
         client: &AuthenticatedClient,
@@ -284,10 +266,12 @@ impl TokenService {
             .await
             .map_err(server_error)?
         {
-            self.store
-                .touch_client(&client.client_id, now)
-                .await
-                .map_err(server_error)?;
+            if client.use_to_record(now) {
+                self.store
+                    .touch_client(&client.client_id, now)
+                    .await
+                    .map_err(server_error)?;
+            }
             return Ok(response);
         }
         // A parallel request rotated it first, or the family was revoked meanwhile.

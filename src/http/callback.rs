@@ -21,7 +21,7 @@ use crate::monitoring::LoginFailure;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::routes::CALLBACK_PATH;
 use crate::store::audit::{AuditRecord, actors};
-use crate::store::login::{CodeRow, CompletedLogin, RequestRow};
+use crate::store::login::{CodeRow, CompletedLogin, LoginAudit, RequestRow, SealTokens};
 use crate::telemetry::untrusted;
 use crate::tokens::opaque;
 use crate::upstream::{UpstreamError, UpstreamTokens};
@@ -191,8 +191,8 @@ async fn exchange_upstream_code(
     Ok(tokens)
 }
 
-/// Records the user, the grant and our code in one transaction, then the audit entry and the
-/// consent's user (both best effort: the login itself is already complete).
+/// Records the user, the grant, our code, the audit entry and the remembered approval's user,
+/// in one transaction.
 async fn issue_our_code(
     state: &AppState,
     request: &Request,
@@ -201,13 +201,29 @@ async fn issue_our_code(
     now: i64,
 ) -> Result<String, LoginRefusal> {
     let our_code = opaque::generate("code");
+    let address = request_address(request, state.config.registration.trust_forwarded_for);
+    let (client_id, resource, scope) = (
+        row.client_id.clone(),
+        row.resource.clone(),
+        row.scope.clone(),
+    );
+    let audit: LoginAudit = Arc::new(move |user_id, grant_id| {
+        let summary = json!({
+            "grant_id": grant_id,
+            "user_id": user_id,
+            "resource": resource,
+            "scope": scope,
+        });
+        AuditRecord::new(now, actors::USER, "grant.create", &summary)
+            .client(&client_id)
+            .source(address.as_deref())
+    });
     let (user_id, grant_id) = match record_login(
         state,
-        &row.client_id,
-        &row.resource,
-        &row.scope,
+        row,
         tokens,
         code_row(state, row, &our_code, now),
+        audit,
         now,
     )
     .await
@@ -222,20 +238,6 @@ async fn issue_our_code(
     };
     tracing::info!(client_id = %row.client_id, %user_id, %grant_id, provider = state.upstream.name(), "login completed; code issued");
     state.metrics.login_completed();
-    let summary = json!({
-        "grant_id": grant_id,
-        "user_id": user_id,
-        "resource": row.resource,
-        "scope": row.scope,
-    });
-    let address = request_address(request, state.config.registration.trust_forwarded_for);
-    let record = AuditRecord::new(now, actors::USER, "grant.create", &summary)
-        .client(&row.client_id)
-        .source(address.as_deref());
-    if let Err(error) = state.store.record_change(record).await {
-        tracing::error!(%error, "could not audit a new grant");
-    }
-    super::consent::record_consent_user(state, &row.request_hash, &user_id).await;
     Ok(our_code)
 }
 
@@ -259,31 +261,29 @@ fn code_row(state: &AppState, row: &RequestRow, code: &str, now: i64) -> CodeRow
 
 async fn record_login(
     state: &AppState,
-    client_id: &str,
-    resource: &str,
-    scope: &str,
+    row: &RequestRow,
     tokens: &UpstreamTokens,
     code: CodeRow,
+    audit: LoginAudit,
     now: i64,
 ) -> Result<(String, String), crate::store::StoreError> {
     let plaintext = SealedUpstreamTokens::from_upstream(tokens).to_plaintext();
     let login = CompletedLogin {
-        provider: state.upstream.name(),
-        subject: &tokens.subject,
-        display_name: tokens.display_name.as_deref(),
+        provider: state.upstream.name().to_owned(),
+        subject: tokens.subject.clone(),
+        display_name: tokens.display_name.clone(),
         new_user_id: format!("usr_{}", opaque::random_base64url(16)),
         new_grant_id: format!("grt_{}", opaque::random_base64url(16)),
-        client_id,
-        resource,
-        scope,
+        client_id: row.client_id.clone(),
+        resource: row.resource.clone(),
+        scope: row.scope.clone(),
         upstream_expires_at: tokens.expires_at,
         code,
         now,
+        request_hash: row.request_hash.clone(),
+        audit,
     };
-    state
-        .store
-        .complete_login(login, |grant_id| {
-            seal_plaintext(&state.vault, &plaintext, grant_id)
-        })
-        .await
+    let vault = state.vault.clone();
+    let seal: SealTokens = Arc::new(move |grant_id| seal_plaintext(&vault, &plaintext, grant_id));
+    state.store.complete_login(login, seal).await
 }

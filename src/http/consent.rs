@@ -231,12 +231,3 @@ fn approved_terms(row: &RememberedConsentRow) -> ConsentTerms<'_> {
         scope: &row.scope,
     }
 }
-
-/// After the login of the request `request_hash` completed as `user_id`: the approval given
-/// for it (if the user asked to remember it) becomes theirs and starts to count. A failure
-/// only means the approval is not remembered.
-pub async fn record_consent_user(state: &AppState, request_hash: &str, user_id: &str) {
-    if let Err(error) = state.store.record_consent_user(request_hash, user_id).await {
-        tracing::error!(%error, "could not record the user of a remembered approval");
-    }
-}

@@ -15,6 +15,7 @@ use super::authorize::error_page;
 use super::errors::json_error;
 use super::registration::request_source;
 
+use crate::clients::source_limit::SourceLimit;
 use crate::telemetry::untrusted;
 
 /// Refuses request bodies over `max_bytes`, whether or not they declare a length, and bodies
@@ -97,9 +98,23 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
 /// Limits the requests of one source (an IPv4 address or an IPv6 /64) to `login.per_source_limit`
 /// per window, for `/authorize`: each request there stores a pending authorization request, so
 /// without a limit one source could write rows without bound. Beyond it: a 429 page with
-/// `Retry-After`, and nothing written.
+/// `Retry-After`, and nothing written. Counted in this instance's memory, as registrations are
+/// (`clients::source_limit`): a request writes its pending request and no counter; pending
+/// requests expire and are purged, which bounds what every instance together stores.
 pub struct AuthorizeSourceLimit {
-    pub state: Arc<AppState>,
+    state: Arc<AppState>,
+    limit: Arc<SourceLimit>,
+}
+
+impl AuthorizeSourceLimit {
+    pub fn new(state: Arc<AppState>) -> Self {
+        let login = &state.config.login;
+        let limit = SourceLimit::new(login.per_source_limit, login.per_source_window_secs);
+        Self {
+            limit: Arc::new(limit),
+            state,
+        }
+    }
 }
 
 impl<E: Endpoint> Middleware<E> for AuthorizeSourceLimit {
@@ -109,6 +124,7 @@ impl<E: Endpoint> Middleware<E> for AuthorizeSourceLimit {
         AuthorizeSourceLimitEndpoint {
             inner,
             state: self.state.clone(),
+            limit: self.limit.clone(),
         }
     }
 }
@@ -116,6 +132,7 @@ impl<E: Endpoint> Middleware<E> for AuthorizeSourceLimit {
 pub struct AuthorizeSourceLimitEndpoint<E> {
     inner: E,
     state: Arc<AppState>,
+    limit: Arc<SourceLimit>,
 }
 
 impl<E: Endpoint> Endpoint for AuthorizeSourceLimitEndpoint<E> {
@@ -124,33 +141,12 @@ impl<E: Endpoint> Endpoint for AuthorizeSourceLimitEndpoint<E> {
     async fn call(&self, request: Request) -> poem::Result<Response> {
         let state = &self.state;
         let source = request_source(&request, state.config.registration.trust_forwarded_for);
-        let login = &state.config.login;
-        let limit = state
-            .store
-            .hit_limit(
-                &format!("authorize:{source}"),
-                login.per_source_limit,
-                login.per_source_window_secs,
-                state.clock.now(),
-            )
-            .await;
-        let retry_after = match limit {
-            Ok(None) => {
-                return self
-                    .inner
-                    .call(request)
-                    .await
-                    .map(IntoResponse::into_response);
-            }
-            Ok(Some(retry_after)) => retry_after,
-            Err(error) => {
-                tracing::error!(%error, "could not count an authorization request");
-                return Ok(error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "Please try again in a moment.",
-                ));
-            }
+        let Some(retry_after) = self.limit.hit(&source, state.clock.now()) else {
+            return self
+                .inner
+                .call(request)
+                .await
+                .map(IntoResponse::into_response);
         };
         tracing::warn!("authorization requests over the per-source limit");
         let mut page = error_page(

@@ -111,6 +111,15 @@ const INSERT_CHUNK: usize = 200;
 /// The longest source address kept (an IPv6 address with a zone fits).
 const MAX_SOURCE_CHARS: usize = 64;
 
+/// Records `record` within `txn`, with the change it describes.
+pub(super) async fn record_in(
+    txn: &impl ConnectionTrait,
+    record: AuditRecord,
+) -> Result<(), StoreError> {
+    record.into_active().insert(txn).await?;
+    Ok(())
+}
+
 impl AuditRecord {
     fn into_active(self) -> ActiveModel {
         ActiveModel {
@@ -157,15 +166,27 @@ impl Store {
     /// Records changes, in chunks of a bounded size.
     pub async fn record_audits(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
         let mut records = records.into_iter().peekable();
+        let mut chunks = Vec::new();
         while records.peek().is_some() {
             let chunk: Vec<ActiveModel> = records
                 .by_ref()
                 .take(INSERT_CHUNK)
                 .map(AuditRecord::into_active)
                 .collect();
-            Entity::insert_many(chunk).exec(self.conn()).await?;
+            chunks.push(chunk);
         }
-        Ok(())
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        self.write(move |txn| {
+            Box::pin(async move {
+                for chunk in chunks {
+                    Entity::insert_many(chunk).exec(txn).await?;
+                }
+                Ok(super::writer::Step::Commit(()))
+            })
+        })
+        .await
     }
 
     /// Audit entries, newest first, with ids below `before_id` when given.

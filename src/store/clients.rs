@@ -6,6 +6,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionTrait};
 
 use super::counters::{self, DYNAMIC_CLIENTS};
+use super::writer::Step;
 use super::{Store, StoreError};
 
 pub use client::{ClientKind, UnknownClientKind};
@@ -150,46 +151,37 @@ impl Store {
         dynamic_cap: Option<u64>,
         make_room: bool,
     ) -> Result<CappedInsert, StoreError> {
-        super::retry_when_busy(|| {
-            self.insert_client_once(row, registration_token_hash, dynamic_cap, make_room)
+        let row = row.clone();
+        let registration_token_hash = registration_token_hash.map(str::to_owned);
+        self.write(move |txn| {
+            Box::pin(async move {
+                let mut outcome = CappedInsert::Inserted;
+                if row.kind == ClientKind::Dynamic
+                    && !counters::take_slot(txn, DYNAMIC_CLIENTS, dynamic_cap).await?
+                {
+                    let evicted = match make_room {
+                        true => super::eviction::make_room(txn, row.created_at).await?,
+                        false => None,
+                    };
+                    let Some(evicted) = evicted else {
+                        return Ok(Step::Undo(CappedInsert::Full));
+                    };
+                    outcome = CappedInsert::MadeRoom { evicted };
+                }
+                active(&row).insert(txn).await?;
+                if let Some(hash) = registration_token_hash {
+                    registration_token::ActiveModel {
+                        token_hash: Set(hash),
+                        client_id: Set(row.client_id.clone()),
+                        created_at: Set(row.created_at),
+                    }
+                    .insert(txn)
+                    .await?;
+                }
+                Ok(Step::Commit(outcome))
+            })
         })
         .await
-    }
-
-    async fn insert_client_once(
-        &self,
-        row: &ClientRow,
-        registration_token_hash: Option<&str>,
-        dynamic_cap: Option<u64>,
-        make_room: bool,
-    ) -> Result<CappedInsert, StoreError> {
-        let txn = self.conn().begin().await?;
-        let mut outcome = CappedInsert::Inserted;
-        if row.kind == ClientKind::Dynamic
-            && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
-        {
-            let evicted = match make_room {
-                true => super::eviction::make_room(&txn, row.created_at).await?,
-                false => None,
-            };
-            let Some(evicted) = evicted else {
-                txn.rollback().await?;
-                return Ok(CappedInsert::Full);
-            };
-            outcome = CappedInsert::MadeRoom { evicted };
-        }
-        active(row).insert(&txn).await?;
-        if let Some(hash) = registration_token_hash {
-            registration_token::ActiveModel {
-                token_hash: Set(hash.to_owned()),
-                client_id: Set(row.client_id.clone()),
-                created_at: Set(row.created_at),
-            }
-            .insert(&txn)
-            .await?;
-        }
-        txn.commit().await?;
-        Ok(outcome)
     }
 
     /// The client a registration access token (by hash) manages, if it still exists.

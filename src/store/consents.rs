@@ -8,9 +8,10 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Query;
-use sea_orm::{QueryOrder, TransactionTrait};
+use sea_orm::QueryOrder;
 
-use super::{Store, StoreError, retry_when_busy};
+use super::writer::Step;
+use super::{Store, StoreError};
 
 pub mod remembered_consent {
     use sea_orm::entity::prelude::*;
@@ -48,6 +49,14 @@ pub type RememberedConsentRow = remembered_consent::Model;
 
 use remembered_consent::{Column, Entity};
 
+/// Sets whose approval `request_hash`'s was, when it was remembered and has no user yet.
+pub(super) fn consent_user(request_hash: &str, user_id: &str) -> sea_orm::UpdateMany<Entity> {
+    Entity::update_many()
+        .col_expr(Column::UserId, Expr::value(user_id))
+        .filter(Column::RequestHash.eq(request_hash))
+        .filter(Column::UserId.is_null())
+}
+
 /// The most approvals one browser handle keeps.
 pub const MAX_PER_BROWSER: usize = 20;
 
@@ -55,16 +64,8 @@ impl Store {
     /// Stores an approval and, in the same transaction, drops the oldest approvals of its
     /// browser handle beyond [`MAX_PER_BROWSER`].
     pub async fn remember_consent(&self, row: RememberedConsentRow) -> Result<(), StoreError> {
-        retry_when_busy(|| self.remember_consent_once(row.clone())).await
-    }
-
-    async fn remember_consent_once(&self, row: RememberedConsentRow) -> Result<(), StoreError> {
         let handle_hash = row.handle_hash.clone();
-        let txn = self.conn().begin().await?;
-        remembered_consent::ActiveModel::from(row)
-            .reset_all()
-            .insert(&txn)
-            .await?;
+        let model = remembered_consent::ActiveModel::from(row).reset_all();
         // The newest MAX_PER_BROWSER of this handle, as a sub-query: no id list crosses over.
         let newest = Query::select()
             .column(Column::RequestHash)
@@ -74,13 +75,17 @@ impl Store {
             .order_by(Column::RequestHash, sea_orm::Order::Desc)
             .limit(MAX_PER_BROWSER as u64)
             .to_owned();
-        Entity::delete_many()
+        let beyond = Entity::delete_many()
             .filter(Column::HandleHash.eq(handle_hash.as_str()))
-            .filter(Column::RequestHash.not_in_subquery(newest))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
+            .filter(Column::RequestHash.not_in_subquery(newest));
+        self.write(move |txn| {
+            Box::pin(async move {
+                model.insert(txn).await?;
+                beyond.exec(txn).await?;
+                Ok(Step::Commit(()))
+            })
+        })
+        .await
     }
 
     /// The live approvals a browser handle holds for a client, or for any client of its
@@ -104,22 +109,6 @@ impl Store {
             .order_by_desc(Column::CreatedAt)
             .all(self.conn())
             .await?)
-    }
-
-    /// Records whose approval it was once the login of the approved request completed.
-    /// Returns whether there was such an approval.
-    pub async fn record_consent_user(
-        &self,
-        request_hash: &str,
-        user_id: &str,
-    ) -> Result<bool, StoreError> {
-        let result = Entity::update_many()
-            .col_expr(Column::UserId, Expr::value(user_id))
-            .filter(Column::RequestHash.eq(request_hash))
-            .filter(Column::UserId.is_null())
-            .exec(self.conn())
-            .await?;
-        Ok(result.rows_affected == 1)
     }
 
     /// Forgets a user's approvals of a client for a resource (its grant was revoked).

@@ -6,8 +6,9 @@
 //! instances.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
+use super::writer::Step;
 use super::{Store, StoreError};
 
 pub mod user {
@@ -169,29 +170,42 @@ pub(super) fn drop_upstream_tokens() -> sea_orm::UpdateMany<grant::Entity> {
 
 pub use request::RequestStatus;
 
+/// Seals a login's upstream tokens for the grant id it is given.
+pub type SealTokens = std::sync::Arc<dyn Fn(&str) -> String + Send + Sync>;
+
 /// Everything a completed login writes, in one transaction.
 #[derive(Clone)]
-pub struct CompletedLogin<'a> {
-    pub provider: &'a str,
-    pub subject: &'a str,
-    pub display_name: Option<&'a str>,
+pub struct CompletedLogin {
+    pub provider: String,
+    pub subject: String,
+    pub display_name: Option<String>,
     pub new_user_id: String,
     pub new_grant_id: String,
-    pub client_id: &'a str,
-    pub resource: &'a str,
-    pub scope: &'a str,
+    pub client_id: String,
+    pub resource: String,
+    pub scope: String,
     pub upstream_expires_at: Option<i64>,
     pub code: CodeRow,
     pub now: i64,
+    /// The pending request that led here: an approval remembered with it is the user's.
+    pub request_hash: String,
+    /// The login's audit entry, made from the user and grant ids once they are known.
+    pub audit: LoginAudit,
 }
+
+/// Makes a login's audit entry from its user id and grant id.
+pub type LoginAudit = std::sync::Arc<dyn Fn(&str, &str) -> super::audit::AuditRecord + Send + Sync>;
 
 impl Store {
     pub async fn insert_authorization_request(&self, row: RequestRow) -> Result<(), StoreError> {
-        request::ActiveModel::from(row)
-            .reset_all()
-            .insert(self.conn())
-            .await?;
-        Ok(())
+        let model = request::ActiveModel::from(row).reset_all();
+        self.write(move |txn| {
+            Box::pin(async move {
+                model.insert(txn).await?;
+                Ok(Step::Commit(()))
+            })
+        })
+        .await
     }
 
     /// A pending request of this browser that has not expired.
@@ -218,11 +232,8 @@ impl Store {
         sealed_verifier: Option<String>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let result = request::Entity::update_many()
-            .col_expr(
-                request::Column::Status,
-                Expr::value(RequestStatus::Upstream),
-            )
+        let update = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(RequestStatus::Upstream))
             .col_expr(request::Column::UpstreamStateHash, Expr::value(state_hash))
             .col_expr(
                 request::Column::UpstreamPkceVerifier,
@@ -231,10 +242,11 @@ impl Store {
             .filter(request::Column::RequestHash.eq(request_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
             .filter(request::Column::Status.eq(RequestStatus::Pending))
-            .filter(request::Column::ExpiresAt.gt(now))
-            .exec(self.conn())
-            .await?;
-        Ok(result.rows_affected == 1)
+            .filter(request::Column::ExpiresAt.gt(now));
+        self.write(move |txn| {
+            Box::pin(async move { Ok(Step::Commit(update.exec(txn).await?.rows_affected == 1)) })
+        })
+        .await
     }
 
     /// Ends a pending request the user denied, once. Returns the request if this call did it.
@@ -244,23 +256,22 @@ impl Store {
         browser_hash: &str,
         now: i64,
     ) -> Result<Option<RequestRow>, StoreError> {
-        let result = request::Entity::update_many()
-            .col_expr(
-                request::Column::Status,
-                Expr::value(RequestStatus::Consumed),
-            )
+        let update = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(RequestStatus::Consumed))
             .filter(request::Column::RequestHash.eq(request_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
             .filter(request::Column::Status.eq(RequestStatus::Pending))
-            .filter(request::Column::ExpiresAt.gt(now))
-            .exec(self.conn())
-            .await?;
-        if result.rows_affected != 1 {
-            return Ok(None);
-        }
-        Ok(request::Entity::find_by_id(request_hash.to_owned())
-            .one(self.conn())
-            .await?)
+            .filter(request::Column::ExpiresAt.gt(now));
+        let find = request::Entity::find_by_id(request_hash.to_owned());
+        self.write(move |txn| {
+            Box::pin(async move {
+                if update.exec(txn).await?.rows_affected != 1 {
+                    return Ok(Step::Undo(None));
+                }
+                Ok(Step::Commit(find.one(txn).await?))
+            })
+        })
+        .await
     }
 
     /// Consumes the upstream state of a request, once, for the browser that started it and
@@ -271,29 +282,29 @@ impl Store {
         browser_hash: &str,
         now: i64,
     ) -> Result<Option<RequestRow>, StoreError> {
-        let result = request::Entity::update_many()
-            .col_expr(
-                request::Column::Status,
-                Expr::value(RequestStatus::Consumed),
-            )
+        let update = request::Entity::update_many()
+            .col_expr(request::Column::Status, Expr::value(RequestStatus::Consumed))
             .filter(request::Column::UpstreamStateHash.eq(state_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
             .filter(request::Column::Status.eq(RequestStatus::Upstream))
-            .filter(request::Column::ExpiresAt.gt(now))
-            .exec(self.conn())
-            .await?;
-        if result.rows_affected != 1 {
-            return Ok(None);
-        }
-        Ok(request::Entity::find()
-            .filter(request::Column::UpstreamStateHash.eq(state_hash))
-            .one(self.conn())
-            .await?)
+            .filter(request::Column::ExpiresAt.gt(now));
+        let find =
+            request::Entity::find().filter(request::Column::UpstreamStateHash.eq(state_hash));
+        self.write(move |txn| {
+            Box::pin(async move {
+                if update.exec(txn).await?.rows_affected != 1 {
+                    return Ok(Step::Undo(None));
+                }
+                Ok(Step::Commit(find.one(txn).await?))
+            })
+        })
+        .await
     }
 
     /// Writes a completed login in one transaction: the user (found by upstream identity or
     /// created), the grant (user × client × resource: the live one refreshed with the new scope
-    /// and upstream tokens, or a new one), the authorization code, and the client's first/last use.
+    /// and upstream tokens, or a new one), the authorization code, the client's first/last use,
+    /// the user of an approval remembered with the request, and the audit entry.
     /// `seal_tokens` seals the upstream tokens for the grant id it is given. Returns the user
     /// and grant ids.
     ///
@@ -302,36 +313,42 @@ impl Store {
     /// index: those run again and attach to the user and live grant the first one wrote.
     pub async fn complete_login(
         &self,
-        login: CompletedLogin<'_>,
-        seal_tokens: impl Fn(&str) -> String + Sync,
+        login: CompletedLogin,
+        seal_tokens: SealTokens,
     ) -> Result<(String, String), StoreError> {
-        super::retry_when_raced(|| self.complete_login_once(login.clone(), &seal_tokens)).await
+        super::retry_when_raced(|| self.complete_login_once(login.clone(), seal_tokens.clone()))
+            .await
     }
 
     async fn complete_login_once(
         &self,
-        login: CompletedLogin<'_>,
-        seal_tokens: &(dyn Fn(&str) -> String + Sync),
+        login: CompletedLogin,
+        seal_tokens: SealTokens,
     ) -> Result<(String, String), StoreError> {
-        let now = login.now;
-        let txn = self.conn().begin().await?;
-        // The client's first and last use, written first: a write before any read takes
-        // SQLite's write lock at once, waiting for it under the busy timeout, where a read first
-        // would fail with "database is locked" whenever another writer committed meanwhile (and
-        // a busy server starves the login). On PostgreSQL it row-locks the client, so logins
-        // through one client do not race for its users' grants.
-        record_client_use(&txn, login.client_id, now).await?;
-        let user_id = find_or_create_user(&txn, &login).await?;
-        let grant_id = carry_on_or_start_grant(&txn, &login, &user_id, seal_tokens).await?;
-        let code = CodeRow {
-            grant_id: grant_id.clone(),
-            user_id: user_id.clone(),
-            ..login.code
-        };
-        insert_code(&txn, code).await?;
-        super::eviction::mark_superseded_by(&txn, login.client_id, &user_id, now).await?;
-        txn.commit().await?;
-        Ok((user_id, grant_id))
+        self.write(move |txn| {
+            Box::pin(async move {
+                let now = login.now;
+                // The client's first and last use, written first: on PostgreSQL it row-locks
+                // the client, so logins through one client do not race for its users' grants.
+                record_client_use(txn, &login.client_id, now).await?;
+                let user_id = find_or_create_user(txn, &login).await?;
+                let grant_id =
+                    carry_on_or_start_grant(txn, &login, &user_id, seal_tokens.as_ref()).await?;
+                let code = CodeRow {
+                    grant_id: grant_id.clone(),
+                    user_id: user_id.clone(),
+                    ..login.code.clone()
+                };
+                insert_code(txn, code).await?;
+                super::eviction::mark_superseded_by(txn, &login.client_id, &user_id, now).await?;
+                super::consents::consent_user(&login.request_hash, &user_id)
+                    .exec(txn)
+                    .await?;
+                super::audit::record_in(txn, (login.audit)(&user_id, &grant_id)).await?;
+                Ok(Step::Commit((user_id, grant_id)))
+            })
+        })
+        .await
     }
 
     pub async fn code(&self, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
@@ -367,20 +384,20 @@ async fn record_client_use(
 /// one), or a new user. Returns the user id.
 async fn find_or_create_user(
     txn: &DatabaseTransaction,
-    login: &CompletedLogin<'_>,
+    login: &CompletedLogin,
 ) -> Result<String, StoreError> {
     let now = login.now;
     let existing_user = user::Entity::find()
-        .filter(user::Column::Provider.eq(login.provider))
-        .filter(user::Column::UpstreamSubject.eq(login.subject))
+        .filter(user::Column::Provider.eq(login.provider.as_str()))
+        .filter(user::Column::UpstreamSubject.eq(login.subject.as_str()))
         .one(txn)
         .await?;
     let Some(existing) = existing_user else {
         user::ActiveModel {
             user_id: Set(login.new_user_id.clone()),
-            provider: Set(login.provider.to_owned()),
-            upstream_subject: Set(login.subject.to_owned()),
-            display_name: Set(login.display_name.map(str::to_owned)),
+            provider: Set(login.provider.clone()),
+            upstream_subject: Set(login.subject.clone()),
+            display_name: Set(login.display_name.clone()),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -391,12 +408,7 @@ async fn find_or_create_user(
     user::Entity::update_many()
         .col_expr(
             user::Column::DisplayName,
-            Expr::value(
-                login
-                    .display_name
-                    .map(str::to_owned)
-                    .or(existing.display_name),
-            ),
+            Expr::value(login.display_name.clone().or(existing.display_name)),
         )
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::UserId.eq(existing.user_id.as_str()))
@@ -409,17 +421,17 @@ async fn find_or_create_user(
 /// tokens, or a new grant. Returns the grant id.
 async fn carry_on_or_start_grant(
     txn: &DatabaseTransaction,
-    login: &CompletedLogin<'_>,
+    login: &CompletedLogin,
     user_id: &str,
-    seal_tokens: &(dyn Fn(&str) -> String + Sync),
+    seal_tokens: &(dyn Fn(&str) -> String + Send + Sync),
 ) -> Result<String, StoreError> {
     let now = login.now;
     // Only a live grant is carried on: a revoked one stays revoked with everything issued
     // under it, and this login starts a new grant.
     let existing_grant = grant::Entity::find()
         .filter(grant::Column::UserId.eq(user_id))
-        .filter(grant::Column::ClientId.eq(login.client_id))
-        .filter(grant::Column::Resource.eq(login.resource))
+        .filter(grant::Column::ClientId.eq(login.client_id.as_str()))
+        .filter(grant::Column::Resource.eq(login.resource.as_str()))
         .filter(grant::Column::RevokedAt.is_null())
         .one(txn)
         .await?;
@@ -430,7 +442,7 @@ async fn carry_on_or_start_grant(
     match existing_grant {
         Some(_) => {
             grant::Entity::update_many()
-                .col_expr(grant::Column::Scope, Expr::value(login.scope))
+                .col_expr(grant::Column::Scope, Expr::value(login.scope.as_str()))
                 .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
                 .col_expr(
                     grant::Column::UpstreamExpiresAt,
@@ -446,9 +458,9 @@ async fn carry_on_or_start_grant(
             grant::ActiveModel {
                 grant_id: Set(grant_id.clone()),
                 user_id: Set(user_id.to_owned()),
-                client_id: Set(login.client_id.to_owned()),
-                resource: Set(login.resource.to_owned()),
-                scope: Set(login.scope.to_owned()),
+                client_id: Set(login.client_id.clone()),
+                resource: Set(login.resource.clone()),
+                scope: Set(login.scope.clone()),
                 upstream_tokens: Set(Some(sealed)),
                 upstream_expires_at: Set(login.upstream_expires_at),
                 created_at: Set(now),

@@ -14,10 +14,12 @@ pub mod grants;
 pub mod live_grant;
 pub mod login;
 pub mod rate_limits;
+pub mod refresh_state;
 pub mod revocation;
 pub mod settings;
 pub mod signing_keys;
 pub mod tokens;
+pub mod writer;
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,16 +27,27 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
+pub use writer::SqliteSynchronous;
+use writer::{JobFuture, Writer};
+
 /// A handle on the database, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads, and the writes that are not on the request path.
     db: DatabaseConnection,
+    /// Write transactions of the request path (see [`writer`]).
+    writer: Writer,
+    /// SQLite's writer connection, closed with the store (`None` when it is `db` itself).
+    writer_db: Option<DatabaseConnection>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    /// A grouped write was not committed (see [`writer`]); nothing of it is in the database.
+    #[error("database write not committed: {0}")]
+    Group(String),
     #[error("could not create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -43,10 +56,30 @@ pub enum StoreError {
 }
 
 impl Store {
-    /// Connects to `url`. For SQLite the file and its directory are created when missing, and
-    /// the connection is set up for a server: WAL journal, foreign keys enforced, and a busy
-    /// timeout so concurrent writers wait instead of failing.
+    /// Connects to `url` with the default `synchronous` setting ([`Store::open`]).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::open(url, max_connections, SqliteSynchronous::default()).await
+    }
+
+    /// Connects to `url`. For SQLite the file and its directory are created when missing, and
+    /// each connection is set up for a server: WAL journal, `synchronous` as given, foreign
+    /// keys enforced, and a busy timeout so that writers outside the request path wait instead
+    /// of failing. The request path's write transactions go to one writer connection of their
+    /// own, which groups them into shared commits ([`writer`]); reads use the pool of
+    /// `max_connections`. On PostgreSQL every transaction uses the pool.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        synchronous: SqliteSynchronous,
+    ) -> Result<Self, StoreError> {
+        if !url.starts_with("sqlite:") {
+            let db = Database::connect(options(url, max_connections, synchronous)).await?;
+            return Ok(Self {
+                writer: Writer::Pool(db.clone()),
+                db,
+                writer_db: None,
+            });
+        }
         if let Some(path) = sqlite_file(url)
             && let Some(dir) = Path::new(path).parent()
             && !dir.as_os_str().is_empty()
@@ -56,26 +89,29 @@ impl Store {
                 source,
             })?;
         }
-        let mut options = ConnectOptions::new(url.to_owned());
-        // An SQLite connection is a file handle that cannot go stale: pinging it before every
-        // query only adds a round trip (a large part of a gateway request's cost). PostgreSQL
-        // connections can be cut by the network, so they are still checked.
-        options.test_before_acquire(!url.starts_with("sqlite:"));
-        options
-            .max_connections(max_connections)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
-                opts.create_if_missing(true)
-                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10))
-            });
-        let db = Database::connect(options).await?;
-        Ok(Self { db })
+        let db = Database::connect(options(url, max_connections, synchronous)).await?;
+        // An in-memory database exists once per connection: its writer must be the pool.
+        let in_memory = sqlite_file(url).is_none() || url.contains("mode=memory");
+        let writer_db = match in_memory {
+            true => db.clone(),
+            false => Database::connect(options(url, 1, synchronous)).await?,
+        };
+        Ok(Self {
+            writer: Writer::grouped(writer_db.clone()),
+            db,
+            writer_db: (!in_memory).then_some(writer_db),
+        })
+    }
+
+    /// Runs `work` as one write transaction (see [`writer`]): on SQLite grouped with the
+    /// concurrent ones into one commit, on PostgreSQL on its own. Answers only once its
+    /// writes are committed, or undone when it returned [`writer::Step::Undo`].
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t sea_orm::DatabaseTransaction) -> JobFuture<'t, T> + Send + 'static,
+    {
+        self.writer.write(work).await
     }
 
     /// Applies every pending migration.
@@ -92,6 +128,9 @@ impl Store {
 
     pub async fn close(self) -> Result<(), StoreError> {
         self.db.close().await?;
+        if let Some(writer) = self.writer_db {
+            writer.close().await?;
+        }
         Ok(())
     }
 
@@ -206,6 +245,29 @@ fn is_busy(error: &DbErr) -> bool {
     text.contains("database is locked")
         || text.contains("(code: 5)")
         || text.contains("(code: 517)")
+}
+
+/// The pool options for `url`, SQLite's pragmas included.
+fn options(url: &str, max_connections: u32, synchronous: SqliteSynchronous) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    // An SQLite connection is a file handle that cannot go stale: pinging it before every
+    // query only adds a round trip (a large part of a gateway request's cost). PostgreSQL
+    // connections can be cut by the network, so they are still checked.
+    options.test_before_acquire(!url.starts_with("sqlite:"));
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.create_if_missing(true)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(synchronous.sqlx())
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    options
 }
 
 /// The file path in an SQLite URL, if it names a file (not `:memory:`).

@@ -13,12 +13,13 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{OnConflict, Query, SelectStatement};
-use sea_orm::{ActiveValue::Set, Condition, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ActiveValue::Set, Condition, DatabaseTransaction};
 
 use super::clients::client;
 use super::consents::remembered_consent;
 use super::login::{GrantRow, code, drop_upstream_tokens, grant, user};
 use super::tokens::{denylist, family, refresh};
+use super::writer::Step;
 use super::{Store, StoreError};
 
 impl Store {
@@ -30,16 +31,16 @@ impl Store {
         condition: Condition,
         now: i64,
     ) -> Result<Vec<GrantRow>, StoreError> {
-        super::retry_when_busy(|| async {
-            let txn = self.conn().begin().await?;
-            let live = grant::Entity::find()
-                .filter(condition.clone())
-                .filter(grant::Column::RevokedAt.is_null())
-                .all(&txn)
-                .await?;
-            revoke_grants_in(&txn, condition.clone(), now).await?;
-            txn.commit().await?;
-            Ok(live)
+        self.write(move |txn| {
+            Box::pin(async move {
+                let live = grant::Entity::find()
+                    .filter(condition.clone())
+                    .filter(grant::Column::RevokedAt.is_null())
+                    .all(txn)
+                    .await?;
+                revoke_grants_in(txn, condition, now).await?;
+                Ok(Step::Commit(live))
+            })
         })
         .await
     }
@@ -111,18 +112,18 @@ impl Store {
 
     /// Revokes the families matching `condition` (on the families table).
     pub async fn revoke_families(&self, condition: Condition, now: i64) -> Result<(), StoreError> {
-        super::retry_when_busy(|| async {
-            let txn = self.conn().begin().await?;
-            revoke_families_in(&txn, condition.clone(), now).await?;
-            txn.commit().await?;
-            Ok(())
+        self.write(move |txn| {
+            Box::pin(async move {
+                revoke_families_in(txn, condition, now).await?;
+                Ok(Step::Commit(()))
+            })
         })
         .await
     }
 
     /// Remembers a revoked access token until it would have expired anyway.
     pub async fn deny_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
-        denylist::Entity::insert(denylist::ActiveModel {
+        let insert = denylist::Entity::insert(denylist::ActiveModel {
             jti: Set(jti.to_owned()),
             expires_at: Set(expires_at),
         })
@@ -131,10 +132,14 @@ impl Store {
                 .do_nothing()
                 .to_owned(),
         )
-        .do_nothing()
-        .exec(self.conn())
-        .await?;
-        Ok(())
+        .do_nothing();
+        self.write(move |txn| {
+            Box::pin(async move {
+                insert.exec(txn).await?;
+                Ok(Step::Commit(()))
+            })
+        })
+        .await
     }
 
     pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {

@@ -6,9 +6,10 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Query, SelectStatement};
-use sea_orm::{Condition, TransactionTrait};
+use sea_orm::Condition;
 
 use super::login::{code, grant};
+use super::writer::Step;
 use super::{Store, StoreError};
 
 pub mod family {
@@ -110,34 +111,34 @@ impl Store {
         first: RefreshRow,
         now: i64,
     ) -> Result<bool, StoreError> {
-        super::retry_when_busy(|| async {
-            let txn = self.conn().begin().await?;
-            let live_grant = Query::select()
-                .column(grant::Column::GrantId)
-                .from(grant::Entity)
-                .and_where(grant::Column::GrantId.eq(family.grant_id.as_str()))
-                .and_where(grant::Column::RevokedAt.is_null())
-                .to_owned();
-            let spent = code::Entity::update_many()
-                .col_expr(code::Column::RedeemedAt, Expr::value(now))
-                .col_expr(
-                    code::Column::AccessJti,
-                    Expr::value(first.access_jti.as_str()),
-                )
-                .filter(code::Column::CodeHash.eq(code_hash))
-                .filter(code::Column::RedeemedAt.is_null())
-                .filter(code::Column::ExpiresAt.gt(now))
-                .filter(code::Column::GrantId.in_subquery(live_grant))
-                .exec(&txn)
-                .await?;
-            if spent.rows_affected != 1 {
-                txn.rollback().await?;
-                return Ok(false);
-            }
-            insert_family(&txn, family.clone()).await?;
-            insert_refresh(&txn, first.clone()).await?;
-            txn.commit().await?;
-            Ok(true)
+        let code_hash = code_hash.to_owned();
+        self.write(move |txn| {
+            Box::pin(async move {
+                let live_grant = Query::select()
+                    .column(grant::Column::GrantId)
+                    .from(grant::Entity)
+                    .and_where(grant::Column::GrantId.eq(family.grant_id.as_str()))
+                    .and_where(grant::Column::RevokedAt.is_null())
+                    .to_owned();
+                let spent = code::Entity::update_many()
+                    .col_expr(code::Column::RedeemedAt, Expr::value(now))
+                    .col_expr(
+                        code::Column::AccessJti,
+                        Expr::value(first.access_jti.as_str()),
+                    )
+                    .filter(code::Column::CodeHash.eq(code_hash))
+                    .filter(code::Column::RedeemedAt.is_null())
+                    .filter(code::Column::ExpiresAt.gt(now))
+                    .filter(code::Column::GrantId.in_subquery(live_grant))
+                    .exec(txn)
+                    .await?;
+                if spent.rows_affected != 1 {
+                    return Ok(Step::Undo(false));
+                }
+                insert_family(txn, family).await?;
+                insert_refresh(txn, first).await?;
+                Ok(Step::Commit(true))
+            })
         })
         .await
     }
@@ -166,61 +167,59 @@ impl Store {
         sealed_response: Option<String>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        super::retry_when_busy(|| async {
-            let txn = self.conn().begin().await?;
-            // A no-op assignment: it row-locks the family on PostgreSQL (and takes SQLite's
-            // write lock) before anything is decided.
-            let family_live = family::Entity::update_many()
-                .col_expr(
-                    family::Column::AbsoluteExpiresAt,
-                    Expr::col(family::Column::AbsoluteExpiresAt).into(),
-                )
-                .filter(family::Column::FamilyId.eq(successor.family_id.as_str()))
-                .filter(family::Column::RevokedAt.is_null())
-                .filter(family::Column::AbsoluteExpiresAt.gt(now))
-                .exec(&txn)
-                .await?;
-            let rotated = if family_live.rows_affected == 1 {
-                refresh::Entity::update_many()
-                    .col_expr(refresh::Column::RotatedAt, Expr::value(now))
+        let token_hash = token_hash.to_owned();
+        self.write(move |txn| {
+            Box::pin(async move {
+                // A no-op assignment: it row-locks the family on PostgreSQL (and takes SQLite's
+                // write lock) before anything is decided.
+                let family_live = family::Entity::update_many()
                     .col_expr(
-                        refresh::Column::Successor,
-                        Expr::value(sealed_response.clone()),
+                        family::Column::AbsoluteExpiresAt,
+                        Expr::col(family::Column::AbsoluteExpiresAt).into(),
                     )
+                    .filter(family::Column::FamilyId.eq(successor.family_id.as_str()))
+                    .filter(family::Column::RevokedAt.is_null())
+                    .filter(family::Column::AbsoluteExpiresAt.gt(now))
+                    .exec(txn)
+                    .await?;
+                if family_live.rows_affected != 1 {
+                    return Ok(Step::Undo(false));
+                }
+                let rotated = refresh::Entity::update_many()
+                    .col_expr(refresh::Column::RotatedAt, Expr::value(now))
+                    .col_expr(refresh::Column::Successor, Expr::value(sealed_response))
                     .filter(refresh::Column::TokenHash.eq(token_hash))
                     .filter(refresh::Column::FamilyId.eq(successor.family_id.as_str()))
                     .filter(refresh::Column::RotatedAt.is_null())
                     .filter(refresh::Column::IdleExpiresAt.gt(now))
-                    .exec(&txn)
-                    .await?
-                    .rows_affected
-                    == 1
-            } else {
-                false
-            };
-            if !rotated {
-                txn.rollback().await?;
-                return Ok(false);
-            }
-            insert_refresh(&txn, successor.clone()).await?;
-            txn.commit().await?;
-            Ok(true)
+                    .exec(txn)
+                    .await?;
+                if rotated.rows_affected != 1 {
+                    return Ok(Step::Undo(false));
+                }
+                insert_refresh(txn, successor).await?;
+                Ok(Step::Commit(true))
+            })
         })
         .await
     }
 
     /// Marks a client as just used (the reaper reads this); a used client is not superseded.
     pub async fn touch_client(&self, client_id: &str, now: i64) -> Result<(), StoreError> {
-        super::clients::client::Entity::update_many()
+        let update = super::clients::client::Entity::update_many()
             .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
             .col_expr(
                 super::clients::client::Column::SupersededAt,
                 Expr::value(Option::<i64>::None),
             )
-            .filter(super::clients::client::Column::ClientId.eq(client_id))
-            .exec(self.conn())
-            .await?;
-        Ok(())
+            .filter(super::clients::client::Column::ClientId.eq(client_id));
+        self.write(move |txn| {
+            Box::pin(async move {
+                update.exec(txn).await?;
+                Ok(Step::Commit(()))
+            })
+        })
+        .await
     }
 
     /// Deletes what can no longer be used: expired codes, requests and denylist entries,

@@ -272,8 +272,24 @@ async fn housekeeping_purges_rate_limit_rows() {
         config.registration.reap_interval_secs = 1;
     })
     .await;
-    app.register_public("https://a.example/cb", "A").await;
+    // The per-source limits count in memory now; rows left by an earlier version are purged.
+    let db = Database::connect(&app.db.url).await.unwrap();
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        format!(
+            "INSERT INTO rate_limits (bucket, window_start, count) VALUES ('register:old', {}, 3)",
+            app.clock_now()
+        ),
+    ))
+    .await
+    .unwrap();
     assert_eq!(count_rows(&app, "rate_limits").await, 1);
+    app.register_public("https://a.example/cb", "A").await;
+    assert_eq!(
+        count_rows(&app, "rate_limits").await,
+        1,
+        "a registration writes no counter row"
+    );
     app.clock.advance(2 * 86_400);
     assert_eq!(
         rows_after_housekeeping(&app, "rate_limits").await,
