@@ -18,6 +18,7 @@ pub mod revocation;
 pub mod settings;
 pub mod signing_keys;
 pub mod tokens;
+pub mod web_sessions;
 
 use std::path::Path;
 use std::time::Duration;
