@@ -11,6 +11,7 @@
 //! opens them and refreshes them under the grant's lease (for token exchange and the gateway).
 
 pub mod code;
+pub mod connected;
 pub mod exchange;
 pub mod refresh;
 pub mod revoke;
