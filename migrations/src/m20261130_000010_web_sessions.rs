@@ -45,14 +45,30 @@ impl MigrationTrait for Migration {
                             .primary_key(),
                     )
                     // `console` or `account`.
-                    .col(ColumnDef::new(WebSessions::Purpose).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(WebSessions::Purpose)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     // Account: our user id. Console: the operator's upstream user id, or
                     // `admin-token:<name>`.
-                    .col(ColumnDef::new(WebSessions::Subject).string_len(320).not_null())
+                    .col(
+                        ColumnDef::new(WebSessions::Subject)
+                            .string_len(320)
+                            .not_null(),
+                    )
                     // What the pages call the person.
                     .col(ColumnDef::new(WebSessions::Label).text().not_null())
-                    .col(ColumnDef::new(WebSessions::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(WebSessions::LastSeenAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(WebSessions::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebSessions::LastSeenAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     // Last seen plus the idle timeout, never past the absolute expiry.
                     .col(
                         ColumnDef::new(WebSessions::IdleExpiresAt)
@@ -97,13 +113,33 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(WebSignIns::Purpose).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(WebSignIns::Purpose)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     // SHA-256 of the browser-binding cookie of the browser that started it.
-                    .col(ColumnDef::new(WebSignIns::BrowserHash).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(WebSignIns::BrowserHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     // Sealed, as the login's: the PKCE verifier sent upstream, when it takes PKCE.
-                    .col(ColumnDef::new(WebSignIns::UpstreamPkceVerifier).text().null())
-                    .col(ColumnDef::new(WebSignIns::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(WebSignIns::ExpiresAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(WebSignIns::UpstreamPkceVerifier)
+                            .text()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebSignIns::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebSignIns::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;

@@ -70,7 +70,9 @@ impl ConsoleConfig {
         {
             return Err(ConfigError::new(
                 "console.operators",
-                format!("`{bad}` is not an upstream user id (1 to 255 characters, no surrounding spaces)"),
+                format!(
+                    "`{bad}` is not an upstream user id (1 to 255 characters, no surrounding spaces)"
+                ),
             ));
         }
         if self.admin_token_sign_in && !has_admin_tokens {
@@ -104,7 +106,11 @@ impl AccountConfig {
     }
 }
 
-fn validate_timeouts(section: &str, idle_minutes: u64, absolute_hours: u64) -> Result<(), ConfigError> {
+fn validate_timeouts(
+    section: &str,
+    idle_minutes: u64,
+    absolute_hours: u64,
+) -> Result<(), ConfigError> {
     if !(1..=MAX_IDLE_MINUTES).contains(&idle_minutes) {
         return Err(ConfigError::new(
             format!("{section}.session_idle_minutes"),
@@ -148,25 +154,55 @@ mod tests {
             ..ConsoleConfig::default()
         };
         let cases = [
-            ("nobody can sign in", enabled(&[], false), true, "console.operators"),
-            ("blank operator", enabled(&[" "], false), true, "console.operators"),
-            ("padded operator", enabled(&[" 7"], false), true, "console.operators"),
-            ("token sign-in without tokens", enabled(&[], true), false, "console.admin_token_sign_in"),
+            (
+                "nobody can sign in",
+                enabled(&[], false),
+                true,
+                "console.operators",
+            ),
+            (
+                "blank operator",
+                enabled(&[" "], false),
+                true,
+                "console.operators",
+            ),
+            (
+                "padded operator",
+                enabled(&[" 7"], false),
+                true,
+                "console.operators",
+            ),
+            (
+                "token sign-in without tokens",
+                enabled(&[], true),
+                false,
+                "console.admin_token_sign_in",
+            ),
             (
                 "idle 0",
-                ConsoleConfig { session_idle_minutes: 0, ..enabled(&["7"], false) },
+                ConsoleConfig {
+                    session_idle_minutes: 0,
+                    ..enabled(&["7"], false)
+                },
                 true,
                 "console.session_idle_minutes",
             ),
             (
                 "absolute too long",
-                ConsoleConfig { session_absolute_hours: 721, ..enabled(&["7"], false) },
+                ConsoleConfig {
+                    session_absolute_hours: 721,
+                    ..enabled(&["7"], false)
+                },
                 true,
                 "console.session_absolute_hours",
             ),
             (
                 "idle beyond absolute",
-                ConsoleConfig { session_idle_minutes: 120, session_absolute_hours: 1, ..enabled(&["7"], false) },
+                ConsoleConfig {
+                    session_idle_minutes: 120,
+                    session_absolute_hours: 1,
+                    ..enabled(&["7"], false)
+                },
                 true,
                 "console.session_idle_minutes",
             ),
@@ -176,13 +212,22 @@ mod tests {
         }
         enabled(&["7"], false).validate(false).unwrap();
         enabled(&[], true).validate(true).unwrap();
-        let account = AccountConfig { session_absolute_hours: 0, ..AccountConfig::default() };
-        assert_eq!(account.validate().unwrap_err().key, "account.session_absolute_hours");
+        let account = AccountConfig {
+            session_absolute_hours: 0,
+            ..AccountConfig::default()
+        };
+        assert_eq!(
+            account.validate().unwrap_err().key,
+            "account.session_absolute_hours"
+        );
     }
 
     #[test]
     fn operators_match_exactly() {
-        let console = ConsoleConfig { operators: vec!["123".into()], ..ConsoleConfig::default() };
+        let console = ConsoleConfig {
+            operators: vec!["123".into()],
+            ..ConsoleConfig::default()
+        };
         assert!(console.is_operator("123"));
         assert!(!console.is_operator("1234") && !console.is_operator(""));
     }

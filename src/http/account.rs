@@ -20,7 +20,9 @@ use super::session::{Account, AccountForm, AccountSession, SessionKind};
 use super::when::Moment;
 use crate::grants::connected::{AppIdentity, ConnectedApp, connected_apps};
 use crate::oauth::authorize::AuthorizeQuery;
-use crate::routes::{ACCOUNT_DISCONNECT_PATH, ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGN_OUT_PATH};
+use crate::routes::{
+    ACCOUNT_DISCONNECT_PATH, ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGN_OUT_PATH,
+};
 use crate::sessions::WebSession;
 use crate::store::audit::AuditRecord;
 
@@ -95,7 +97,10 @@ pub async fn account_page(
         Some(done @ ("one" | "all" | "gone")) => done,
         _ => "",
     };
-    let apps: Vec<Value> = apps.into_iter().map(|app| view_of(state, app, now)).collect();
+    let apps: Vec<Value> = apps
+        .into_iter()
+        .map(|app| view_of(state, app, now))
+        .collect();
     let body = render(
         "account.html",
         context! {
@@ -159,13 +164,13 @@ async fn disconnect_one(
     grant_id: &str,
 ) -> Result<&'static str, crate::store::StoreError> {
     match state.store.grant(grant_id).await? {
-        Some(grant) if grant.user_id == session.subject && grant.revoked_at.is_none() => {
-            Ok(if revoke(state, request, session, &grant.grant_id, &grant.client_id).await? {
+        Some(grant) if grant.user_id == session.subject && grant.revoked_at.is_none() => Ok(
+            if revoke(state, request, session, &grant.grant_id, &grant.client_id).await? {
                 "one"
             } else {
                 "gone"
-            })
-        }
+            },
+        ),
         _ => Ok("gone"),
     }
 }
@@ -203,9 +208,14 @@ async fn revoke(
         "via": "connected-apps page",
     });
     let address = request_address(request, state.config.registration.trust_forwarded_for);
-    let record = AuditRecord::new(state.clock.now(), &session.actor(), "grant.revoke", &summary)
-        .client(client_id)
-        .source(address.as_deref());
+    let record = AuditRecord::new(
+        state.clock.now(),
+        &session.actor(),
+        "grant.revoke",
+        &summary,
+    )
+    .client(client_id)
+    .source(address.as_deref());
     state.store.record_change(record).await?;
     Ok(true)
 }

@@ -163,7 +163,10 @@ impl<'a, K: SessionKind> FromRequest<'a> for SessionForm<K> {
                 .get("csrf")
                 .is_some_and(|token| state.sessions.verify_csrf(&session, token));
         if !csrf_ok {
-            tracing::warn!(purpose = K::PURPOSE.as_str(), "form post with a bad CSRF token refused");
+            tracing::warn!(
+                purpose = K::PURPOSE.as_str(),
+                "form post with a bad CSRF token refused"
+            );
             return Err(refusal(error_page(
                 StatusCode::FORBIDDEN,
                 "This form has expired",
@@ -349,7 +352,11 @@ pub async fn start_sign_in<K: SessionKind>(request: &Request, state: &AppState) 
         state: &upstream_state,
         code_challenge: challenge.as_deref(),
     });
-    tracing::info!(purpose = K::PURPOSE.as_str(), provider = state.upstream.name(), "web sign-in sent to the upstream");
+    tracing::info!(
+        purpose = K::PURPOSE.as_str(),
+        provider = state.upstream.name(),
+        "web sign-in sent to the upstream"
+    );
     see_other(&location, &cookies)
 }
 
@@ -366,7 +373,14 @@ pub async fn sign_out<K: SessionKind>(
     }
     if K::PURPOSE == Purpose::Console {
         let session = &form.session;
-        audit_console(state, request, &session.subject, &session.label, "console.sign_out").await;
+        audit_console(
+            state,
+            request,
+            &session.subject,
+            &session.label,
+            "console.sign_out",
+        )
+        .await;
     }
     let cleared = session_cookie_header(K::PURPOSE, "", 0);
     see_other(&state.issuer.endpoint(K::SIGN_IN_PATH), &[cleared])
@@ -386,8 +400,8 @@ pub async fn audit_console(
     );
     let summary = serde_json::json!({ "operator": subject, "label": label });
     let actor = crate::sessions::console_actor(subject);
-    let record = AuditRecord::new(state.clock.now(), &actor, action, &summary)
-        .source(address.as_deref());
+    let record =
+        AuditRecord::new(state.clock.now(), &actor, action, &summary).source(address.as_deref());
     if let Err(error) = state.store.record_change(record).await {
         tracing::error!(%error, "could not audit a console session");
     }

@@ -103,12 +103,25 @@ pub(super) async fn complete_web_sign_in(
         .unwrap_or_else(|| tokens.subject.clone());
     match sign_in.purpose {
         Purpose::Console => admit_operator(state, request, &tokens.subject, &label).await,
-        Purpose::Account => admit_user(state, &tokens.subject, tokens.display_name.as_deref(), &label).await,
+        Purpose::Account => {
+            admit_user(
+                state,
+                &tokens.subject,
+                tokens.display_name.as_deref(),
+                &label,
+            )
+            .await
+        }
     }
 }
 
 /// An operator is let in only when their upstream user id is on `console.operators`.
-async fn admit_operator(state: &AppState, request: &Request, subject: &str, label: &str) -> Response {
+async fn admit_operator(
+    state: &AppState,
+    request: &Request,
+    subject: &str,
+    label: &str,
+) -> Response {
     if !state.config.console.is_operator(subject) {
         tracing::warn!(subject = %untrusted(subject), "console sign-in of someone who is not an operator refused");
         return error_page(
@@ -145,7 +158,10 @@ async fn admit_user(
         Ok(user_id) => user_id,
         Err(error) => {
             tracing::error!(%error, "could not find the user of a web sign-in");
-            return failed_page(StatusCode::INTERNAL_SERVER_ERROR, "Please try again in a moment.");
+            return failed_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Please try again in a moment.",
+            );
         }
     };
     let home = state.issuer.endpoint(ACCOUNT_PATH);

@@ -226,7 +226,9 @@ impl WebSessions {
             return Ok(None);
         };
         if rules::is_touch_due(row.last_seen_at, now) {
-            let idle = self.timeouts(purpose).idle_expiry(now, row.absolute_expires_at);
+            let idle = self
+                .timeouts(purpose)
+                .idle_expiry(now, row.absolute_expires_at);
             self.store.touch_web_session(&hash, now, idle).await?;
         }
         let csrf = self.sign_csrf(purpose, &hash);
@@ -245,8 +247,12 @@ impl WebSessions {
     /// Whether `token` is the CSRF token of `session`, compared in constant time.
     pub fn verify_csrf(&self, session: &WebSession, token: &str) -> bool {
         URL_SAFE_NO_PAD.decode(token).is_ok_and(|tag| {
-            hmac::verify(&self.key, &csrf_message(session.purpose, &session.session_hash), &tag)
-                .is_ok()
+            hmac::verify(
+                &self.key,
+                &csrf_message(session.purpose, &session.session_hash),
+                &tag,
+            )
+            .is_ok()
         })
     }
 
@@ -275,7 +281,10 @@ mod tests {
             assert!(purpose.cookie_name().starts_with("__Host-"));
         }
         assert_eq!(Purpose::parse("admin"), None);
-        assert_ne!(Purpose::Console.cookie_name(), Purpose::Account.cookie_name());
+        assert_ne!(
+            Purpose::Console.cookie_name(),
+            Purpose::Account.cookie_name()
+        );
     }
 
     #[test]
@@ -291,7 +300,11 @@ mod tests {
             csrf: String::new(),
         };
         assert_eq!(session.actor(), "operator:42");
-        let user = WebSession { purpose: Purpose::Account, subject: "usr_1".into(), ..session };
+        let user = WebSession {
+            purpose: Purpose::Account,
+            subject: "usr_1".into(),
+            ..session
+        };
         assert_eq!(user.actor(), "user:usr_1");
     }
 }

@@ -117,15 +117,40 @@ mod tests {
     fn only_same_origin_posts_pass() {
         let ours = "https://auth.example.com";
         let cases = [
-            ("same origin, both headers", Some("same-origin"), Some(ours), true),
+            (
+                "same origin, both headers",
+                Some("same-origin"),
+                Some(ours),
+                true,
+            ),
             ("origin only", None, Some(ours), true),
             ("fetch metadata only", Some("same-origin"), None, true),
             ("no browser headers", None, None, true),
-            ("cross-site", Some("cross-site"), Some("https://evil.example"), false),
-            ("same-site sibling", Some("same-site"), Some("https://app.example.com"), false),
-            ("other origin without fetch metadata", None, Some("https://evil.example"), false),
+            (
+                "cross-site",
+                Some("cross-site"),
+                Some("https://evil.example"),
+                false,
+            ),
+            (
+                "same-site sibling",
+                Some("same-site"),
+                Some("https://app.example.com"),
+                false,
+            ),
+            (
+                "other origin without fetch metadata",
+                None,
+                Some("https://evil.example"),
+                false,
+            ),
             ("opaque origin", None, Some("null"), false),
-            ("other port", None, Some("https://auth.example.com:8443"), false),
+            (
+                "other port",
+                None,
+                Some("https://auth.example.com:8443"),
+                false,
+            ),
             ("user-initiated", Some("none"), None, false),
         ];
         for (name, site, origin, allowed) in cases {
@@ -135,7 +160,10 @@ mod tests {
 
     #[test]
     fn origins_of_issuers() {
-        assert_eq!(origin_of("https://auth.example.com/t1"), "https://auth.example.com");
+        assert_eq!(
+            origin_of("https://auth.example.com/t1"),
+            "https://auth.example.com"
+        );
         assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 
