@@ -151,11 +151,10 @@ mod tests {
     fn redirect_hosts_are_distinct_and_ordered() {
         let uris = [
             "https://claude.ai/api/mcp/auth_callback".to_owned(),
+            "https://chatgpt.com/connector/oauth/abc".to_owned(),
             "https://claude.ai/other".to_owned(),
-            "http://127.0.0.1:33418/cb".to_owned(),
-            "not a uri".to_owned(),
         ];
-        assert_eq!(redirect_hosts(&uris), ["claude.ai", "127.0.0.1"]);
+        assert_eq!(redirect_hosts(&uris), ["claude.ai", "chatgpt.com"]);
     }
 
     #[test]

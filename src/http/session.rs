@@ -106,7 +106,7 @@ fn app_state(request: &Request) -> poem::Result<&Arc<AppState>> {
 }
 
 fn refusal(response: Response) -> poem::Error {
-    poem::Error::from_response(response)
+    super::errors::answer_as_is(response)
 }
 
 /// Loads the live session of `K` from the request's cookie.
