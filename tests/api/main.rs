@@ -1,6 +1,7 @@
 //! Black-box tests: each test starts the real server on port 0 with a fresh database (SQLite
 //! by default, PostgreSQL when TEST_POSTGRES_URL is set) and talks to it over HTTP.
 
+mod account;
 mod admin;
 mod audit;
 mod browser;
