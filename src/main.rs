@@ -10,6 +10,7 @@ use authbridge::clients::admin::ClientView;
 use authbridge::clock::{Clock, Rfc3339, SystemClock};
 use authbridge::config::{CONFIG_FILE_VARIABLE, Config, LogConfig};
 use authbridge::store::audit::{AuditRecord, actors};
+use authbridge::store::clients::ClientKind;
 use authbridge::tokens::keyring::KeySummary;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -80,7 +81,7 @@ enum ClientsCommand {
     List {
         /// Only `dynamic` or `admin` clients.
         #[arg(long)]
-        kind: Option<String>,
+        kind: Option<ClientKind>,
         #[command(flatten)]
         output: Output,
     },
@@ -248,6 +249,9 @@ async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The operator's actor name in the audit trail for CLI changes.
+const CLI_ACTOR: &str = "cli";
+
 async fn clients(
     config: Config,
     clock: Arc<dyn Clock>,
@@ -255,46 +259,12 @@ async fn clients(
 ) -> anyhow::Result<()> {
     use authbridge::clients::admin::NewClient;
     use authbridge::clients::registry::Registry;
-    use authbridge::store::clients::ClientFilter;
 
     let store = bootstrap::open_store(&config).await?;
     let issuer = config.issuer(config.listen_addr()?)?;
     let registry = Registry::new(store.clone(), clock, issuer, config.registration.clone());
-    const ACTOR: &str = "cli";
     match command {
-        ClientsCommand::List { kind, output } => {
-            let mut listed = Vec::new();
-            let mut cursor = None;
-            loop {
-                let filter = ClientFilter {
-                    kind: kind.clone(),
-                    after_client_id: cursor,
-                    limit: 200,
-                    ..ClientFilter::default()
-                };
-                let (clients, next) = registry.admin_list(filter).await?;
-                listed.extend(clients.into_iter().map(ClientOutput::from));
-                match next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-            if output.json {
-                print_json(&ClientsAnswer { clients: listed })?;
-            } else {
-                for c in listed {
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}\t{}",
-                        c.client_id,
-                        c.kind,
-                        c.client_name.unwrap_or_default(),
-                        c.token_endpoint_auth_method,
-                        if c.disabled { "disabled" } else { "enabled" },
-                        c.created_at
-                    );
-                }
-            }
-        }
+        ClientsCommand::List { kind, output } => list_clients(&registry, kind, &output).await?,
         ClientsCommand::Create {
             name,
             redirect_uris,
@@ -313,21 +283,10 @@ async fn clients(
                 redirect_uris,
                 token_endpoint_auth_method: Some(method.into()),
             };
-            let (client, secret) = registry.admin_create(ACTOR, new).await?;
-            if output.json {
-                print_json(&CreatedClient {
-                    client: client.into(),
-                    client_secret: secret,
-                })?;
-            } else {
-                println!("client_id: {}", client.client_id);
-                if let Some(secret) = secret {
-                    println!("client_secret (shown once): {secret}");
-                }
-            }
+            create_client(&registry, new, &output).await?;
         }
         ClientsCommand::Delete { client_id, output } => {
-            registry.admin_delete(ACTOR, &client_id).await?;
+            registry.admin_delete(CLI_ACTOR, &client_id).await?;
             if output.json {
                 print_json(&json!({ "deleted": client_id }))?;
             } else {
@@ -336,6 +295,68 @@ async fn clients(
         }
     }
     store.close().await?;
+    Ok(())
+}
+
+/// `clients list`: every page of the admin listing, as JSON or one tab-separated line each.
+async fn list_clients(
+    registry: &authbridge::clients::registry::Registry,
+    kind: Option<ClientKind>,
+    output: &Output,
+) -> anyhow::Result<()> {
+    use authbridge::store::clients::ClientFilter;
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = ClientFilter {
+            kind,
+            after_client_id: cursor,
+            limit: 200,
+            ..ClientFilter::default()
+        };
+        let (clients, next) = registry.admin_list(filter).await?;
+        listed.extend(clients.into_iter().map(ClientOutput::from));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    if output.json {
+        print_json(&ClientsAnswer { clients: listed })?;
+    } else {
+        for c in listed {
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                c.client_id,
+                c.kind,
+                c.client_name.unwrap_or_default(),
+                c.token_endpoint_auth_method,
+                if c.disabled { "disabled" } else { "enabled" },
+                c.created_at
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `clients create`: the new client's id, and its secret once.
+async fn create_client(
+    registry: &authbridge::clients::registry::Registry,
+    new: authbridge::clients::admin::NewClient,
+    output: &Output,
+) -> anyhow::Result<()> {
+    let (client, secret) = registry.admin_create(CLI_ACTOR, new).await?;
+    if output.json {
+        print_json(&CreatedClient {
+            client: client.into(),
+            client_secret: secret,
+        })?;
+    } else {
+        println!("client_id: {}", client.client_id);
+        if let Some(secret) = secret {
+            println!("client_secret (shown once): {secret}");
+        }
+    }
     Ok(())
 }
 

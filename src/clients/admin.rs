@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::registry::{KIND_ADMIN, Registry, apply_metadata, generate_client_id};
+use super::registry::{ClientKind, Registry, apply_metadata, generate_client_id, new_client};
 use super::stored::{stored_metadata, stored_redirect_uris};
 use crate::oauth::client_metadata::{ClientMetadata, MetadataError};
 use crate::store::StoreError;
@@ -81,7 +81,7 @@ impl ClientView {
         let metadata = stored_metadata(row);
         Self {
             client_id: row.client_id.clone(),
-            kind: row.kind.clone(),
+            kind: row.kind.as_str().to_owned(),
             client_name: row.client_name.clone(),
             redirect_uris: stored_redirect_uris(&metadata),
             token_endpoint_auth_method: row.token_endpoint_auth_method.clone(),
@@ -135,30 +135,7 @@ impl Registry {
         if self.store().client(&client_id).await?.is_some() {
             return Err(AdminError::Conflict(client_id));
         }
-        let now = self.now();
-        let secret = metadata
-            .token_endpoint_auth_method
-            .has_secret()
-            .then(|| opaque::generate("sec"));
-        let row = ClientRow {
-            client_id: client_id.clone(),
-            kind: KIND_ADMIN.into(),
-            client_name: metadata.client_name.clone(),
-            metadata: Value::Object(metadata.to_json()).to_string(),
-            token_endpoint_auth_method: metadata.token_endpoint_auth_method.as_str().into(),
-            secret_hash: secret.as_deref().map(opaque::hash),
-            registration_fingerprint: None,
-            source: None,
-            created_at: now,
-            updated_at: now,
-            first_authorized_at: None,
-            last_used_at: None,
-            disabled: false,
-            resource_server_for: None,
-            access_token_ttl_secs: None,
-            software_id: None,
-            superseded_at: None,
-        };
+        let (row, secret) = new_client(client_id.clone(), ClientKind::Admin, &metadata, self.now());
         self.store()
             .insert_client(&row, None, None, false)
             .await
@@ -346,7 +323,7 @@ impl Registry {
         let canonical = match resource {
             Some(resource) => {
                 let canonical = crate::oauth::resource::ResourceUri::from_request(resource)
-                    .map_err(AdminError::Invalid)?;
+                    .map_err(|error| AdminError::Invalid(error.to_string()))?;
                 // The configured spelling is the one stored (and compared with `aud`).
                 let Some(configured) = configured.iter().find(|c| canonical.names(c)) else {
                     return Err(AdminError::Invalid(format!(
@@ -354,7 +331,7 @@ impl Registry {
                     )));
                 };
                 let canonical = crate::oauth::resource::ResourceUri::parse(configured)
-                    .map_err(AdminError::Invalid)?;
+                    .map_err(|error| AdminError::Invalid(error.to_string()))?;
                 if row.secret_hash.is_none() {
                     return Err(AdminError::Invalid("a resource server must be a confidential client (it authenticates with a secret)".into()));
                 }

@@ -20,6 +20,19 @@ pub struct AuthenticatedClient {
     pub access_token_ttl_secs: Option<i64>,
 }
 
+#[cfg(test)]
+impl AuthenticatedClient {
+    /// A client `rs` for tests: public or confidential, serving `resource` or none.
+    pub fn for_tests(public: bool, resource: Option<&str>) -> Self {
+        Self {
+            client_id: "rs".into(),
+            public,
+            resource_server_for: resource.map(str::to_owned),
+            access_token_ttl_secs: None,
+        }
+    }
+}
+
 /// Checks `presented` against the client it names. Public clients present no secret;
 /// confidential ones present theirs with the method they registered, `client_secret_basic` or
 /// `client_secret_post`.

@@ -28,8 +28,7 @@ use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
 use super::stored::stored_metadata;
-pub use crate::store::clients::KIND_DYNAMIC;
-pub const KIND_ADMIN: &str = "admin";
+pub use crate::store::clients::ClientKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
@@ -166,30 +165,10 @@ impl Registry {
         }
 
         let client_id = generate_client_id();
-        let secret = metadata
-            .token_endpoint_auth_method
-            .has_secret()
-            .then(|| opaque::generate("sec"));
+        let (mut row, secret) = new_client(client_id.clone(), ClientKind::Dynamic, &metadata, now);
+        row.registration_fingerprint = fingerprint;
+        row.source = Some(source.chars().take(64).collect());
         let token = opaque::generate("reg");
-        let row = ClientRow {
-            client_id: client_id.clone(),
-            kind: KIND_DYNAMIC.into(),
-            client_name: metadata.client_name.clone(),
-            metadata: Value::Object(metadata.to_json()).to_string(),
-            token_endpoint_auth_method: metadata.token_endpoint_auth_method.as_str().into(),
-            secret_hash: secret.as_deref().map(opaque::hash),
-            registration_fingerprint: fingerprint,
-            source: Some(source.chars().take(64).collect()),
-            created_at: now,
-            updated_at: now,
-            first_authorized_at: None,
-            last_used_at: None,
-            disabled: false,
-            resource_server_for: None,
-            access_token_ttl_secs: None,
-            software_id: Some(software_id(&metadata)),
-            superseded_at: None,
-        };
         self.insert_within_cap(&row, &opaque::hash(&token)).await?;
         tracing::info!(%client_id, auth_method = %row.token_endpoint_auth_method, "client registered");
         Ok(ClientInformation {
@@ -290,7 +269,7 @@ impl Registry {
             .client_by_registration_token(&opaque::hash(token))
             .await?
         {
-            Some(row) if row.client_id == client_id && row.kind == KIND_DYNAMIC => Ok(row),
+            Some(row) if row.client_id == client_id && row.kind == ClientKind::Dynamic => Ok(row),
             _ => Err(invalid),
         }
     }
@@ -382,7 +361,7 @@ impl Registry {
         if let Management::Token(token) = management {
             body.insert("registration_access_token".into(), token.into());
         }
-        if row.kind == KIND_DYNAMIC && management != Management::None {
+        if row.kind == ClientKind::Dynamic && management != Management::None {
             body.insert(
                 "registration_client_uri".into(),
                 self.registration_client_uri(&row.client_id).into(),
@@ -394,6 +373,40 @@ impl Registry {
     pub fn registration_client_uri(&self, client_id: &str) -> String {
         self.issuer
             .endpoint(&format!("{REGISTER_PATH}/{client_id}"))
+    }
+}
+
+/// A new client of `kind` with `metadata`, and its secret when its method has one (shown
+/// once).
+pub fn new_client(
+    client_id: String,
+    kind: ClientKind,
+    metadata: &ClientMetadata,
+    now: i64,
+) -> (ClientRow, Option<String>) {
+    apply_metadata(blank_client(client_id, kind, now), metadata, now)
+}
+
+/// A client created at `now` with no metadata yet, never used.
+pub(crate) fn blank_client(client_id: String, kind: ClientKind, now: i64) -> ClientRow {
+    ClientRow {
+        client_id,
+        kind,
+        client_name: None,
+        metadata: String::new(),
+        token_endpoint_auth_method: String::new(),
+        secret_hash: None,
+        registration_fingerprint: None,
+        source: None,
+        created_at: now,
+        updated_at: now,
+        first_authorized_at: None,
+        last_used_at: None,
+        disabled: false,
+        resource_server_for: None,
+        access_token_ttl_secs: None,
+        software_id: None,
+        superseded_at: None,
     }
 }
 
@@ -418,7 +431,7 @@ pub fn apply_metadata(
     row.metadata = Value::Object(metadata.to_json()).to_string();
     row.token_endpoint_auth_method = method.as_str().into();
     row.registration_fingerprint = None;
-    row.software_id = (row.kind == KIND_DYNAMIC).then(|| software_id(metadata));
+    row.software_id = (row.kind == ClientKind::Dynamic).then(|| software_id(metadata));
     row.updated_at = now;
     (row, new_secret)
 }

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
-use super::registry::KIND_ADMIN;
+use super::registry::ClientKind;
 use super::stored::{stored_metadata, stored_redirect_uris};
 use crate::store::clients::ClientRow;
 use crate::store::{Store, StoreError};
@@ -89,7 +89,7 @@ pub async fn resolve_client(
         return Err(ResolveError::Disabled);
     }
     let redirect_uris = stored_redirect_uris(&stored_metadata(&row));
-    let admin = row.kind == KIND_ADMIN;
+    let admin = row.kind == ClientKind::Admin;
     Ok(ResolvedClient {
         client_id: row.client_id.clone(),
         name: row
@@ -111,7 +111,7 @@ pub async fn resolve_client(
 /// The fingerprint of a registered client as the consent page shows it: any edit changes it.
 pub fn stored_client_fingerprint(row: &ClientRow) -> String {
     fingerprint(&json!([
-        row.kind,
+        row.kind.as_str(),
         row.client_name,
         row.metadata,
         row.token_endpoint_auth_method,
@@ -131,7 +131,7 @@ pub async fn may_redirect_errors(store: &Store, client_id: &str) -> Result<bool,
 
 /// An admin created the client, or a user completed a login through it.
 fn vouched_for(row: &ClientRow) -> bool {
-    row.kind == KIND_ADMIN || row.first_authorized_at.is_some()
+    row.kind == ClientKind::Admin || row.first_authorized_at.is_some()
 }
 
 /// SHA-256 (hex) of a JSON value's serialisation: unambiguous, whatever the fields contain.

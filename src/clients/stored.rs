@@ -39,24 +39,11 @@ mod tests {
     use super::*;
 
     fn row(metadata: &str) -> ClientRow {
+        use crate::clients::registry::{ClientKind, blank_client};
         ClientRow {
-            client_id: "client_x".into(),
-            kind: "dynamic".into(),
-            client_name: None,
             metadata: metadata.into(),
             token_endpoint_auth_method: "none".into(),
-            secret_hash: None,
-            registration_fingerprint: None,
-            source: None,
-            created_at: 0,
-            updated_at: 0,
-            first_authorized_at: None,
-            last_used_at: None,
-            disabled: false,
-            resource_server_for: None,
-            access_token_ttl_secs: None,
-            software_id: None,
-            superseded_at: None,
+            ..blank_client("client_x".into(), ClientKind::Dynamic, 0)
         }
     }
 

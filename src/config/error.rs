@@ -54,10 +54,10 @@ pub struct ConfigError {
 pub(super) const UNKNOWN_KEY: &str = "unknown key";
 
 impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(key: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Self {
             key: key.into(),
-            message: message.into(),
+            message: message.to_string(),
             origin: None,
         }
     }

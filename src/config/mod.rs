@@ -21,6 +21,7 @@ mod operations;
 mod password;
 mod proxy;
 mod validate;
+mod validate_registration;
 mod validate_upstream;
 mod web;
 use error::describe_figment_error;

@@ -114,6 +114,25 @@ pub(super) fn validate_proxy(
         return Ok(());
     };
     let key = |field: &str| format!("resources[{i}].proxy.{field}");
+    validate_backend(proxy, &key)?;
+    for (j, name) in proxy.forward_headers.iter().enumerate() {
+        validate_header_name(&key(&format!("forward_headers[{j}]")), name)?;
+    }
+    validate_identity_headers(proxy, &key)?;
+    for (j, origin) in proxy.allowed_origins.iter().enumerate() {
+        validate_origin(&key(&format!("allowed_origins[{j}]")), origin)?;
+    }
+    if resource.default_scopes.is_empty() {
+        return Err(ConfigError::new(
+            format!("resources[{i}].default_scopes"),
+            "must list the scopes a token needs at the gateway",
+        ));
+    }
+    validate_gateway_path(i, uri, issuer)
+}
+
+/// The backend's URL, timeouts and request bound.
+fn validate_backend(proxy: &ProxyConfig, key: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
     let upstream = url::Url::parse(&proxy.upstream_url).map_err(|e| {
         ConfigError::new(
             key("upstream_url"),
@@ -150,9 +169,14 @@ pub(super) fn validate_proxy(
             "must be between 1024 and 16777216",
         ));
     }
-    for (j, name) in proxy.forward_headers.iter().enumerate() {
-        validate_header_name(&key(&format!("forward_headers[{j}]")), name)?;
-    }
+    Ok(())
+}
+
+/// The headers that tell the backend who calls: never one the host can set itself.
+fn validate_identity_headers(
+    proxy: &ProxyConfig,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
     for (field, name) in [
         ("subject_header", &proxy.subject_header),
         ("client_id_header", &proxy.client_id_header),
@@ -180,16 +204,7 @@ pub(super) fn validate_proxy(
             "must differ from subject_header",
         ));
     }
-    for (j, origin) in proxy.allowed_origins.iter().enumerate() {
-        validate_origin(&key(&format!("allowed_origins[{j}]")), origin)?;
-    }
-    if resource.default_scopes.is_empty() {
-        return Err(ConfigError::new(
-            format!("resources[{i}].default_scopes"),
-            "must list the scopes a token needs at the gateway",
-        ));
-    }
-    validate_gateway_path(i, uri, issuer)
+    Ok(())
 }
 
 /// A gateway resource on the issuer's origin must not shadow authbridge's own endpoints.

@@ -1,5 +1,6 @@
 //! The configuration's rules: everything checked once at start, each error naming its key.
-//! The `upstream` section's rules are in `validate_upstream`.
+//! The `upstream` section's rules are in `validate_upstream`, registration's (with metadata
+//! documents and admin tokens) in `validate_registration`.
 
 use super::{Config, ConfigError, JWKS_MAX_AGE_SECS, env_var_name};
 use crate::oauth::issuer::Issuer;
@@ -220,125 +221,6 @@ impl Config {
                 "login.per_source_window_secs",
                 "must be at least 1",
             ));
-        }
-        Ok(())
-    }
-
-    fn validate_registration(&self) -> Result<(), ConfigError> {
-        let r = &self.registration;
-        if r.require_initial_access_token && r.initial_access_token_hashes.is_empty() {
-            return Err(ConfigError::new(
-                "registration.initial_access_token_hashes",
-                "must list at least one token hash when registration.require_initial_access_token is true",
-            ));
-        }
-        for hash in &r.initial_access_token_hashes {
-            validate_sha256_hex("registration.initial_access_token_hashes", hash)?;
-        }
-        for (key, value) in [
-            (
-                "registration.per_source_limit",
-                u64::from(r.per_source_limit),
-            ),
-            (
-                "registration.per_source_window_secs",
-                r.per_source_window_secs,
-            ),
-            ("registration.max_redirect_uris", r.max_redirect_uris as u64),
-            ("registration.reap_interval_secs", r.reap_interval_secs),
-            (
-                "registration.reap_unauthorized_after_secs",
-                r.reap_unauthorized_after_secs,
-            ),
-            (
-                "registration.reap_unused_after_days",
-                r.reap_unused_after_days,
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(key, "must be at least 1"));
-            }
-        }
-        if r.max_redirect_uri_length < 20 {
-            return Err(ConfigError::new(
-                "registration.max_redirect_uri_length",
-                "must be at least 20",
-            ));
-        }
-        for (i, pattern) in r.redirect_uri_allowlist.iter().enumerate() {
-            crate::oauth::redirect_uri::AllowPattern::parse(pattern).map_err(|e| {
-                ConfigError::new(format!("registration.redirect_uri_allowlist[{i}]"), e)
-            })?;
-        }
-        for (i, scheme) in r.custom_redirect_schemes.iter().enumerate() {
-            use crate::oauth::redirect_scheme::{is_forbidden_scheme, is_scheme_syntax};
-            let key = format!("registration.custom_redirect_schemes[{i}]");
-            if !is_scheme_syntax(scheme) || matches!(scheme.as_str(), "http" | "https") {
-                return Err(ConfigError::new(
-                    key,
-                    "must be a URI scheme in lower case without `:` (e.g. cursor), other than http and https",
-                ));
-            }
-            if is_forbidden_scheme(scheme) {
-                return Err(ConfigError::new(
-                    key,
-                    "belongs to the operating system or the browser and is never a redirect target",
-                ));
-            }
-        }
-        let d = &self.client_metadata_documents;
-        if d.timeout_ms == 0 || d.timeout_ms > 30_000 {
-            return Err(ConfigError::new(
-                "client_metadata_documents.timeout_ms",
-                "must be between 1 and 30000",
-            ));
-        }
-        if d.max_bytes < 256 || d.max_bytes > 64 * 1024 {
-            return Err(ConfigError::new(
-                "client_metadata_documents.max_bytes",
-                "must be between 256 and 65536",
-            ));
-        }
-        if d.min_cache_secs > d.max_cache_secs {
-            return Err(ConfigError::new(
-                "client_metadata_documents.min_cache_secs",
-                "must not exceed client_metadata_documents.max_cache_secs",
-            ));
-        }
-        if d.failure_cache_secs > 3600 {
-            return Err(ConfigError::new(
-                "client_metadata_documents.failure_cache_secs",
-                "must be between 0 and 3600",
-            ));
-        }
-        if d.max_cached_documents == 0 {
-            return Err(ConfigError::new(
-                "client_metadata_documents.max_cached_documents",
-                "must be at least 1",
-            ));
-        }
-        if !(1..=64).contains(&d.max_concurrent_fetches_per_host) {
-            return Err(ConfigError::new(
-                "client_metadata_documents.max_concurrent_fetches_per_host",
-                "must be between 1 and 64",
-            ));
-        }
-        let mut names = Vec::new();
-        for (i, token) in self.admin.tokens.iter().enumerate() {
-            if token.name.trim().is_empty() || token.name.len() > 64 {
-                return Err(ConfigError::new(
-                    format!("admin.tokens[{i}].name"),
-                    "must be 1 to 64 characters",
-                ));
-            }
-            if names.contains(&&token.name) {
-                return Err(ConfigError::new(
-                    format!("admin.tokens[{i}].name"),
-                    "is used twice",
-                ));
-            }
-            names.push(&token.name);
-            validate_sha256_hex(&format!("admin.tokens[{i}].sha256"), &token.sha256)?;
         }
         Ok(())
     }

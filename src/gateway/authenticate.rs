@@ -7,6 +7,7 @@ use poem::http::{HeaderMap, header};
 use super::Gateway;
 use super::resource::GatewayResource;
 use super::respond::Refusal;
+use crate::oauth::scope::ScopeSet;
 use crate::store::StoreError;
 use crate::tokens::verify::{VerifyError, verify_access_token};
 
@@ -89,11 +90,11 @@ impl Gateway {
             .ok_or(AuthError::Refused(Refusal::InvalidToken(
                 "the authorization has been revoked",
             )))?;
-        let granted: Vec<&str> = claims.scope.split(' ').collect();
+        let granted = ScopeSet::from_stored(&claims.scope);
         if !resource
             .required_scopes
             .iter()
-            .all(|needed| granted.contains(&needed.as_str()))
+            .all(|needed| granted.contains(needed))
         {
             return Err(AuthError::Refused(Refusal::InsufficientScope));
         }

@@ -56,6 +56,56 @@ pub struct GatewayResource {
     pub client_id_header: Option<HeaderName>,
 }
 
+/// The backend's connections, the request target every request carries, and its `Host`.
+fn backend_of(proxy: &ProxyConfig, key: &str) -> Result<(Backend, Uri, HeaderValue), ConfigError> {
+    let invalid = |e: String| ConfigError::new(key, e);
+    let upstream = url::Url::parse(&proxy.upstream_url).map_err(|e| invalid(e.to_string()))?;
+    let host = upstream.host_str().unwrap_or_default();
+    let backend_address = format!("{host}:{}", upstream.port_or_known_default().unwrap_or(80));
+    let backend_host = match upstream.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let target = match upstream.query() {
+        Some(query) => format!("{}?{query}", upstream.path()),
+        None => upstream.path().to_owned(),
+    };
+    let backend_target = target.parse::<Uri>().map_err(|e| invalid(e.to_string()))?;
+    let backend_host = HeaderValue::from_str(&backend_host).map_err(|e| invalid(e.to_string()))?;
+    let backend = Backend::new(
+        backend_address,
+        Duration::from_millis(proxy.connect_timeout_ms),
+    );
+    Ok((backend, backend_target, backend_host))
+}
+
+fn header_name(key: &str, name: &str) -> Result<HeaderName, ConfigError> {
+    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+        .map_err(|_| ConfigError::new(key, format!("`{name}` is not a header name")))
+}
+
+/// The request headers copied to the backend and the response headers copied back: the
+/// transport's own and the configured ones.
+fn copied_headers(
+    proxy: &ProxyConfig,
+    key: &str,
+) -> Result<(Vec<HeaderName>, Vec<HeaderName>), ConfigError> {
+    let forwarded = proxy.forward_headers.iter().map(String::as_str);
+    let request_headers = TRANSPORT_HEADERS
+        .iter()
+        .copied()
+        .chain(forwarded.clone())
+        .map(|name| header_name(key, name))
+        .collect::<Result<_, _>>()?;
+    let response_headers = BACKEND_RESPONSE_HEADERS
+        .iter()
+        .copied()
+        .chain(forwarded)
+        .map(|name| header_name(key, name))
+        .collect::<Result<_, _>>()?;
+    Ok((request_headers, response_headers))
+}
+
 impl GatewayResource {
     /// The gateway resource of `resources[index]` (validated with the configuration).
     pub fn new(
@@ -87,47 +137,9 @@ impl GatewayResource {
             "bearer_methods_supported": ["header"],
             "resource_name": resource.name,
         });
-        let upstream = url::Url::parse(&proxy.upstream_url)
-            .map_err(|e| ConfigError::new(key("proxy.upstream_url"), e.to_string()))?;
-        let backend_address = format!(
-            "{}:{}",
-            upstream.host_str().unwrap_or_default(),
-            upstream.port_or_known_default().unwrap_or(80)
-        );
-        let backend_host = match upstream.port() {
-            Some(port) => format!("{}:{port}", upstream.host_str().unwrap_or_default()),
-            None => upstream.host_str().unwrap_or_default().to_owned(),
-        };
-        let target = match upstream.query() {
-            Some(query) => format!("{}?{query}", upstream.path()),
-            None => upstream.path().to_owned(),
-        };
-        let invalid = |e: String| ConfigError::new(key("proxy.upstream_url"), e);
-        let backend_target = target.parse::<Uri>().map_err(|e| invalid(e.to_string()))?;
-        let backend_host =
-            HeaderValue::from_str(&backend_host).map_err(|e| invalid(e.to_string()))?;
-        let backend = Backend::new(
-            backend_address,
-            Duration::from_millis(proxy.connect_timeout_ms),
-        );
-        let header = |name: &str| {
-            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
-                ConfigError::new(key("proxy"), format!("`{name}` is not a header name"))
-            })
-        };
-        let forwarded = proxy.forward_headers.iter().map(String::as_str);
-        let request_headers = TRANSPORT_HEADERS
-            .iter()
-            .copied()
-            .chain(forwarded.clone())
-            .map(header)
-            .collect::<Result<_, _>>()?;
-        let response_headers = BACKEND_RESPONSE_HEADERS
-            .iter()
-            .copied()
-            .chain(forwarded)
-            .map(header)
-            .collect::<Result<_, _>>()?;
+        let (backend, backend_target, backend_host) =
+            backend_of(proxy, &key("proxy.upstream_url"))?;
+        let (request_headers, response_headers) = copied_headers(proxy, &key("proxy"))?;
         let mut allowed_origins = vec![parsed.origin().ascii_serialization()];
         allowed_origins.extend(
             proxy
@@ -153,8 +165,16 @@ impl GatewayResource {
             request_headers,
             response_headers,
             allowed_origins,
-            subject_header: proxy.subject_header.as_deref().map(header).transpose()?,
-            client_id_header: proxy.client_id_header.as_deref().map(header).transpose()?,
+            subject_header: proxy
+                .subject_header
+                .as_deref()
+                .map(|name| header_name(&key("proxy"), name))
+                .transpose()?,
+            client_id_header: proxy
+                .client_id_header
+                .as_deref()
+                .map(|name| header_name(&key("proxy"), name))
+                .transpose()?,
         })
     }
 

@@ -12,13 +12,13 @@
 
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
+use crate::grants::service::{TokenResponse, TokenService};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce::CodeChallenge;
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::CodeRow;
 use crate::store::tokens::FamilyRow;
 use crate::tokens::opaque;
-use crate::tokens::service::{TokenResponse, TokenService};
 
 /// The parameters of an `authorization_code` token request, as sent.
 #[derive(Debug, Clone, Copy)]

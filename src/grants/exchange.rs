@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::upstream_refresh::{UpstreamTokenError, UpstreamTokenKeeper};
 use crate::clients::authenticate::AuthenticatedClient;
+use crate::grants::service::TokenService;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
-use crate::tokens::service::TokenService;
-use crate::tokens::verify::verify_access_token;
+use crate::store::login::GrantRow;
+use crate::tokens::verify::{VerifyError, verify_access_token};
 
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -48,62 +49,116 @@ fn unavailable() -> OAuthError {
     )
 }
 
+/// The parameters of a token-exchange request, as sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExchangeRequest<'a> {
+    pub subject_token: Option<&'a str>,
+    pub subject_token_type: Option<&'a str>,
+    pub requested_token_type: Option<&'a str>,
+}
+
+/// Who may exchange and what: a confidential resource-server client, an access token as the
+/// subject, an access token as the result. Returns the client's resource and the subject token.
+pub fn check_exchange_request<'a>(
+    client: &'a AuthenticatedClient,
+    request: &ExchangeRequest<'a>,
+) -> Result<(&'a str, &'a str), OAuthError> {
+    let invalid = |m: &str| OAuthError::new(ErrorCode::InvalidRequest, m);
+    let resource = match (&client.resource_server_for, client.public) {
+        (Some(resource), false) => resource.as_str(),
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "only a confidential client marked as a resource server may exchange tokens",
+            ));
+        }
+    };
+    let subject_token = request
+        .subject_token
+        .ok_or_else(|| invalid("subject_token is required"))?;
+    if request.subject_token_type != Some(TOKEN_TYPE_ACCESS_TOKEN) {
+        return Err(invalid(
+            "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
+        ));
+    }
+    if request
+        .requested_token_type
+        .is_some_and(|t| t != TOKEN_TYPE_ACCESS_TOKEN)
+    {
+        return Err(invalid("only an access token can be requested"));
+    }
+    Ok((resource, subject_token))
+}
+
+/// RFC 8693 §2.2.2: an invalid or unacceptable subject token is `invalid_request`.
+pub fn unacceptable_subject(error: &VerifyError) -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidRequest,
+        format!("subject_token is not acceptable: {error}"),
+    )
+}
+
+/// What the store holds about a verified subject token.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredSubject<'a> {
+    /// The live grant of its user, client and resource, if any.
+    pub grant: Option<&'a GrantRow>,
+    /// Its `jti` is deny-listed.
+    pub denied: bool,
+}
+
+/// Decides on an exchange of a verified subject token: the grant and its sealed upstream
+/// tokens, or why not. With no live grant the user must connect again (`invalid_grant`); a
+/// live grant may be a newer one than the token's, so a deny-listed token is refused even then
+/// (every token of a revoked grant or family is deny-listed in the revocation's transaction).
+pub fn decide_exchange<'a>(
+    stored: StoredSubject<'a>,
+) -> Result<(&'a GrantRow, &'a str), OAuthError> {
+    let grant = stored.grant.ok_or_else(revoked)?;
+    if stored.denied {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "subject_token has been revoked",
+        ));
+    }
+    let sealed = grant.upstream_tokens.as_deref().ok_or_else(revoked)?;
+    Ok((grant, sealed))
+}
+
 impl TokenService {
     pub async fn exchange_token(
         &self,
         client: &AuthenticatedClient,
-        subject_token: Option<&str>,
-        subject_token_type: Option<&str>,
-        requested_token_type: Option<&str>,
+        request: ExchangeRequest<'_>,
     ) -> Result<ExchangeResponse, OAuthError> {
-        let invalid = |m: &str| OAuthError::new(ErrorCode::InvalidRequest, m);
-        let resource = match (&client.resource_server_for, client.public) {
-            (Some(resource), false) => resource.clone(),
-            _ => {
-                return Err(OAuthError::new(
-                    ErrorCode::UnauthorizedClient,
-                    "only a confidential client marked as a resource server may exchange tokens",
-                ));
-            }
-        };
-        let subject_token = subject_token.ok_or_else(|| invalid("subject_token is required"))?;
-        if subject_token_type != Some(TOKEN_TYPE_ACCESS_TOKEN) {
-            return Err(invalid(
-                "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
-            ));
-        }
-        if requested_token_type.is_some_and(|t| t != TOKEN_TYPE_ACCESS_TOKEN) {
-            return Err(invalid("only an access token can be requested"));
-        }
+        let (resource, subject_token) = check_exchange_request(client, &request)?;
         let now = self.clock.now();
-        // RFC 8693 §2.2.2: an invalid or unacceptable subject token is invalid_request.
         let claims = verify_access_token(
             &self.keys,
             subject_token,
             self.issuer.as_str(),
-            Some(&resource),
+            Some(resource),
             now,
             0,
         )
-        .map_err(|error| invalid(&format!("subject_token is not acceptable: {error}")))?;
-        // The grant first: with none live, the user must connect again (invalid_grant).
+        .map_err(|error| unacceptable_subject(&error))?;
         let grant = self
             .store
             .live_grant_for(&claims.sub, &claims.client_id, &claims.aud)
             .await
-            .map_err(server_error)?
-            .ok_or_else(revoked)?;
-        // A live grant may be a newer one than the token's: every token of a revoked grant
-        // (and of a revoked family) is deny-listed in the revocation's transaction.
-        if self
-            .store
-            .is_access_token_denied(&claims.jti)
-            .await
-            .map_err(server_error)?
-        {
-            return Err(invalid("subject_token has been revoked"));
-        }
-        let sealed = grant.upstream_tokens.as_deref().ok_or_else(revoked)?;
+            .map_err(server_error)?;
+        let denied = match grant {
+            Some(_) => self
+                .store
+                .is_access_token_denied(&claims.jti)
+                .await
+                .map_err(server_error)?,
+            None => false,
+        };
+        let (grant, sealed) = decide_exchange(StoredSubject {
+            grant: grant.as_ref(),
+            denied,
+        })?;
         let tokens = self
             .upstream_tokens()
             .usable(&grant.grant_id, sealed)
@@ -158,5 +213,172 @@ fn exchange_error(error: UpstreamTokenError, grant_id: &str) -> OAuthError {
             )
         }
         UpstreamTokenError::Store(error) => server_error(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ExchangeRequest<'static> {
+        ExchangeRequest {
+            subject_token: Some("at"),
+            subject_token_type: Some(TOKEN_TYPE_ACCESS_TOKEN),
+            requested_token_type: None,
+        }
+    }
+
+    fn grant(upstream_tokens: Option<&str>) -> GrantRow {
+        GrantRow {
+            grant_id: "grt_1".into(),
+            user_id: "usr_1".into(),
+            client_id: "client_1".into(),
+            resource: "https://h/mcp".into(),
+            scope: "mcp".into(),
+            upstream_tokens: upstream_tokens.map(str::to_owned),
+            upstream_expires_at: None,
+            created_at: 1,
+            updated_at: 1,
+            revoked_at: None,
+            refresh_lease_until: None,
+        }
+    }
+
+    #[test]
+    fn requests() {
+        let rs = AuthenticatedClient::for_tests(false, Some("https://h/mcp"));
+        let public = AuthenticatedClient::for_tests(true, Some("https://h/mcp"));
+        let plain = AuthenticatedClient::for_tests(false, None);
+        let cases = [
+            (
+                "a resource server asking for an access token",
+                &rs,
+                request(),
+                None,
+            ),
+            (
+                "asking for an access token by name",
+                &rs,
+                ExchangeRequest {
+                    requested_token_type: Some(TOKEN_TYPE_ACCESS_TOKEN),
+                    ..request()
+                },
+                None,
+            ),
+            (
+                "a public client",
+                &public,
+                request(),
+                Some(ErrorCode::UnauthorizedClient),
+            ),
+            (
+                "a client that serves no resource",
+                &plain,
+                request(),
+                Some(ErrorCode::UnauthorizedClient),
+            ),
+            (
+                "no subject token",
+                &rs,
+                ExchangeRequest {
+                    subject_token: None,
+                    ..request()
+                },
+                Some(ErrorCode::InvalidRequest),
+            ),
+            (
+                "another subject token type",
+                &rs,
+                ExchangeRequest {
+                    subject_token_type: Some("urn:ietf:params:oauth:token-type:id_token"),
+                    ..request()
+                },
+                Some(ErrorCode::InvalidRequest),
+            ),
+            (
+                "asking for another token type",
+                &rs,
+                ExchangeRequest {
+                    requested_token_type: Some("urn:ietf:params:oauth:token-type:jwt"),
+                    ..request()
+                },
+                Some(ErrorCode::InvalidRequest),
+            ),
+        ];
+        for (name, client, request, refused) in cases {
+            match check_exchange_request(client, &request) {
+                Ok((resource, subject)) => {
+                    assert_eq!(refused, None, "{name}");
+                    assert_eq!((resource, subject), ("https://h/mcp", "at"), "{name}");
+                }
+                Err(error) => assert_eq!(Some(error.code), refused, "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let live = grant(Some("sealed"));
+        let emptied = grant(None);
+        let cases = [
+            (
+                "a live grant with upstream tokens",
+                Some(&live),
+                false,
+                None,
+            ),
+            ("no live grant", None, false, Some(ErrorCode::InvalidGrant)),
+            (
+                "no live grant, and deny-listed",
+                None,
+                true,
+                Some(ErrorCode::InvalidGrant),
+            ),
+            (
+                "a deny-listed token of a live grant",
+                Some(&live),
+                true,
+                Some(ErrorCode::InvalidRequest),
+            ),
+            (
+                "a grant without upstream tokens",
+                Some(&emptied),
+                false,
+                Some(ErrorCode::InvalidGrant),
+            ),
+        ];
+        for (name, grant, denied, refused) in cases {
+            match decide_exchange(StoredSubject { grant, denied }) {
+                Ok((grant, sealed)) => {
+                    assert_eq!(refused, None, "{name}");
+                    assert_eq!((grant.grant_id.as_str(), sealed), ("grt_1", "sealed"));
+                }
+                Err(error) => assert_eq!(Some(error.code), refused, "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn upstream_failures() {
+        let cases = [
+            (UpstreamTokenError::GrantRevoked, ErrorCode::InvalidGrant),
+            (
+                UpstreamTokenError::AuthorizationGone,
+                ErrorCode::InvalidGrant,
+            ),
+            (UpstreamTokenError::NotRefreshable, ErrorCode::InvalidGrant),
+            (
+                UpstreamTokenError::Unavailable,
+                ErrorCode::TemporarilyUnavailable,
+            ),
+            (
+                UpstreamTokenError::Unreadable("bad".into()),
+                ErrorCode::ServerError,
+            ),
+        ];
+        for (error, expected) in cases {
+            let name = error.to_string();
+            assert_eq!(exchange_error(error, "grt_1").code, expected, "{name}");
+        }
     }
 }

@@ -13,12 +13,13 @@ use serde_json::json;
 
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
+use crate::grants::service::{TokenResponse, TokenService};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::scope::{OFFLINE_ACCESS, ScopeError, ScopeSet};
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::GrantRow;
 use crate::store::tokens::{FamilyRow, RefreshRow};
 use crate::tokens::opaque;
-use crate::tokens::service::{TokenResponse, TokenService};
 use crate::vault::context;
 
 /// The parameters of a `refresh_token` token request, as sent, and who sent it (for the log).
@@ -134,32 +135,25 @@ pub fn check_replay_scope(requested: &str, replayed: &TokenResponse) -> Result<(
 /// RFC 6749 §6: a refresh may narrow the scope, never widen it. `offline_access` is dropped
 /// (`oauth::scope::OFFLINE_ACCESS`): the answer carries a refresh token anyway.
 pub fn narrow_scope(requested: Option<&str>, granted: &str) -> Result<String, OAuthError> {
-    let requested = requested.map(crate::oauth::scope::without_offline_access);
-    let Some(requested) = requested
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    else {
+    let requested = ScopeSet::from_tokens(
+        requested
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|token| *token != OFFLINE_ACCESS),
+    );
+    if requested.is_empty() {
         return Ok(granted.to_owned());
-    };
-    let granted_tokens: Vec<&str> = granted.split(' ').collect();
-    let mut kept: Vec<&str> = Vec::new();
-    for token in requested.split(' ').filter(|t| !t.is_empty()) {
-        if !granted_tokens.contains(&token) {
-            return Err(OAuthError::new(
+    }
+    ScopeSet::from_stored(granted)
+        .narrow_to(&requested)
+        .map(|narrowed| narrowed.to_string())
+        .map_err(|error| match error {
+            ScopeError::NotAvailable(token) => OAuthError::new(
                 ErrorCode::InvalidScope,
                 format!("scope `{token}` was not granted"),
-            ));
-        }
-        if !kept.contains(&token) {
-            kept.push(token);
-        }
-    }
-    Ok(granted_tokens
-        .into_iter()
-        .filter(|t| kept.contains(t))
-        .collect::<Vec<_>>()
-        .join(" "))
+            ),
+            ScopeError::Malformed => OAuthError::new(ErrorCode::InvalidScope, error),
+        })
 }
 
 /// At most this much of a `User-Agent` reaches the log.

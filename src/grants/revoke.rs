@@ -4,10 +4,10 @@
 //! revocation.
 
 use super::upstream_tokens::SealedUpstreamTokens;
+use crate::grants::service::TokenService;
 use crate::store::StoreError;
 use crate::store::login::GrantRow;
 use crate::telemetry::untrusted;
-use crate::tokens::service::TokenService;
 
 /// The result of an operator's revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

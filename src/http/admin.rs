@@ -21,7 +21,7 @@ use super::admin_types::{
 use super::registration::request_address;
 use crate::clients::admin::{ClientChanges, ClientView, NewClient};
 use crate::store::audit::Actor;
-use crate::store::clients::ClientFilter;
+use crate::store::clients::{ClientFilter, ClientKind};
 use crate::tokens::opaque;
 
 #[derive(Tags)]
@@ -148,16 +148,12 @@ impl AdminApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> AdminResult<Json<ClientPage>> {
-        if let Some(kind) = kind.0.as_deref()
-            && kind != "dynamic"
-            && kind != "admin"
-        {
-            return AdminResult(Err(AdminFailure::bad_request(
-                "kind must be dynamic or admin",
-            )));
-        }
+        let kind = match kind.0.as_deref().map(str::parse::<ClientKind>).transpose() {
+            Ok(kind) => kind,
+            Err(error) => return AdminResult(Err(AdminFailure::bad_request(error.to_string()))),
+        };
         let filter = ClientFilter {
-            kind: kind.0,
+            kind,
             name_contains: name.0,
             created_after: created_after.0,
             created_before: created_before.0,

@@ -23,7 +23,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::redirect_uri::{VerifiedRedirectUri, match_redirect_uri};
 use crate::routes::{CALLBACK_PATH, CONSENT_PATH};
-use crate::store::login::{RequestRow, STATUS_PENDING};
+use crate::store::login::{RequestRow, RequestStatus};
 use crate::tokens::opaque;
 use crate::upstream::AuthorizationRedirect;
 use crate::vault::context;
@@ -261,7 +261,7 @@ async fn store_pending_request(
         browser_hash: opaque::hash(&browser),
         upstream_state_hash: None,
         upstream_pkce_verifier: None,
-        status: STATUS_PENDING.into(),
+        status: RequestStatus::Pending,
         created_at: now,
         expires_at: now + state.config.login.pending_request_ttl_secs as i64,
     };

@@ -15,10 +15,10 @@ use super::authorize::{
     error_page, error_redirect, redirect, redirect_uri_with, stored_redirect_uri,
 };
 use super::registration::request_address;
+use crate::grants::upstream_login::{self, LoginRefusal};
 use crate::grants::upstream_tokens::{SealedUpstreamTokens, seal_plaintext};
 use crate::monitoring::LoginFailure;
 use crate::oauth::authorize::AuthorizeQuery;
-use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::routes::CALLBACK_PATH;
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::{CodeRow, CompletedLogin, RequestRow};
@@ -56,44 +56,10 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
             error_redirect(
                 state,
                 &client_uri,
-                &OAuthError::new(refusal.code, refusal.description),
+                &refusal.to_oauth_error(),
                 row.state.as_deref(),
             )
         }
-    }
-}
-
-/// Why a login that came back from the upstream was not completed: counted under `reason`,
-/// told to the client as `code` with `description`.
-pub(super) struct LoginRefusal {
-    reason: LoginFailure,
-    code: ErrorCode,
-    pub(super) description: &'static str,
-}
-
-impl LoginRefusal {
-    fn new(reason: LoginFailure, code: ErrorCode, description: &'static str) -> Self {
-        Self {
-            reason,
-            code,
-            description,
-        }
-    }
-
-    fn upstream_unavailable() -> Self {
-        Self::new(
-            LoginFailure::UpstreamUnavailable,
-            ErrorCode::TemporarilyUnavailable,
-            "the sign-in service is unavailable; try again",
-        )
-    }
-
-    fn user_not_identified() -> Self {
-        Self::new(
-            LoginFailure::UpstreamMalformed,
-            ErrorCode::ServerError,
-            "the sign-in service did not identify the user",
-        )
     }
 }
 
@@ -181,27 +147,13 @@ async fn complete_login(
     issue_our_code(state, request, row, &tokens, now).await
 }
 
-/// The upstream's authorization code, or why the user did not get one; an upstream outage
-/// is told apart so the client can offer a retry.
+/// The upstream's authorization code, or why the user did not get one.
 pub(super) fn upstream_code(query: &AuthorizeQuery) -> Result<&str, LoginRefusal> {
-    if let Some(error) = query.get("error") {
+    let error = query.get("error");
+    if let Some(error) = error {
         tracing::info!(upstream_error = %untrusted(error), "the upstream reported a failed login");
-        return Err(match error {
-            "temporarily_unavailable" | "server_error" => LoginRefusal::upstream_unavailable(),
-            _ => LoginRefusal::new(
-                LoginFailure::UpstreamDenied,
-                ErrorCode::AccessDenied,
-                "the sign-in at the upstream was not completed",
-            ),
-        });
     }
-    query.get("code").ok_or_else(|| {
-        LoginRefusal::new(
-            LoginFailure::UpstreamMalformed,
-            ErrorCode::AccessDenied,
-            "the sign-in service returned no authorization code",
-        )
-    })
+    upstream_login::upstream_code(error, query.get("code"))
 }
 
 /// The PKCE verifier sent upstream with this request, when the provider takes PKCE.
@@ -220,9 +172,7 @@ fn open_upstream_verifier(
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(error) => {
             tracing::error!(%error, "could not open the upstream PKCE verifier");
-            Err(LoginRefusal::new(
-                LoginFailure::ServerError,
-                ErrorCode::ServerError,
+            Err(LoginRefusal::server_error(
                 "the sign-in could not be completed",
             ))
         }
@@ -237,33 +187,27 @@ pub(super) async fn exchange_upstream_code(
     verifier: Option<&str>,
 ) -> Result<UpstreamTokens, LoginRefusal> {
     let callback = state.issuer.endpoint(CALLBACK_PATH);
-    let tokens = match state
+    let answer = state
         .upstream
         .exchange_code(code, &callback, verifier)
-        .await
-    {
-        Ok(tokens) => tokens,
+        .await;
+    match &answer {
         Err(UpstreamError::Unavailable(reason)) => {
-            tracing::warn!(reason = %untrusted(&reason), "upstream unavailable during the code exchange");
-            return Err(LoginRefusal::upstream_unavailable());
+            tracing::warn!(reason = %untrusted(reason), "upstream unavailable during the code exchange");
         }
         Err(UpstreamError::Refused { code, .. }) => {
-            tracing::warn!(upstream_error = %untrusted(&code), "the upstream refused the code exchange");
-            return Err(LoginRefusal::new(
-                LoginFailure::UpstreamRefused,
-                ErrorCode::AccessDenied,
-                "the sign-in service refused the login",
-            ));
+            tracing::warn!(upstream_error = %untrusted(code), "the upstream refused the code exchange");
         }
         Err(UpstreamError::Malformed(reason)) => {
-            tracing::error!(reason = %untrusted(&reason), "unusable answer from the upstream token endpoint");
-            return Err(LoginRefusal::user_not_identified());
+            tracing::error!(reason = %untrusted(reason), "unusable answer from the upstream token endpoint");
         }
-    };
-    if tokens.subject.is_empty() {
-        tracing::error!("the upstream answered without a user identifier");
-        return Err(LoginRefusal::user_not_identified());
+        Ok(tokens) if tokens.subject.is_empty() => {
+            tracing::error!("the upstream answered without a user identifier");
+        }
+        Ok(_) => {}
     }
+    let tokens = answer.map_err(|error| upstream_login::exchange_refusal(&error))?;
+    upstream_login::check_identified(&tokens)?;
     Ok(tokens)
 }
 
@@ -291,9 +235,7 @@ async fn issue_our_code(
         Ok(ids) => ids,
         Err(error) => {
             tracing::error!(%error, "could not record the login");
-            return Err(LoginRefusal::new(
-                LoginFailure::ServerError,
-                ErrorCode::ServerError,
+            return Err(LoginRefusal::server_error(
                 "the sign-in could not be recorded",
             ));
         }

@@ -179,7 +179,7 @@ async fn remember_approval(
 /// the approval then covers its own client only.
 async fn approved_software(state: &AppState, client_id: &str, shown: &str) -> Option<String> {
     let row = state.store.client(client_id).await.ok().flatten()?;
-    if row.kind != crate::clients::registry::KIND_DYNAMIC
+    if row.kind != crate::clients::registry::ClientKind::Dynamic
         || crate::clients::resolve::stored_client_fingerprint(&row) != shown
     {
         return None;

@@ -61,7 +61,7 @@ impl From<OAuthError> for OAuthFailure {
 
 impl OAuthFailure {
     /// `temporarily_unavailable` for a source or server over its limit: 429 with `Retry-After`.
-    pub fn rate_limited(description: impl Into<String>, retry_after: u64) -> Self {
+    pub fn rate_limited(description: impl std::fmt::Display, retry_after: u64) -> Self {
         Self {
             error: OAuthError::new(ErrorCode::TemporarilyUnavailable, description),
             retry_after: Some(retry_after),

@@ -18,7 +18,8 @@ use poem_openapi::{
 use super::errors::{ErrorBody, OAuthFailure};
 use super::{AppState, revocation, token};
 use crate::grants::exchange::ExchangeResponse;
-use crate::tokens::service::TokenResponse;
+use crate::grants::introspection::Introspection;
+use crate::grants::service::TokenResponse;
 
 #[derive(Tags)]
 enum OAuthTags {
@@ -233,22 +234,6 @@ pub struct TokenRequestByValue {
     pub token_type_hint: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
-}
-
-/// An introspection answer (RFC 7662 §2.2): `{"active": false}` or the token's claims.
-#[derive(Debug, Default, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct Introspection {
-    pub active: bool,
-    pub scope: Option<String>,
-    pub client_id: Option<String>,
-    pub sub: Option<String>,
-    pub aud: Option<String>,
-    pub iss: Option<String>,
-    pub exp: Option<i64>,
-    pub iat: Option<i64>,
-    pub jti: Option<String>,
-    pub token_type: Option<String>,
 }
 
 pub struct OAuthApi {

@@ -1,139 +1,38 @@
-//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
+//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662): the client is authenticated
+//! here, the flows' rules live in `grants::token_revocation` and `grants::introspection`.
 
 use poem::Request;
-use serde_json::json;
 
 use super::AppState;
 use super::errors::OAuthFailure;
-use super::oauth_api::{Introspection, JsonBody, Revoked};
+use super::oauth_api::{JsonBody, Revoked};
 use super::registration::request_address;
 use super::token::authenticate_form;
-use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::store::audit::{AuditRecord, actors};
-use crate::tokens::opaque;
-use crate::tokens::verify::verify_access_token;
+use crate::grants::introspection::Introspection;
 
 /// RFC 7009: revokes a refresh token (its whole family) or an access token (by `jti`, until it
-/// expires). Unknown tokens, and tokens of other clients, get the same 200: a client learns
-/// nothing about tokens that are not its own, and cannot revoke them.
+/// expires); every other token gets the same 200.
 pub async fn revoke(
     state: &AppState,
     request: &Request,
     body: &str,
 ) -> Result<Revoked, OAuthFailure> {
     let (form, client) = authenticate_form(state, request, body).await?;
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
-    let now = state.clock.now();
-    let result = async {
-        if let Some(row) = state.store.refresh_token(&opaque::hash(token)).await? {
-            if let Some(family) = state.store.family(&row.family_id).await?
-                && family.client_id == client.client_id
-            {
-                state.store.revoke_family(&family.family_id, now).await?;
-                tracing::info!(client_id = %client.client_id, "refresh token revoked (family)");
-                let summary = json!({
-                    "grant_id": family.grant_id,
-                    "family_id": family.family_id,
-                    "reason": "the client revoked its refresh token (RFC 7009)",
-                });
-                let address =
-                    request_address(request, state.config.registration.trust_forwarded_for);
-                state
-                    .store
-                    .record_change(
-                        AuditRecord::new(now, actors::CLIENT, "grant.revoke_family", &summary)
-                            .client(&client.client_id)
-                            .source(address.as_deref()),
-                    )
-                    .await?;
-            }
-            return Ok(());
-        }
-        // An access token: ours, any audience, expired or not.
-        if let Ok(claims) = verify_access_token(
-            &state.keys,
-            token,
-            state.issuer.as_str(),
-            None,
-            now,
-            i64::MAX / 4,
-        ) && claims.client_id == client.client_id
-        {
-            state
-                .store
-                .deny_access_token(&claims.jti, claims.exp)
-                .await?;
-            tracing::info!(client_id = %client.client_id, "access token revoked");
-        }
-        Ok::<(), crate::store::StoreError>(())
-    }
-    .await;
-    result
-        .map(|()| Revoked)
-        .map_err(|error| OAuthFailure::server_error("revocation failed", error))
+    let address = request_address(request, state.config.registration.trust_forwarded_for);
+    state
+        .tokens
+        .revoke_token(&client, form.get("token"), address.as_deref())
+        .await?;
+    Ok(Revoked)
 }
 
-/// RFC 7662, for resource-server clients only: `active` and the token's claims when it is a
-/// valid access token for that client's resource, `{"active": false}` for anything else.
+/// RFC 7662, for resource-server clients only.
 pub async fn introspect(
     state: &AppState,
     request: &Request,
     body: &str,
 ) -> Result<JsonBody<Introspection>, OAuthFailure> {
     let (form, client) = authenticate_form(state, request, body).await?;
-    let Some(resource) = client
-        .resource_server_for
-        .as_deref()
-        .filter(|_| !client.public)
-    else {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidClient,
-            "only a confidential client marked as a resource server may introspect",
-        )
-        .into());
-    };
-    let token = form
-        .get("token")
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
-    let now = state.clock.now();
-    let inactive = || Ok(JsonBody(Introspection::default()));
-    let Ok(claims) = verify_access_token(
-        &state.keys,
-        token,
-        state.issuer.as_str(),
-        Some(resource),
-        now,
-        0,
-    ) else {
-        return inactive();
-    };
-    let live = async {
-        Ok::<bool, crate::store::StoreError>(
-            !state.store.is_access_token_denied(&claims.jti).await?
-                && state
-                    .store
-                    .live_grant_for(&claims.sub, &claims.client_id, &claims.aud)
-                    .await?
-                    .is_some(),
-        )
-    }
-    .await;
-    match live {
-        Ok(true) => Ok(JsonBody(Introspection {
-            active: true,
-            scope: Some(claims.scope),
-            client_id: Some(claims.client_id),
-            sub: Some(claims.sub),
-            aud: Some(claims.aud),
-            iss: Some(claims.iss),
-            exp: Some(claims.exp),
-            iat: Some(claims.iat),
-            jti: Some(claims.jti),
-            token_type: Some("Bearer".into()),
-        })),
-        Ok(false) => inactive(),
-        Err(error) => Err(OAuthFailure::server_error("introspection failed", error)),
-    }
+    let answer = state.tokens.introspect(&client, form.get("token")).await?;
+    Ok(JsonBody(answer))
 }

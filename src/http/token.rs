@@ -9,7 +9,7 @@ use super::oauth_api::{JsonBody, TokenAnswer};
 use super::registration::request_source;
 use crate::clients::authenticate::{AuthenticatedClient, authenticate_client};
 use crate::grants::code::CodeRequest;
-use crate::grants::exchange::GRANT_TOKEN_EXCHANGE;
+use crate::grants::exchange::{ExchangeRequest, GRANT_TOKEN_EXCHANGE};
 use crate::grants::refresh::RefreshRequest;
 use crate::monitoring::GrantType;
 use crate::oauth::authorize::AuthorizeQuery;
@@ -118,9 +118,11 @@ pub async fn token(
             let exchanged = tokens
                 .exchange_token(
                     &client,
-                    form.get("subject_token"),
-                    form.get("subject_token_type"),
-                    form.get("requested_token_type"),
+                    ExchangeRequest {
+                        subject_token: form.get("subject_token"),
+                        subject_token_type: form.get("subject_token_type"),
+                        requested_token_type: form.get("requested_token_type"),
+                    },
                 )
                 .await;
             state.metrics.token_exchange(exchanged.is_ok());

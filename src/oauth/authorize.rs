@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::error::{ErrorCode, OAuthError};
 use super::pkce::CodeChallenge;
 use super::resource::ResourceUri;
-use super::scope::{is_scope_token, without_offline_access};
+use super::scope::{ScopeError, ScopeSet};
 
 /// A resource this issuer serves, as the authorization rules need it.
 #[derive(Debug, Clone)]
@@ -201,40 +201,23 @@ pub fn select_scope(
     requested: Option<&str>,
     resource: &ResourceRule,
 ) -> Result<String, OAuthError> {
-    let requested = requested.map(without_offline_access);
-    let Some(requested) = requested
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    else {
+    let invalid = |description: String| OAuthError::new(ErrorCode::InvalidScope, description);
+    let requested = ScopeSet::parse_request(requested.unwrap_or_default())
+        .map_err(|error| invalid(error.to_string()))?;
+    if requested.is_empty() {
         return Ok(resource.default_scopes.join(" "));
-    };
-    let mut asked: Vec<&str> = Vec::new();
-    for token in requested.split(' ').filter(|t| !t.is_empty()) {
-        if !is_scope_token(token) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                "scope is malformed",
-            ));
-        }
-        if !resource.scopes.iter().any(|s| s == token) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("scope `{token}` is not offered for {}", resource.uri),
-            ));
-        }
-        if !asked.contains(&token) {
-            asked.push(token);
-        }
     }
     // In the resource's order, so equal sets print equally.
-    Ok(resource
-        .scopes
-        .iter()
-        .filter(|s| asked.contains(&s.as_str()))
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(" "))
+    ScopeSet::from_tokens(resource.scopes.iter().map(String::as_str))
+        .narrow_to(&requested)
+        .map(|granted| granted.to_string())
+        .map_err(|error| match error {
+            ScopeError::NotAvailable(token) => invalid(format!(
+                "scope `{token}` is not offered for {}",
+                resource.uri
+            )),
+            ScopeError::Malformed => invalid(error.to_string()),
+        })
 }
 
 #[cfg(test)]

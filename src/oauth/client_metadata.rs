@@ -111,101 +111,20 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 const MAX_NAME_CHARS: usize = 200;
 
 impl ClientMetadata {
-    /// Validates a registration request body.
+    /// Validates a registration request body, field by field in a fixed order (so the error
+    /// a body gets does not depend on the order of its fields).
     pub fn from_json(body: &Value, rules: &MetadataRules) -> Result<Self, MetadataError> {
-        let invalid = |m: String| MetadataError::InvalidClientMetadata(m);
-        let Value::Object(fields) = body else {
-            return Err(invalid(
-                "the request body must be a JSON object of client metadata".into(),
-            ));
-        };
-        let mut extra = fields.clone();
-        // A `null` field is an absent one (clients serialising optional fields send them),
-        // and the echo must never carry `null`.
-        extra.retain(|_, value| !value.is_null());
-        for field in GENERATED_FIELDS {
-            extra.remove(*field);
-        }
+        let mut extra = client_fields(body)?;
         let mut take = |name: &str| extra.remove(name);
-
         let redirect_uris = parse_redirect_uris(take("redirect_uris"), rules)?;
-
-        let token_endpoint_auth_method = match take("token_endpoint_auth_method") {
-            // RFC 7591 §2: the default is client_secret_basic.
-            None => AuthMethod::ClientSecretBasic,
-            Some(Value::String(method)) => AuthMethod::parse(&method).ok_or_else(|| {
-                invalid(format!(
-                    "token_endpoint_auth_method `{method}` is not supported; use none, client_secret_basic or client_secret_post"
-                ))
-            })?,
-            Some(_) => return Err(invalid("token_endpoint_auth_method must be a string".into())),
-        };
-
-        let mut grant_types = match take("grant_types") {
-            None => vec![AUTHORIZATION_CODE.to_owned(), REFRESH_TOKEN.to_owned()],
-            Some(value) => string_array("grant_types", value)?,
-        };
-        for grant in &grant_types {
-            if grant != AUTHORIZATION_CODE && grant != REFRESH_TOKEN {
-                return Err(invalid(format!(
-                    "grant type `{grant}` is not available to registered clients; use authorization_code and refresh_token"
-                )));
-            }
-        }
-        if !grant_types.iter().any(|g| g == AUTHORIZATION_CODE) {
-            return Err(invalid(
-                "grant_types must include authorization_code".into(),
-            ));
-        }
-        // Refresh is allowed for every client; hosts that do not see it do not refresh.
-        if !grant_types.iter().any(|g| g == REFRESH_TOKEN) {
-            grant_types.push(REFRESH_TOKEN.to_owned());
-        }
-        grant_types.dedup();
-
-        let response_types = match take("response_types") {
-            None => vec!["code".to_owned()],
-            Some(value) => string_array("response_types", value)?,
-        };
-        if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
-            return Err(invalid("response_types must be [\"code\"]".into()));
-        }
-
-        let client_name = optional_string("client_name", take("client_name"))?;
-        // The name is shown on the consent page: no character may disguise what it says
-        // (bidi overrides turn "Cla\u{202E}edu" into "Claude"; zero-width ones hide text).
-        if client_name
-            .as_deref()
-            .is_some_and(|name| name.chars().any(is_deceptive_char))
-        {
-            return Err(invalid(
-                "client_name contains control, bidirectional-override or invisible characters"
-                    .into(),
-            ));
-        }
-        if let Some(name) = &client_name
-            && (name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS)
-        {
-            return Err(invalid(format!(
-                "client_name must be 1 to {MAX_NAME_CHARS} characters"
-            )));
-        }
+        let token_endpoint_auth_method = parse_auth_method(take("token_endpoint_auth_method"))?;
+        let grant_types = parse_grant_types(take("grant_types"))?;
+        let response_types = parse_response_types(take("response_types"))?;
+        let client_name = parse_client_name(take("client_name"))?;
         let client_uri = optional_url("client_uri", take("client_uri"))?;
         let logo_uri = optional_url("logo_uri", take("logo_uri"))?;
-        let scope = optional_string("scope", take("scope"))?;
-        if let Some(scope) = &scope
-            && !scope.split(' ').all(is_scope_token)
-        {
-            return Err(invalid("scope must be space-separated scope tokens".into()));
-        }
-        let application_type = optional_string("application_type", take("application_type"))?;
-        if let Some(kind) = &application_type
-            && kind != "native"
-            && kind != "web"
-        {
-            return Err(invalid("application_type must be native or web".into()));
-        }
-
+        let scope = parse_scope(take("scope"))?;
+        let application_type = parse_application_type(take("application_type"))?;
         Ok(Self {
             redirect_uris,
             token_endpoint_auth_method,
@@ -260,6 +179,118 @@ fn is_deceptive_char(c: char) -> bool {
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
+fn invalid(message: impl Into<String>) -> MetadataError {
+    MetadataError::InvalidClientMetadata(message.into())
+}
+
+/// The body's fields a client may set: a `null` field is an absent one (clients serialising
+/// optional fields send them), and the echo must never carry `null`; fields the server issues
+/// are dropped.
+fn client_fields(body: &Value) -> Result<Map<String, Value>, MetadataError> {
+    let Value::Object(fields) = body else {
+        return Err(invalid(
+            "the request body must be a JSON object of client metadata",
+        ));
+    };
+    let mut fields = fields.clone();
+    fields.retain(|_, value| !value.is_null());
+    for field in GENERATED_FIELDS {
+        fields.remove(*field);
+    }
+    Ok(fields)
+}
+
+fn parse_auth_method(value: Option<Value>) -> Result<AuthMethod, MetadataError> {
+    match value {
+        // RFC 7591 §2: the default is client_secret_basic.
+        None => Ok(AuthMethod::ClientSecretBasic),
+        Some(Value::String(method)) => AuthMethod::parse(&method).ok_or_else(|| {
+            invalid(format!(
+                "token_endpoint_auth_method `{method}` is not supported; use none, client_secret_basic or client_secret_post"
+            ))
+        }),
+        Some(_) => Err(invalid("token_endpoint_auth_method must be a string")),
+    }
+}
+
+/// Only the code grant and refresh; refresh is allowed for every client (hosts that do not see
+/// it do not refresh).
+fn parse_grant_types(value: Option<Value>) -> Result<Vec<String>, MetadataError> {
+    let mut grant_types = match value {
+        None => vec![AUTHORIZATION_CODE.to_owned(), REFRESH_TOKEN.to_owned()],
+        Some(value) => string_array("grant_types", value)?,
+    };
+    for grant in &grant_types {
+        if grant != AUTHORIZATION_CODE && grant != REFRESH_TOKEN {
+            return Err(invalid(format!(
+                "grant type `{grant}` is not available to registered clients; use authorization_code and refresh_token"
+            )));
+        }
+    }
+    if !grant_types.iter().any(|g| g == AUTHORIZATION_CODE) {
+        return Err(invalid("grant_types must include authorization_code"));
+    }
+    if !grant_types.iter().any(|g| g == REFRESH_TOKEN) {
+        grant_types.push(REFRESH_TOKEN.to_owned());
+    }
+    grant_types.dedup();
+    Ok(grant_types)
+}
+
+fn parse_response_types(value: Option<Value>) -> Result<Vec<String>, MetadataError> {
+    let response_types = match value {
+        None => vec!["code".to_owned()],
+        Some(value) => string_array("response_types", value)?,
+    };
+    if response_types.is_empty() || response_types.iter().any(|r| r != "code") {
+        return Err(invalid("response_types must be [\"code\"]"));
+    }
+    Ok(response_types)
+}
+
+/// The name is shown on the consent page: no character may disguise what it says (bidi
+/// overrides turn "Cla\u{202E}edu" into "Claude"; zero-width ones hide text).
+fn parse_client_name(value: Option<Value>) -> Result<Option<String>, MetadataError> {
+    let client_name = optional_string("client_name", value)?;
+    if client_name
+        .as_deref()
+        .is_some_and(|name| name.chars().any(is_deceptive_char))
+    {
+        return Err(invalid(
+            "client_name contains control, bidirectional-override or invisible characters",
+        ));
+    }
+    if let Some(name) = &client_name
+        && (name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS)
+    {
+        return Err(invalid(format!(
+            "client_name must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(client_name)
+}
+
+fn parse_scope(value: Option<Value>) -> Result<Option<String>, MetadataError> {
+    let scope = optional_string("scope", value)?;
+    if let Some(scope) = &scope
+        && !scope.split(' ').all(is_scope_token)
+    {
+        return Err(invalid("scope must be space-separated scope tokens"));
+    }
+    Ok(scope)
+}
+
+fn parse_application_type(value: Option<Value>) -> Result<Option<String>, MetadataError> {
+    let application_type = optional_string("application_type", value)?;
+    if let Some(kind) = &application_type
+        && kind != "native"
+        && kind != "web"
+    {
+        return Err(invalid("application_type must be native or web"));
+    }
+    Ok(application_type)
+}
+
 fn parse_redirect_uris(
     value: Option<Value>,
     rules: &MetadataRules,
@@ -286,7 +317,7 @@ fn parse_redirect_uris(
             return Err(bad("redirect_uris must be an array of strings".into()));
         };
         let uri = RedirectUri::parse(&text, rules.max_redirect_uri_length, &rules.custom_schemes)
-            .map_err(bad)?;
+            .map_err(|error| bad(error.to_string()))?;
         if !rules.allowlist.is_empty() && !rules.allowlist.iter().any(|p| p.allows(&uri)) {
             return Err(bad(format!(
                 "`{text}` is not allowed by this server's redirect URI policy"

@@ -16,6 +16,7 @@
 //! always shows the page.
 
 use super::redirect_uri::match_redirect_uri;
+use super::scope::ScopeSet;
 
 /// What one approval was given for, or what one request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,8 @@ pub fn is_covered(approved: &ConsentTerms<'_>, requested: &ConsentTerms<'_>) -> 
     (same_client || same_software)
         && approved.resource == requested.resource
         && match_redirect_uri([approved.redirect_uri], requested.redirect_uri).is_some()
-        && scopes(requested.scope).all(|wanted| scopes(approved.scope).any(|s| s == wanted))
+        && ScopeSet::from_stored(requested.scope)
+            .is_subset_of(&ScopeSet::from_stored(approved.scope))
 }
 
 /// An https URI on a host that is not this machine: only its host's owner receives what is
@@ -73,10 +75,6 @@ fn is_web_redirect(uri: &str) -> bool {
             Some(Host::Ipv6(ip)) => !ip.is_loopback() && !ip.is_unspecified(),
             None => false,
         }
-}
-
-fn scopes(scope: &str) -> impl Iterator<Item = &str> {
-    scope.split(' ').filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -79,10 +79,10 @@ pub struct OAuthError {
 impl OAuthError {
     /// An error whose description is reduced to what RFC 6749 §5.2 allows: descriptions quote
     /// what the client sent, which may hold anything.
-    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, description: impl std::fmt::Display) -> Self {
         Self {
             code,
-            description: to_error_description(&description.into(), MAX_DESCRIPTION_CHARS),
+            description: to_error_description(&description.to_string(), MAX_DESCRIPTION_CHARS),
         }
     }
 }

@@ -5,6 +5,31 @@
 
 use std::fmt;
 
+/// Why an issuer URL is refused (RFC 8414 §2); the text names the URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssuerError {
+    #[error("`{uri}` is not an absolute URL: {reason}")]
+    NotAbsolute { uri: String, reason: String },
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error("`{0}` must use https (http is allowed only for loopback hosts)")]
+    PlainHttp(String),
+    #[error("`{uri}` has scheme `{scheme}`; an issuer is an https URL")]
+    Scheme { uri: String, scheme: String },
+    #[error("`{0}` must not have a query (RFC 8414 §2)")]
+    Query(String),
+    #[error("`{0}` must not have a fragment (RFC 8414 §2)")]
+    Fragment(String),
+    #[error("`{0}` must not carry user information")]
+    UserInformation(String),
+    #[error(
+        "`{0}` ends with a slash; write it without one (clients compare the issuer byte for byte)"
+    )]
+    TrailingSlash(String),
+    #[error("`{uri}` is not in canonical form; write it as `{canonical}`")]
+    NotCanonical { uri: String, canonical: String },
+}
+
 /// A validated issuer URL: absolute, `https` (or `http` on a loopback host), no query, no
 /// fragment, no trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,48 +40,46 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    pub fn parse(input: &str) -> Result<Self, String> {
-        let url =
-            url::Url::parse(input).map_err(|e| format!("`{input}` is not an absolute URL: {e}"))?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("`{input}` has no host"))?;
+    pub fn parse(input: &str) -> Result<Self, IssuerError> {
+        use IssuerError as E;
+        let owned = || input.to_owned();
+        let url = url::Url::parse(input).map_err(|e| E::NotAbsolute {
+            uri: owned(),
+            reason: e.to_string(),
+        })?;
+        let host = url.host_str().ok_or_else(|| E::NoHost(owned()))?;
         let loopback = super::loopback::is_loopback_host(host);
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
-            "http" => {
-                return Err(format!(
-                    "`{input}` must use https (http is allowed only for loopback hosts)"
-                ));
-            }
+            "http" => return Err(E::PlainHttp(owned())),
             other => {
-                return Err(format!(
-                    "`{input}` has scheme `{other}`; an issuer is an https URL"
-                ));
+                return Err(E::Scheme {
+                    uri: owned(),
+                    scheme: other.to_owned(),
+                });
             }
         }
         if url.query().is_some() || input.contains('?') {
-            return Err(format!("`{input}` must not have a query (RFC 8414 §2)"));
+            return Err(E::Query(owned()));
         }
         if url.fragment().is_some() || input.contains('#') {
-            return Err(format!("`{input}` must not have a fragment (RFC 8414 §2)"));
+            return Err(E::Fragment(owned()));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{input}` must not carry user information"));
+            return Err(E::UserInformation(owned()));
         }
         if input.ends_with('/') {
-            return Err(format!(
-                "`{input}` ends with a slash; write it without one (clients compare the issuer byte for byte)"
-            ));
+            return Err(E::TrailingSlash(owned()));
         }
         // Reject anything the URL parser would rewrite (upper-case host, default port, dot
         // segments): the configured string must already be the form clients will see.
         let canonical = url.as_str().trim_end_matches('/');
         if canonical != input {
-            return Err(format!(
-                "`{input}` is not in canonical form; write it as `{canonical}`"
-            ));
+            return Err(E::NotCanonical {
+                uri: owned(),
+                canonical: canonical.to_owned(),
+            });
         }
         let path = url.path().trim_end_matches('/').to_owned();
         Ok(Self {
@@ -88,6 +111,14 @@ impl Issuer {
     /// inserted between the host and the issuer's path.
     pub fn metadata_path(&self) -> String {
         format!("/.well-known/oauth-authorization-server{}", self.path)
+    }
+}
+
+impl std::str::FromStr for Issuer {
+    type Err = IssuerError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Self::parse(input)
     }
 }
 

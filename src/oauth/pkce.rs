@@ -4,6 +4,19 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
+/// Why an authorization request's PKCE parameters are refused (RFC 7636 §4.4.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PkceError {
+    #[error("code_challenge is required (PKCE with S256)")]
+    Missing,
+    #[error("code_challenge_method must be S256; plain is not accepted")]
+    Plain,
+    #[error("code_challenge_method `{0}` is not supported; use S256")]
+    UnknownMethod(String),
+    #[error("code_challenge must be the 43-character base64url SHA-256 of the verifier")]
+    Malformed,
+}
+
 /// A validated S256 code challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeChallenge(String);
@@ -11,27 +24,19 @@ pub struct CodeChallenge(String);
 impl CodeChallenge {
     /// RFC 7636 §4.2: `code_challenge_method` must be `S256` (an absent method means `plain`),
     /// and the challenge is the base64url SHA-256 of a verifier: exactly 43 characters.
-    pub fn parse(challenge: Option<&str>, method: Option<&str>) -> Result<Self, String> {
-        let challenge = challenge.ok_or("code_challenge is required (PKCE with S256)")?;
+    pub fn parse(challenge: Option<&str>, method: Option<&str>) -> Result<Self, PkceError> {
+        let challenge = challenge.ok_or(PkceError::Missing)?;
         match method {
             Some("S256") => {}
-            None | Some("plain") => {
-                return Err("code_challenge_method must be S256; plain is not accepted".into());
-            }
-            Some(other) => {
-                return Err(format!(
-                    "code_challenge_method `{other}` is not supported; use S256"
-                ));
-            }
+            None | Some("plain") => return Err(PkceError::Plain),
+            Some(other) => return Err(PkceError::UnknownMethod(other.to_owned())),
         }
         let well_formed = challenge.len() == 43
             && challenge
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !well_formed {
-            return Err(
-                "code_challenge must be the 43-character base64url SHA-256 of the verifier".into(),
-            );
+            return Err(PkceError::Malformed);
         }
         Ok(Self(challenge.to_owned()))
     }

@@ -10,6 +10,47 @@ use std::fmt;
 
 use super::redirect_scheme::{is_forbidden_scheme, is_native_scheme_allowed, is_scheme_syntax};
 
+/// Why a redirect URI (or an allow-list pattern) is refused; the text names the URI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectUriError {
+    #[error("a redirect URI is longer than {0} characters")]
+    TooLong(usize),
+    #[error("`{0}` has a fragment, which redirect URIs must not have")]
+    Fragment(String),
+    #[error("`{0}` contains whitespace or control characters")]
+    Whitespace(String),
+    #[error("`{0}` contains a backslash")]
+    Backslash(String),
+    #[error("`{0}` is not an absolute URI")]
+    NotAbsolute(String),
+    #[error("write the scheme of `{0}` in lower case")]
+    SchemeCase(String),
+    #[error("`{uri}` is not of the form {scheme}://host/path")]
+    NotHierarchical { uri: String, scheme: String },
+    #[error(
+        "the `{0}:` scheme is not allowed in a redirect URI: it runs code or opens a program other than the app"
+    )]
+    ForbiddenScheme(String),
+    #[error(
+        "the `{0}:` scheme is not accepted: a native app's scheme must be reverse-domain (com.example.app:, RFC 8252 §7.1) or one of this server's known app schemes; https and loopback http work for every app"
+    )]
+    UnknownScheme(String),
+    #[error("`{0}` carries user information")]
+    UserInformation(String),
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error(
+        "`{0}` uses plain http on a host that is not loopback (localhost, 127.0.0.1 or [::1]); use https"
+    )]
+    PlainHttp(String),
+    #[error("`{0}` is only a scheme")]
+    OnlyScheme(String),
+    #[error("`{0}`: a prefix pattern must start with https:// (or be `loopback` or `scheme://*`)")]
+    PatternScheme(String),
+    #[error("`{0}`: a prefix pattern must include the host and a `/`")]
+    PatternHost(String),
+}
+
 /// A redirect URI accepted for registration, kept exactly as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectUri(String);
@@ -37,77 +78,69 @@ impl RedirectUri {
         input: &str,
         max_length: usize,
         custom_schemes: &[String],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RedirectUriError> {
         let uri = Self::parse_form(input, max_length)?;
         let scheme = input.split(':').next().unwrap_or_default();
         if matches!(scheme, "http" | "https") || is_native_scheme_allowed(scheme, custom_schemes) {
             return Ok(uri);
         }
-        Err(format!(
-            "the `{scheme}:` scheme is not accepted: a native app's scheme must be reverse-domain (com.example.app:, RFC 8252 §7.1) or one of this server's known app schemes; https and loopback http work for every app"
-        ))
+        Err(RedirectUriError::UnknownScheme(scheme.to_owned()))
     }
 
     /// Every rule of [`parse`](Self::parse) except which private-use schemes are accepted.
-    fn parse_form(input: &str, max_length: usize) -> Result<Self, String> {
+    fn parse_form(input: &str, max_length: usize) -> Result<Self, RedirectUriError> {
+        use RedirectUriError as E;
+        let owned = || input.to_owned();
         if input.len() > max_length {
-            return Err(format!(
-                "a redirect URI is longer than {max_length} characters"
-            ));
+            return Err(E::TooLong(max_length));
         }
         if input.contains('#') {
-            return Err(format!(
-                "`{input}` has a fragment, which redirect URIs must not have"
-            ));
+            return Err(E::Fragment(owned()));
         }
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "`{input}` contains whitespace or control characters"
-            ));
+            return Err(E::Whitespace(owned()));
         }
         if input.contains('\\') {
-            return Err(format!("`{input}` contains a backslash"));
+            return Err(E::Backslash(owned()));
         }
-        let url =
-            url::Url::parse(input).map_err(|_| format!("`{input}` is not an absolute URI"))?;
+        let url = url::Url::parse(input).map_err(|_| E::NotAbsolute(owned()))?;
         let scheme = url.scheme();
         // The URL parser forgives what browsers forgive (`HTTPS:`, `https:///host`); a
         // redirect URI is compared as a string, so it must already be in plain form.
         if !input.starts_with(scheme) {
-            return Err(format!("write the scheme of `{input}` in lower case"));
+            return Err(E::SchemeCase(owned()));
         }
         let after_scheme = &input[scheme.len()..];
         if matches!(scheme, "http" | "https")
             && (!after_scheme.starts_with("://") || after_scheme.starts_with(":///"))
         {
-            return Err(format!("`{input}` is not of the form {scheme}://host/path"));
+            return Err(E::NotHierarchical {
+                uri: owned(),
+                scheme: scheme.to_owned(),
+            });
         }
         if is_forbidden_scheme(scheme) {
-            return Err(format!(
-                "the `{scheme}:` scheme is not allowed in a redirect URI: it runs code or opens a program other than the app"
-            ));
+            return Err(E::ForbiddenScheme(scheme.to_owned()));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{input}` carries user information"));
+            return Err(E::UserInformation(owned()));
         }
         match scheme {
             "https" => {
                 if url.host_str().is_none_or(str::is_empty) {
-                    return Err(format!("`{input}` has no host"));
+                    return Err(E::NoHost(owned()));
                 }
             }
             "http" => {
                 if !url.host_str().is_some_and(is_loopback_literal) {
-                    return Err(format!(
-                        "`{input}` uses plain http on a host that is not loopback (localhost, 127.0.0.1 or [::1]); use https"
-                    ));
+                    return Err(E::PlainHttp(owned()));
                 }
             }
             // A private-use scheme (RFC 8252 §7.1) for a native app. It must be followed by
             // something: `cursor:` alone names no app callback.
             _ => {
                 if input.len() <= scheme.len() + 1 {
-                    return Err(format!("`{input}` is only a scheme"));
+                    return Err(E::OnlyScheme(owned()));
                 }
             }
         }
@@ -241,8 +274,16 @@ pub enum AllowPattern {
     Exact(String),
 }
 
+impl std::str::FromStr for AllowPattern {
+    type Err = RedirectUriError;
+
+    fn from_str(pattern: &str) -> Result<Self, Self::Err> {
+        Self::parse(pattern)
+    }
+}
+
 impl AllowPattern {
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, RedirectUriError> {
         if pattern == "loopback" {
             return Ok(Self::Loopback);
         }
@@ -260,14 +301,12 @@ impl AllowPattern {
         }
         // A prefix must include the host and a path separator, so `https://a.com*` cannot
         // match `https://a.com.evil.example`.
-        let after_scheme = prefix.strip_prefix("https://").ok_or_else(|| {
-            format!("`{pattern}`: a prefix pattern must start with https:// (or be `loopback` or `scheme://*`)")
-        })?;
+        let after_scheme = prefix
+            .strip_prefix("https://")
+            .ok_or_else(|| RedirectUriError::PatternScheme(pattern.to_owned()))?;
         match after_scheme.find('/') {
             Some(slash) if slash > 0 => Ok(Self::Prefix(prefix.to_owned())),
-            _ => Err(format!(
-                "`{pattern}`: a prefix pattern must include the host and a `/`"
-            )),
+            _ => Err(RedirectUriError::PatternHost(pattern.to_owned())),
         }
     }
 

@@ -9,6 +9,23 @@
 
 use std::fmt;
 
+/// Why a resource URI is refused; the text names the URI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceUriError {
+    #[error("`{uri}` is not an absolute URI: {reason}")]
+    NotAbsolute { uri: String, reason: String },
+    #[error("`{0}` must not have a fragment")]
+    Fragment(String),
+    #[error("`{0}` must not carry user information")]
+    UserInformation(String),
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error("`{0}` must be an https URI (http only on loopback)")]
+    NotHttps(String),
+    #[error("`{0}` must not have a query")]
+    Query(String),
+}
+
 /// A resource URI in canonical form: lower-case scheme and host, no default port, `/` for an
 /// empty path, no query, no fragment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -16,38 +33,38 @@ pub struct ResourceUri(String);
 
 impl ResourceUri {
     /// Parses a configured resource. Queries and fragments are refused outright.
-    pub fn parse(input: &str) -> Result<Self, String> {
+    pub fn parse(input: &str) -> Result<Self, ResourceUriError> {
         let url = Self::parse_url(input)?;
         if url.query().is_some() {
-            return Err(format!("`{input}` must not have a query"));
+            return Err(ResourceUriError::Query(input.to_owned()));
         }
         Ok(Self::canonical(url))
     }
 
     /// Normalises a `resource` parameter sent by a client. A query is dropped (some hosts add
     /// one); a fragment is refused, as RFC 8707 §2 requires.
-    pub fn from_request(input: &str) -> Result<Self, String> {
+    pub fn from_request(input: &str) -> Result<Self, ResourceUriError> {
         Self::parse_url(input).map(Self::canonical)
     }
 
-    fn parse_url(input: &str) -> Result<url::Url, String> {
-        let url =
-            url::Url::parse(input).map_err(|e| format!("`{input}` is not an absolute URI: {e}"))?;
+    fn parse_url(input: &str) -> Result<url::Url, ResourceUriError> {
+        use ResourceUriError as E;
+        let owned = || input.to_owned();
+        let url = url::Url::parse(input).map_err(|e| E::NotAbsolute {
+            uri: owned(),
+            reason: e.to_string(),
+        })?;
         if url.fragment().is_some() {
-            return Err(format!("`{input}` must not have a fragment"));
+            return Err(E::Fragment(owned()));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{input}` must not carry user information"));
+            return Err(E::UserInformation(owned()));
         }
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("`{input}` has no host"))?;
+        let host = url.host_str().ok_or_else(|| E::NoHost(owned()))?;
         match url.scheme() {
             "https" => Ok(url),
             "http" if super::loopback::is_loopback_host(host) => Ok(url),
-            _ => Err(format!(
-                "`{input}` must be an https URI (http only on loopback)"
-            )),
+            _ => Err(E::NotHttps(owned())),
         }
     }
 
@@ -74,6 +91,15 @@ impl ResourceUri {
         requested == configured
             || one_slash_more(requested, configured)
             || one_slash_more(configured, requested)
+    }
+}
+
+/// A configured resource ([`ResourceUri::parse`]).
+impl std::str::FromStr for ResourceUri {
+    type Err = ResourceUriError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Self::parse(input)
     }
 }
 

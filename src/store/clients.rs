@@ -8,19 +8,55 @@ use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionT
 use super::counters::{self, DYNAMIC_CLIENTS};
 use super::{Store, StoreError};
 
-/// `clients.kind` of a client registered through RFC 7591.
-pub const KIND_DYNAMIC: &str = "dynamic";
+pub use client::{ClientKind, UnknownClientKind};
 
 pub mod client {
     use sea_orm::entity::prelude::*;
+
+    /// Who made a client: a host through RFC 7591, or an operator.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+    pub enum ClientKind {
+        /// Registered by a host (RFC 7591).
+        #[sea_orm(string_value = "dynamic")]
+        Dynamic,
+        /// Created by an operator (admin API or CLI).
+        #[sea_orm(string_value = "admin")]
+        Admin,
+    }
+
+    /// A client kind that is neither `dynamic` nor `admin`.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[error("kind must be dynamic or admin")]
+    pub struct UnknownClientKind;
+
+    impl ClientKind {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                ClientKind::Dynamic => "dynamic",
+                ClientKind::Admin => "admin",
+            }
+        }
+    }
+
+    impl std::str::FromStr for ClientKind {
+        type Err = UnknownClientKind;
+
+        fn from_str(kind: &str) -> Result<Self, Self::Err> {
+            match kind {
+                "dynamic" => Ok(ClientKind::Dynamic),
+                "admin" => Ok(ClientKind::Admin),
+                _ => Err(UnknownClientKind),
+            }
+        }
+    }
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "clients")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub client_id: String,
-        /// `dynamic` or `admin`.
-        pub kind: String,
+        pub kind: ClientKind,
         pub client_name: Option<String>,
         /// The registered metadata as JSON.
         pub metadata: String,
@@ -74,7 +110,7 @@ pub type ClientRow = client::Model;
 /// Filters for listing clients.
 #[derive(Debug, Clone, Default)]
 pub struct ClientFilter {
-    pub kind: Option<String>,
+    pub kind: Option<ClientKind>,
     /// Case-insensitive substring of the client name.
     pub name_contains: Option<String>,
     pub created_after: Option<i64>,
@@ -87,25 +123,7 @@ pub struct ClientFilter {
 }
 
 fn active(row: &ClientRow) -> client::ActiveModel {
-    client::ActiveModel {
-        client_id: Set(row.client_id.clone()),
-        kind: Set(row.kind.clone()),
-        client_name: Set(row.client_name.clone()),
-        metadata: Set(row.metadata.clone()),
-        token_endpoint_auth_method: Set(row.token_endpoint_auth_method.clone()),
-        secret_hash: Set(row.secret_hash.clone()),
-        registration_fingerprint: Set(row.registration_fingerprint.clone()),
-        source: Set(row.source.clone()),
-        created_at: Set(row.created_at),
-        updated_at: Set(row.updated_at),
-        first_authorized_at: Set(row.first_authorized_at),
-        last_used_at: Set(row.last_used_at),
-        disabled: Set(row.disabled),
-        resource_server_for: Set(row.resource_server_for.clone()),
-        access_token_ttl_secs: Set(row.access_token_ttl_secs),
-        software_id: Set(row.software_id.clone()),
-        superseded_at: Set(row.superseded_at),
-    }
+    client::ActiveModel::from(row.clone()).reset_all()
 }
 
 impl Store {
@@ -147,7 +165,7 @@ impl Store {
     ) -> Result<CappedInsert, StoreError> {
         let txn = self.conn().begin().await?;
         let mut outcome = CappedInsert::Inserted;
-        if row.kind == KIND_DYNAMIC
+        if row.kind == ClientKind::Dynamic
             && !counters::take_slot(&txn, DYNAMIC_CLIENTS, dynamic_cap).await?
         {
             let evicted = match make_room {
@@ -231,7 +249,7 @@ impl Store {
             // deleted.
             let dynamic = client::Entity::delete_many()
                 .filter(client::Column::ClientId.eq(client_id))
-                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+                .filter(client::Column::Kind.eq(ClientKind::Dynamic))
                 .exec(&txn)
                 .await?
                 .rows_affected;
@@ -279,7 +297,7 @@ impl Store {
     pub async fn list_clients(&self, filter: &ClientFilter) -> Result<Vec<ClientRow>, StoreError> {
         let mut condition = Condition::all();
         if let Some(kind) = &filter.kind {
-            condition = condition.add(client::Column::Kind.eq(kind.as_str()));
+            condition = condition.add(client::Column::Kind.eq(*kind));
         }
         if let Some(name) = &filter.name_contains {
             let pattern = format!(
@@ -341,7 +359,7 @@ impl Store {
         let doomed: Vec<String> = client::Entity::find()
             .select_only()
             .column(client::Column::ClientId)
-            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .filter(client::Column::Kind.eq(ClientKind::Dynamic))
             .filter(Condition::any().add(never_authorized).add(unused))
             .into_tuple()
             .all(self.conn())

@@ -8,7 +8,7 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Query;
-use sea_orm::{ActiveValue::Set, QueryOrder, TransactionTrait};
+use sea_orm::{QueryOrder, TransactionTrait};
 
 use super::{Store, StoreError, retry_when_busy};
 
@@ -61,21 +61,10 @@ impl Store {
     async fn remember_consent_once(&self, row: RememberedConsentRow) -> Result<(), StoreError> {
         let handle_hash = row.handle_hash.clone();
         let txn = self.conn().begin().await?;
-        remembered_consent::ActiveModel {
-            request_hash: Set(row.request_hash),
-            handle_hash: Set(row.handle_hash),
-            client_id: Set(row.client_id),
-            client_fingerprint: Set(row.client_fingerprint),
-            redirect_uri: Set(row.redirect_uri),
-            resource: Set(row.resource),
-            scope: Set(row.scope),
-            software_id: Set(row.software_id),
-            user_id: Set(row.user_id),
-            created_at: Set(row.created_at),
-            expires_at: Set(row.expires_at),
-        }
-        .insert(&txn)
-        .await?;
+        remembered_consent::ActiveModel::from(row)
+            .reset_all()
+            .insert(&txn)
+            .await?;
         // The newest MAX_PER_BROWSER of this handle, as a sub-query: no id list crosses over.
         let newest = Query::select()
             .column(Column::RequestHash)

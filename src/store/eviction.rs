@@ -11,7 +11,7 @@ use sea_orm::sea_query::Query;
 use sea_orm::{Condition, DatabaseTransaction, QueryOrder, QuerySelect};
 
 use super::StoreError;
-use super::clients::{KIND_DYNAMIC, client, registration_token};
+use super::clients::{ClientKind, client, registration_token};
 use super::login::grant;
 
 /// Deletes, within `txn`, one dynamic client to make room (see the module); its slot of the
@@ -49,7 +49,7 @@ async fn evict_first(
         let first: Vec<String> = client::Entity::find()
             .select_only()
             .column(client::Column::ClientId)
-            .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+            .filter(client::Column::Kind.eq(ClientKind::Dynamic))
             .filter(condition.clone())
             .order_by_asc(order)
             .order_by_asc(client::Column::ClientId)
@@ -63,7 +63,7 @@ async fn evict_first(
         for client_id in first {
             let deleted = client::Entity::delete_many()
                 .filter(client::Column::ClientId.eq(client_id.as_str()))
-                .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+                .filter(client::Column::Kind.eq(ClientKind::Dynamic))
                 .filter(condition.clone())
                 .exec(txn)
                 .await?;
@@ -111,7 +111,7 @@ pub(super) async fn mark_superseded_by(
     else {
         return Ok(());
     };
-    let (Some(software), KIND_DYNAMIC) = (newer.software_id, newer.kind.as_str()) else {
+    let (Some(software), ClientKind::Dynamic) = (newer.software_id, newer.kind) else {
         return Ok(());
     };
     let grants_of_the_client = || {
@@ -132,7 +132,7 @@ pub(super) async fn mark_superseded_by(
         .to_owned();
     client::Entity::update_many()
         .col_expr(client::Column::SupersededAt, Expr::value(now))
-        .filter(client::Column::Kind.eq(KIND_DYNAMIC))
+        .filter(client::Column::Kind.eq(ClientKind::Dynamic))
         .filter(client::Column::SoftwareId.eq(software))
         .filter(client::Column::ClientId.ne(client_id))
         .filter(client::Column::CreatedAt.lte(newer.created_at))

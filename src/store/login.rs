@@ -55,9 +55,24 @@ pub mod request {
         pub browser_hash: String,
         pub upstream_state_hash: Option<String>,
         pub upstream_pkce_verifier: Option<String>,
-        pub status: String,
+        pub status: RequestStatus,
         pub created_at: i64,
         pub expires_at: i64,
+    }
+
+    /// Where a pending authorization request is: pending → upstream → consumed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+    pub enum RequestStatus {
+        /// Waiting for the user's consent.
+        #[sea_orm(string_value = "pending")]
+        Pending,
+        /// Approved; the user was sent upstream.
+        #[sea_orm(string_value = "upstream")]
+        Upstream,
+        /// Denied, or its upstream state was consumed by the callback.
+        #[sea_orm(string_value = "consumed")]
+        Consumed,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -152,9 +167,7 @@ pub(super) fn drop_upstream_tokens() -> sea_orm::UpdateMany<grant::Entity> {
         )
 }
 
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_UPSTREAM: &str = "upstream";
-pub const STATUS_CONSUMED: &str = "consumed";
+pub use request::RequestStatus;
 
 /// Everything a completed login writes, in one transaction.
 #[derive(Clone)]
@@ -174,24 +187,10 @@ pub struct CompletedLogin<'a> {
 
 impl Store {
     pub async fn insert_authorization_request(&self, row: RequestRow) -> Result<(), StoreError> {
-        request::ActiveModel {
-            request_hash: Set(row.request_hash),
-            client_id: Set(row.client_id),
-            redirect_uri: Set(row.redirect_uri),
-            state: Set(row.state),
-            code_challenge: Set(row.code_challenge),
-            scope: Set(row.scope),
-            resource: Set(row.resource),
-            prompt: Set(row.prompt),
-            browser_hash: Set(row.browser_hash),
-            upstream_state_hash: Set(row.upstream_state_hash),
-            upstream_pkce_verifier: Set(row.upstream_pkce_verifier),
-            status: Set(row.status),
-            created_at: Set(row.created_at),
-            expires_at: Set(row.expires_at),
-        }
-        .insert(self.conn())
-        .await?;
+        request::ActiveModel::from(row)
+            .reset_all()
+            .insert(self.conn())
+            .await?;
         Ok(())
     }
 
@@ -204,7 +203,7 @@ impl Store {
     ) -> Result<Option<RequestRow>, StoreError> {
         Ok(request::Entity::find_by_id(request_hash.to_owned())
             .filter(request::Column::BrowserHash.eq(browser_hash))
-            .filter(request::Column::Status.eq(STATUS_PENDING))
+            .filter(request::Column::Status.eq(RequestStatus::Pending))
             .filter(request::Column::ExpiresAt.gt(now))
             .one(self.conn())
             .await?)
@@ -220,7 +219,10 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let result = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(STATUS_UPSTREAM))
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::Upstream),
+            )
             .col_expr(request::Column::UpstreamStateHash, Expr::value(state_hash))
             .col_expr(
                 request::Column::UpstreamPkceVerifier,
@@ -228,7 +230,7 @@ impl Store {
             )
             .filter(request::Column::RequestHash.eq(request_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
-            .filter(request::Column::Status.eq(STATUS_PENDING))
+            .filter(request::Column::Status.eq(RequestStatus::Pending))
             .filter(request::Column::ExpiresAt.gt(now))
             .exec(self.conn())
             .await?;
@@ -243,10 +245,13 @@ impl Store {
         now: i64,
     ) -> Result<Option<RequestRow>, StoreError> {
         let result = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(STATUS_CONSUMED))
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::Consumed),
+            )
             .filter(request::Column::RequestHash.eq(request_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
-            .filter(request::Column::Status.eq(STATUS_PENDING))
+            .filter(request::Column::Status.eq(RequestStatus::Pending))
             .filter(request::Column::ExpiresAt.gt(now))
             .exec(self.conn())
             .await?;
@@ -267,10 +272,13 @@ impl Store {
         now: i64,
     ) -> Result<Option<RequestRow>, StoreError> {
         let result = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(STATUS_CONSUMED))
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::Consumed),
+            )
             .filter(request::Column::UpstreamStateHash.eq(state_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
-            .filter(request::Column::Status.eq(STATUS_UPSTREAM))
+            .filter(request::Column::Status.eq(RequestStatus::Upstream))
             .filter(request::Column::ExpiresAt.gt(now))
             .exec(self.conn())
             .await?;
@@ -457,22 +465,9 @@ async fn carry_on_or_start_grant(
 
 /// Stores the authorization code, already bound to its user and grant.
 async fn insert_code(txn: &DatabaseTransaction, code: CodeRow) -> Result<(), StoreError> {
-    code::ActiveModel {
-        code_hash: Set(code.code_hash),
-        grant_id: Set(code.grant_id),
-        client_id: Set(code.client_id),
-        user_id: Set(code.user_id),
-        redirect_uri: Set(code.redirect_uri),
-        code_challenge: Set(code.code_challenge),
-        resource: Set(code.resource),
-        scope: Set(code.scope),
-        auth_time: Set(code.auth_time),
-        created_at: Set(code.created_at),
-        expires_at: Set(code.expires_at),
-        redeemed_at: Set(None),
-        access_jti: Set(None),
-    }
-    .insert(txn)
-    .await?;
+    code::ActiveModel::from(code)
+        .reset_all()
+        .insert(txn)
+        .await?;
     Ok(())
 }

@@ -152,10 +152,45 @@ pub(super) async fn revoke_grants_in(
     condition: Condition,
     now: i64,
 ) -> Result<(), StoreError> {
-    // Remembered approvals of these grants' user, client and resource go too: after a
-    // revocation, the next login through the same client shows the consent page again. So do
-    // those given to the same software under an earlier registration, which would otherwise
-    // cover this client and its next registration.
+    forget_approvals_of_grants_in(txn, &condition).await?;
+    drop_upstream_tokens()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .col_expr(
+            grant::Column::RefreshLeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(condition.clone())
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    // Every grant the condition names is revoked now (including ones revoked before, whose
+    // state this only confirms).
+    let revoked = Query::select()
+        .column(grant::Column::GrantId)
+        .from(grant::Entity)
+        .cond_where(condition)
+        .and_where(grant::Column::RevokedAt.is_not_null())
+        .to_owned();
+    code::Entity::delete_many()
+        .filter(code::Column::GrantId.in_subquery(revoked.clone()))
+        .exec(txn)
+        .await?;
+    revoke_families_in(
+        txn,
+        Condition::all().add(family::Column::GrantId.in_subquery(revoked)),
+        now,
+    )
+    .await
+}
+
+/// Inside `txn`: forgets the remembered approvals of the grants matching `condition`.
+/// After a revocation, the next login through the same client shows the consent page again;
+/// so do approvals given to the same software under an earlier registration, which would
+/// otherwise cover this client and its next registration.
+async fn forget_approvals_of_grants_in(
+    txn: &DatabaseTransaction,
+    condition: &Condition,
+) -> Result<(), StoreError> {
     let approved_by_grant = Query::select()
         .expr(Expr::val(1))
         .from(grant::Entity)
@@ -205,34 +240,7 @@ pub(super) async fn revoke_grants_in(
         )
         .exec(txn)
         .await?;
-    drop_upstream_tokens()
-        .col_expr(grant::Column::RevokedAt, Expr::value(now))
-        .col_expr(
-            grant::Column::RefreshLeaseUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .filter(condition.clone())
-        .filter(grant::Column::RevokedAt.is_null())
-        .exec(txn)
-        .await?;
-    // Every grant the condition names is revoked now (including ones revoked before, whose
-    // state this only confirms).
-    let revoked = Query::select()
-        .column(grant::Column::GrantId)
-        .from(grant::Entity)
-        .cond_where(condition)
-        .and_where(grant::Column::RevokedAt.is_not_null())
-        .to_owned();
-    code::Entity::delete_many()
-        .filter(code::Column::GrantId.in_subquery(revoked.clone()))
-        .exec(txn)
-        .await?;
-    revoke_families_in(
-        txn,
-        Condition::all().add(family::Column::GrantId.in_subquery(revoked)),
-        now,
-    )
-    .await
+    Ok(())
 }
 
 /// Inside `txn`: revokes the families matching `condition` and deny-lists the unexpired access

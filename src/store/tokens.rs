@@ -6,7 +6,7 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Query, SelectStatement};
-use sea_orm::{ActiveValue::Set, Condition, TransactionTrait};
+use sea_orm::{Condition, TransactionTrait};
 
 use super::login::{code, grant};
 use super::{Store, StoreError};
@@ -86,6 +86,8 @@ pub type RefreshRow = refresh::Model;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cutoffs {
     pub now: i64,
+    /// Authorization codes that expired before this are deleted.
+    pub codes_expired_before: i64,
     /// Sealed rotation responses of tokens rotated before this are past their grace window.
     pub successors_rotated_before: i64,
     /// Live grants not logged into or refreshed upstream since this instant, with no family
@@ -231,7 +233,7 @@ impl Store {
         let db = self.conn();
         let mut deleted = 0;
         deleted += code::Entity::delete_many()
-            .filter(code::Column::ExpiresAt.lt(now - 3600))
+            .filter(code::Column::ExpiresAt.lt(cutoffs.codes_expired_before))
             .exec(db)
             .await?
             .rows_affected;
@@ -336,35 +338,17 @@ fn families_of_grant(condition: Condition) -> SelectStatement {
 }
 
 async fn insert_family(txn: &impl ConnectionTrait, row: FamilyRow) -> Result<(), StoreError> {
-    family::ActiveModel {
-        family_id: Set(row.family_id),
-        grant_id: Set(row.grant_id),
-        client_id: Set(row.client_id),
-        code_hash: Set(row.code_hash),
-        auth_time: Set(row.auth_time),
-        created_at: Set(row.created_at),
-        absolute_expires_at: Set(row.absolute_expires_at),
-        revoked_at: Set(None),
-        redirect_uri: Set(row.redirect_uri),
-    }
-    .insert(txn)
-    .await?;
+    family::ActiveModel::from(row)
+        .reset_all()
+        .insert(txn)
+        .await?;
     Ok(())
 }
 
 async fn insert_refresh(txn: &impl ConnectionTrait, row: RefreshRow) -> Result<(), StoreError> {
-    refresh::ActiveModel {
-        token_hash: Set(row.token_hash),
-        family_id: Set(row.family_id),
-        scope: Set(row.scope),
-        access_jti: Set(row.access_jti),
-        access_expires_at: Set(row.access_expires_at),
-        created_at: Set(row.created_at),
-        idle_expires_at: Set(row.idle_expires_at),
-        rotated_at: Set(None),
-        successor: Set(None),
-    }
-    .insert(txn)
-    .await?;
+    refresh::ActiveModel::from(row)
+        .reset_all()
+        .insert(txn)
+        .await?;
     Ok(())
 }

@@ -7,5 +7,4 @@ pub mod keyring;
 pub mod lifecycle;
 pub mod lifetime;
 pub mod opaque;
-pub mod service;
 pub mod verify;

@@ -128,18 +128,25 @@ impl Vault {
     }
 }
 
+/// Why a configured key is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("is not valid base64 (generate one with `openssl rand -base64 32`)")]
+    NotBase64,
+    #[error("must be {KEY_LEN} bytes, got {0}")]
+    Length(usize),
+}
+
 /// Parses a key given as base64 (standard or URL-safe alphabet) of exactly 32 bytes.
-pub fn parse_key(text: &str) -> Result<[u8; KEY_LEN], String> {
+pub fn parse_key(text: &str) -> Result<[u8; KEY_LEN], KeyError> {
     let text = text.trim();
     let bytes = STANDARD
         .decode(text)
         .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-        .map_err(|_| {
-            "is not valid base64 (generate one with `openssl rand -base64 32`)".to_owned()
-        })?;
+        .map_err(|_| KeyError::NotBase64)?;
     bytes
         .try_into()
-        .map_err(|bytes: Vec<u8>| format!("must be {KEY_LEN} bytes, got {}", bytes.len()))
+        .map_err(|bytes: Vec<u8>| KeyError::Length(bytes.len()))
 }
 
 /// A fresh random key, base64-encoded, for development mode.
@@ -228,6 +235,9 @@ mod tests {
     fn key_parsing() {
         assert!(parse_key(&generate_key()).is_ok());
         assert!(parse_key("not base64!").is_err());
-        assert_eq!(parse_key("AAAA").unwrap_err(), "must be 32 bytes, got 3");
+        assert_eq!(
+            parse_key("AAAA").unwrap_err().to_string(),
+            "must be 32 bytes, got 3"
+        );
     }
 }

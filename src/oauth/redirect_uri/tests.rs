@@ -9,7 +9,7 @@ fn known() -> Vec<String> {
         .to_vec()
 }
 
-fn parse(uri: &str) -> Result<RedirectUri, String> {
+fn parse(uri: &str) -> Result<RedirectUri, RedirectUriError> {
     RedirectUri::parse(uri, MAX, &known())
 }
 
@@ -281,7 +281,7 @@ fn private_use_schemes_at_registration() {
     for (name, uri, accepted) in cases {
         assert_eq!(parse(uri).is_ok(), *accepted, "{name}: `{uri}`");
     }
-    let refusal = parse("myapp://callback").unwrap_err();
+    let refusal = parse("myapp://callback").unwrap_err().to_string();
     assert!(refusal.contains("reverse-domain"), "{refusal}");
 }
 

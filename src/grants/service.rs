@@ -1,21 +1,22 @@
-//! What the token endpoint hands out: an RFC 9068 access token signed with the active key and
-//! the opaque refresh token that goes with it. Which grant issues them, and when, is decided in
-//! `grants::`.
+//! The service the grant flows run on (store, keys, vault, clock, configuration) and what the
+//! token endpoint hands out: an RFC 9068 access token signed with the active key and the opaque
+//! refresh token that goes with it. Which flow issues them, and when, is decided by the flows'
+//! decision functions; this module only builds the values.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::access::{ACCESS_TOKEN_TYP, AccessClaims};
-use super::keyring::SigningKeys;
-use super::lifetime::Lifetimes;
-use super::opaque;
 use crate::clock::Clock;
 use crate::config::TokenConfig;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::Issuer;
 use crate::store::Store;
 use crate::store::tokens::{FamilyRow, RefreshRow};
+use crate::tokens::access::{ACCESS_TOKEN_TYP, AccessClaims};
+use crate::tokens::keyring::SigningKeys;
+use crate::tokens::lifetime::Lifetimes;
+use crate::tokens::opaque;
 use crate::vault::Vault;
 
 // The body `/token` serves, serialised by the derive that documents it (`http::oauth_api`);
