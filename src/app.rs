@@ -31,12 +31,15 @@ use crate::http::middleware::{
 use crate::http::oauth_api::OAuthApi;
 use crate::http::registration::RegistrationApi;
 use crate::http::server::{self, ServeOptions};
-use crate::http::{callback, consent, dev_upstream, webhook};
+use crate::http::session;
+use crate::http::{account, callback, consent, dev_upstream, webhook};
 use crate::monitoring::{Metrics, RouteTable};
 use crate::oauth::issuer::Issuer;
 use crate::routes::{
-    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, METRICS_PATH,
-    REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, WEBHOOK_PATH,
+    ACCOUNT_DISCONNECT_PATH, ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGN_OUT_PATH,
+    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, CONSOLE_SIGN_IN_UPSTREAM_PATH,
+    CONSOLE_SIGN_OUT_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, METRICS_PATH, REGISTER_PATH, REVOKE_PATH,
+    TOKEN_PATH, WEBHOOK_PATH,
 };
 use crate::tokens::keyring::SigningKeys;
 
@@ -299,6 +302,7 @@ fn routes(state: Arc<AppState>, gateway: Arc<Gateway>) -> BoxEndpoint<'static> {
         .at(CONSENT_PATH, post(consent::consent))
         .at(CALLBACK_PATH, get(callback::upstream_callback))
         .at(WEBHOOK_PATH, post(webhook::ownerrez_webhook));
+    app = web_session_routes(app);
     if state.dev.is_some() {
         app = app.at(
             DEV_AUTHORIZE_PATH,
@@ -351,6 +355,23 @@ fn routes(state: Arc<AppState>, gateway: Arc<Gateway>) -> BoxEndpoint<'static> {
         .boxed()
 }
 
+/// The connected-apps page and the sign-in and sign-out of web sessions (console pages are
+/// added beside them). Each answers a page saying so while its feature is off.
+fn web_session_routes(app: Route) -> Route {
+    app.at(ACCOUNT_PATH, get(account::account_page))
+        .at(
+            ACCOUNT_SIGN_IN_PATH,
+            get(account::sign_in_page).post(session::start_account_sign_in),
+        )
+        .at(ACCOUNT_SIGN_OUT_PATH, post(session::account_sign_out))
+        .at(ACCOUNT_DISCONNECT_PATH, post(account::disconnect))
+        .at(
+            CONSOLE_SIGN_IN_UPSTREAM_PATH,
+            post(session::start_console_sign_in),
+        )
+        .at(CONSOLE_SIGN_OUT_PATH, post(session::console_sign_out))
+}
+
 /// The separate metrics listener: `/metrics` and nothing else.
 fn metrics_routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
     Route::new()
@@ -372,6 +393,12 @@ fn route_templates(issuer: &Issuer, dev: bool, exposure: &MetricsExposure) -> Ve
         CONSENT_PATH.to_owned(),
         CALLBACK_PATH.to_owned(),
         WEBHOOK_PATH.to_owned(),
+        ACCOUNT_PATH.to_owned(),
+        ACCOUNT_SIGN_IN_PATH.to_owned(),
+        ACCOUNT_SIGN_OUT_PATH.to_owned(),
+        ACCOUNT_DISCONNECT_PATH.to_owned(),
+        CONSOLE_SIGN_IN_UPSTREAM_PATH.to_owned(),
+        CONSOLE_SIGN_OUT_PATH.to_owned(),
         "/openapi.json".to_owned(),
         "/docs".to_owned(),
         "/docs/*".to_owned(),

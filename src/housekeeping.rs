@@ -1,7 +1,8 @@
 //! Background housekeeping, every `registration.reap_interval_secs`: the reaper of abandoned
 //! dynamic clients, the purges of what can no longer be used (stale rate-limit windows and
 //! expired metadata documents; expired codes, pending requests, denylist entries and refresh
-//! families; remembered approvals; audit entries past `audit.retention_days`), each run that
+//! families; remembered approvals; expired web sessions and sign-ins; audit entries past
+//! `audit.retention_days`), each run that
 //! deleted something recorded in the audit trail.
 
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub struct Purged {
     pub outsider_rows: u64,
     pub expired_rows: u64,
     pub remembered_approvals: u64,
+    /// Expired console and connected-apps sessions and unfinished sign-ins.
+    pub web_sessions: u64,
     pub audit_entries: u64,
 }
 
@@ -73,6 +76,10 @@ impl Housekeeping {
             Ok(count) => purged.remembered_approvals = count,
             Err(error) => tracing::error!(%error, "housekeeping of remembered approvals failed"),
         }
+        match store.purge_web_sessions(now).await {
+            Ok(count) => purged.web_sessions = count,
+            Err(error) => tracing::error!(%error, "housekeeping of web sessions failed"),
+        }
         if let Some(before) = self.audit.purge_before(now) {
             match store.purge_audit(before).await {
                 Ok(count) => purged.audit_entries = count,
@@ -89,6 +96,7 @@ impl Housekeeping {
         let deleted = purged.outsider_rows
             + purged.expired_rows
             + purged.remembered_approvals
+            + purged.web_sessions
             + purged.audit_entries;
         if deleted == 0 {
             return;
@@ -97,6 +105,7 @@ impl Housekeeping {
             outsider_rows = purged.outsider_rows,
             expired_rows = purged.expired_rows,
             remembered_approvals = purged.remembered_approvals,
+            web_sessions = purged.web_sessions,
             audit_entries = purged.audit_entries,
             "housekeeping: deleted what can no longer be used"
         );
@@ -104,6 +113,7 @@ impl Housekeeping {
             "rate_limits_and_metadata_documents": purged.outsider_rows,
             "expired_codes_requests_and_tokens": purged.expired_rows,
             "remembered_approvals": purged.remembered_approvals,
+            "web_sessions_and_sign_ins": purged.web_sessions,
             "audit_entries": purged.audit_entries,
             "audit_retention_days": self.audit.retention_days,
         });

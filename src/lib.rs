@@ -15,6 +15,7 @@ pub mod monitoring;
 pub mod oauth;
 pub mod random;
 pub mod routes;
+pub mod sessions;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

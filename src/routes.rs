@@ -29,3 +29,19 @@ pub const DEV_AUTHORIZE_PATH: &str = "/dev/upstream/authorize";
 /// Prometheus metrics (`[metrics]`): on the main listener only with `metrics.token_sha256`, or
 /// alone on the separate listener of `metrics.listen`.
 pub const METRICS_PATH: &str = "/metrics";
+/// The operator console (`[console]`); its pages are below it.
+pub const CONSOLE_PATH: &str = "/console";
+/// The console's sign-in page (its upstream button posts to [`CONSOLE_SIGN_IN_UPSTREAM_PATH`]).
+pub const CONSOLE_SIGN_IN_PATH: &str = "/console/sign-in";
+/// Starts an operator's sign-in through the upstream (POST).
+pub const CONSOLE_SIGN_IN_UPSTREAM_PATH: &str = "/console/sign-in/upstream";
+/// Ends the operator's session (POST).
+pub const CONSOLE_SIGN_OUT_PATH: &str = "/console/sign-out";
+/// The user's connected-apps page (`[account]`).
+pub const ACCOUNT_PATH: &str = "/account";
+/// Its sign-in page (GET) and the start of the sign-in through the upstream (POST).
+pub const ACCOUNT_SIGN_IN_PATH: &str = "/account/sign-in";
+/// Ends the user's session (POST).
+pub const ACCOUNT_SIGN_OUT_PATH: &str = "/account/sign-out";
+/// Disconnects one app, or all of them (POST).
+pub const ACCOUNT_DISCONNECT_PATH: &str = "/account/disconnect";

@@ -27,6 +27,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("keys, JWTs, opaque tokens", &["tokens"]),
     ("OAuth clients", &["clients"]),
     ("grant flows", &["grants"]),
+    (
+        "web sessions (the console and the connected-apps page)",
+        &["sessions"],
+    ),
     ("background housekeeping", &["housekeeping"]),
     ("start-up steps", &["bootstrap"]),
     (

@@ -72,6 +72,8 @@ impl Default for Config {
             login: LoginConfig::default(),
             metrics: MetricsConfig::default(),
             audit: AuditConfig::default(),
+            console: super::ConsoleConfig::default(),
+            account: super::AccountConfig::default(),
             resources: vec![ResourceConfig {
                 uri: "http://localhost:3000/mcp".into(),
                 name: "Local MCP server".into(),

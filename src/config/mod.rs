@@ -23,6 +23,7 @@ mod proxy;
 mod validate;
 mod validate_registration;
 mod validate_upstream;
+mod web;
 pub use crate::store::SqliteSynchronous;
 use error::describe_figment_error;
 pub use error::{CONFIG_FILE_VARIABLE, ConfigError, Origin, Origins};
@@ -30,6 +31,7 @@ pub use lifetimes::TokenLifetimeConfig;
 pub use operations::{AuditConfig, MetricsConfig, MetricsExposure};
 pub use password::check_webhook_password;
 pub use proxy::{ProxyConfig, TRANSPORT_HEADERS};
+pub use web::{AccountConfig, ConsoleConfig};
 
 use crate::oauth::issuer::Issuer;
 
@@ -58,6 +60,8 @@ pub struct Config {
     pub login: LoginConfig,
     pub metrics: MetricsConfig,
     pub audit: AuditConfig,
+    pub console: ConsoleConfig,
+    pub account: AccountConfig,
     pub resources: Vec<ResourceConfig>,
     /// Access-token lifetimes by redirect-URI pattern (the first match wins).
     pub token_lifetimes: Vec<TokenLifetimeConfig>,

@@ -43,6 +43,8 @@ impl Config {
         self.validate_registration()?;
         self.metrics.exposure()?;
         self.audit.validate()?;
+        self.console.validate(!self.admin.tokens.is_empty())?;
+        self.account.validate()?;
         if self
             .log
             .level

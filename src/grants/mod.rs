@@ -16,6 +16,7 @@
 //! exchange and the gateway).
 
 pub mod code;
+pub mod connected;
 pub mod exchange;
 pub mod introspection;
 pub mod refresh;

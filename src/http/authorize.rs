@@ -309,6 +309,11 @@ fn render_consent(
         .collect();
     let form_action = state.issuer.endpoint(CONSENT_PATH);
     let remember = state.config.login.remember_consent_secs;
+    let account_url = state
+        .config
+        .account
+        .enabled
+        .then(|| state.issuer.endpoint(crate::routes::ACCOUNT_PATH));
     let page = ConsentPage {
         client_name: &client.name,
         client_origin: origin,
@@ -322,6 +327,7 @@ fn render_consent(
         request_handle: &pending.handle,
         csrf_token: &csrf,
         remember_days: (remember > 0).then(|| remember.div_ceil(86_400)),
+        account_url: account_url.as_deref(),
     };
     let mut response = pages::html_response(StatusCode::OK, pages::render_consent(&page));
     for cookie in pending.cookies {

@@ -32,7 +32,11 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
     let now = state.clock.now();
     let (row, state_hash) = match consume_callback_state(state, request, &query, now).await {
-        Ok(consumed) => consumed,
+        Ok(Consumed::Login(row, state_hash)) => (row, state_hash),
+        Ok(Consumed::WebSignIn(sign_in)) => {
+            return super::session_callback::complete_web_sign_in(state, request, &query, sign_in)
+                .await;
+        }
         Err(page) => return page,
     };
     // The stored request names a verified redirect URI, so from here on failures go back to
@@ -70,15 +74,23 @@ fn unusable_callback_page(state: &AppState) -> Response {
     )
 }
 
-/// Consumes the upstream state once, and only from the browser that started the login;
-/// returns the approved request and the state's hash (the context its PKCE verifier is
-/// sealed under).
+/// What a callback's `state` was issued for.
+enum Consumed {
+    /// An approved authorization request, and the state's hash (the context its PKCE verifier
+    /// is sealed under).
+    Login(RequestRow, String),
+    /// A sign-in to the console or the connected-apps page.
+    WebSignIn(super::session_callback::ConsumedSignIn),
+}
+
+/// Consumes the upstream state once, and only from the browser that started the login: an
+/// authorization request's, else a web sign-in's (told apart by the table that holds it).
 async fn consume_callback_state(
     state: &AppState,
     request: &Request,
     query: &AuthorizeQuery,
     now: i64,
-) -> Result<(RequestRow, String), Response> {
+) -> Result<Consumed, Response> {
     let (Some(upstream_state), Some(browser)) =
         (query.get("state"), state.cookies.browser_value(request))
     else {
@@ -88,12 +100,20 @@ async fn consume_callback_state(
         return Err(unusable_callback_page(state));
     }
     let state_hash = opaque::hash(upstream_state);
-    match state
+    let browser_hash = opaque::hash(&browser);
+    let consumed = match state
         .store
-        .consume_upstream_state(&state_hash, &opaque::hash(&browser), now)
+        .consume_upstream_state(&state_hash, &browser_hash, now)
         .await
     {
-        Ok(Some(row)) => Ok((row, state_hash)),
+        Ok(Some(row)) => Ok(Some(Consumed::Login(row, state_hash))),
+        Ok(None) => super::session_callback::consume_sign_in(state, state_hash, &browser_hash)
+            .await
+            .map(|found| found.map(Consumed::WebSignIn)),
+        Err(error) => Err(error),
+    };
+    match consumed {
+        Ok(Some(consumed)) => Ok(consumed),
         Ok(None) => {
             tracing::warn!(
                 "upstream callback with an unknown, used, expired or other-browser state"
@@ -128,7 +148,7 @@ async fn complete_login(
 }
 
 /// The upstream's authorization code, or why the user did not get one.
-fn upstream_code(query: &AuthorizeQuery) -> Result<&str, LoginRefusal> {
+pub(super) fn upstream_code(query: &AuthorizeQuery) -> Result<&str, LoginRefusal> {
     let error = query.get("error");
     if let Some(error) = error {
         tracing::info!(upstream_error = %untrusted(error), "the upstream reported a failed login");
@@ -161,7 +181,7 @@ fn open_upstream_verifier(
 
 /// Exchanges the upstream's code server to server; an answer without a user identifier is
 /// refused, since a grant must belong to someone.
-async fn exchange_upstream_code(
+pub(super) async fn exchange_upstream_code(
     state: &AppState,
     code: &str,
     verifier: Option<&str>,

@@ -136,8 +136,23 @@ pub fn json_error(status: StatusCode, error: &str, description: impl Into<String
         .body(serde_json::to_vec(&body).expect("an error body serialises"))
 }
 
+/// Marks an error that carries a complete answer (an extractor's page or redirect, such as the
+/// sign-in redirect of a page asked for without a session): it is sent as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerAsIs;
+
+/// An error that answers with `response` unchanged.
+pub fn answer_as_is(response: Response) -> poem::Error {
+    let mut error = poem::Error::from_response(response);
+    error.set_data(AnswerAsIs);
+    error
+}
+
 /// Turns a framework error into a JSON error response.
 pub fn framework_error_response(error: poem::Error) -> Response {
+    if error.data::<AnswerAsIs>().is_some() {
+        return error.into_response();
+    }
     let status = error.status();
     match status {
         StatusCode::NOT_FOUND => json_error(status, "not_found", "there is no such endpoint"),

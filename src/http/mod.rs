@@ -1,6 +1,7 @@
 //! HTTP endpoints: one module per endpoint group. Handlers parse the request, call the domain,
 //! and map the result; protocol rules live in `oauth`, SQL in `store`.
 
+pub mod account;
 pub mod admin;
 pub mod admin_keys;
 pub mod admin_lifetimes;
@@ -23,8 +24,11 @@ pub mod precomputed;
 pub mod registration;
 pub mod revocation;
 pub mod server;
+pub mod session;
+pub mod session_callback;
 pub mod token;
 pub mod webhook;
+pub mod when;
 
 use std::sync::Arc;
 
@@ -61,6 +65,8 @@ pub struct AppState {
     pub cookies: BrowserCookies,
     pub webhook: Option<WebhookCredentials>,
     pub tokens: TokenService,
+    /// Web sessions of the console and the connected-apps page.
+    pub sessions: crate::sessions::WebSessions,
     pub metrics: Arc<Metrics>,
     /// SHA-256 of the bearer token `/metrics` on the main listener requires; `None` when the
     /// main listener does not serve metrics.
@@ -109,6 +115,12 @@ impl AppState {
             .collect();
         let cookies =
             BrowserCookies::new(&login.cookie_key, issuer.as_str().starts_with("https://"));
+        let sessions = crate::sessions::WebSessions::new(
+            &config,
+            store.clone(),
+            clock.clone(),
+            &login.cookie_key,
+        );
         let tokens = TokenService {
             store: store.clone(),
             keys: keys.clone(),
@@ -135,6 +147,7 @@ impl AppState {
             cookies,
             webhook: login.webhook,
             tokens,
+            sessions,
             metrics,
             metrics_token_sha256,
         }

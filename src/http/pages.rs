@@ -45,6 +45,8 @@ pub struct ConsentPage<'a> {
     pub csrf_token: &'a str,
     /// `Some(n)` offers a `remember` checkbox that skips consent for `n` days.
     pub remember_days: Option<u64>,
+    /// The connected-apps page, when it is on: the page says the app can be disconnected there.
+    pub account_url: Option<&'a str>,
 }
 
 /// An error shown to the user instead of a redirect (for example an unverified redirect URI).
@@ -81,6 +83,11 @@ fn templates() -> &'static Environment<'static> {
                 "dev_login.html",
                 include_str!("../../templates/dev_login.html"),
             ),
+            ("account.html", include_str!("../../templates/account.html")),
+            (
+                "account_sign_in.html",
+                include_str!("../../templates/account_sign_in.html"),
+            ),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|error| panic!("template {name} does not parse: {error}"));
@@ -89,7 +96,8 @@ fn templates() -> &'static Environment<'static> {
     })
 }
 
-fn render(name: &str, context: Value) -> String {
+/// Renders one of the compiled-in templates (escaping every value).
+pub(super) fn render(name: &str, context: Value) -> String {
     templates()
         .get_template(name)
         .and_then(|template| template.render(context))
@@ -124,13 +132,14 @@ pub fn render_consent(page: &ConsentPage) -> String {
             request_handle => page.request_handle,
             csrf_token => page.csrf_token,
             remember_days => page.remember_days,
+            account_url => page.account_url,
         },
     )
 }
 
 /// Replaces bidi overrides and invisible format characters with U+FFFD, so that a client
 /// name such as `Cla\u{202E}edu` cannot display as another app's name ("Claude").
-fn without_invisible_controls(text: &str) -> String {
+pub(super) fn without_invisible_controls(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\u{200B}'..='\u{200F}'
@@ -205,6 +214,7 @@ mod tests {
             request_handle: "req\"<1>",
             csrf_token: "csrf'&2",
             remember_days: remember,
+            account_url: None,
         })
     }
 
@@ -291,6 +301,32 @@ mod tests {
         has(
             &consent(RedirectKind::Web, ClientOrigin::Admin, Some(1)),
             "for 1 day<",
+        );
+    }
+
+    #[test]
+    fn the_connected_apps_page_is_linked_only_when_on() {
+        let off = consent(RedirectKind::Web, ClientOrigin::Admin, None);
+        assert!(!off.contains("disconnect"));
+        let scopes = ["mcp".to_owned()];
+        let on = render_consent(&ConsentPage {
+            client_name: "App",
+            client_origin: ClientOrigin::Admin,
+            redirect_host: "claude.ai",
+            redirect_kind: RedirectKind::Web,
+            resource_name: "OwnerRez MCP",
+            resource_uri: "https://mcp.example.com/mcp",
+            scopes: &scopes,
+            upstream_name: "OwnerRez",
+            form_action: "/authorize/consent",
+            request_handle: "r",
+            csrf_token: "c",
+            remember_days: None,
+            account_url: Some("https://auth.example.com/account"),
+        });
+        has(
+            &on,
+            r#"You can disconnect apps at any time at <a href="https:&#x2f;&#x2f;auth.example.com&#x2f;account">"#,
         );
     }
 

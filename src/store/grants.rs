@@ -148,4 +148,28 @@ impl Store {
             .one(self.conn())
             .await?)
     }
+
+    /// When a token of the grant was last issued by a refresh or a code (its newest refresh
+    /// token); `None` when it has none. Its families and their tokens are found by index.
+    pub async fn grant_last_token_at(&self, grant_id: &str) -> Result<Option<i64>, StoreError> {
+        use super::tokens::{family, refresh};
+        let families: Vec<String> = family::Entity::find()
+            .select_only()
+            .column(family::Column::FamilyId)
+            .filter(family::Column::GrantId.eq(grant_id))
+            .into_tuple()
+            .all(self.conn())
+            .await?;
+        if families.is_empty() {
+            return Ok(None);
+        }
+        let newest: Option<Option<i64>> = refresh::Entity::find()
+            .select_only()
+            .column_as(refresh::Column::CreatedAt.max(), "newest")
+            .filter(refresh::Column::FamilyId.is_in(families))
+            .into_tuple()
+            .one(self.conn())
+            .await?;
+        Ok(newest.flatten())
+    }
 }

@@ -19,6 +19,7 @@ pub mod revocation;
 pub mod settings;
 pub mod signing_keys;
 pub mod tokens;
+pub mod web_sessions;
 pub mod writer;
 
 use std::path::Path;

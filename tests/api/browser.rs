@@ -38,6 +38,11 @@ impl Browser {
         }
     }
 
+    /// The value of the cookie `name`, unless it is absent or was cleared.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+
     pub async fn get(&mut self, url: &str) -> reqwest::Response {
         let response = self
             .http

@@ -48,6 +48,9 @@ mod grant_revocation;
 mod introspection;
 mod revocation;
 
+// The connected-apps page (web sessions).
+mod account;
+
 // The admin API and the audit trail it reads.
 mod admin;
 mod audit;

@@ -45,4 +45,6 @@ assert query.get("state") == ["browser-state"], redirect
 assert query.get("iss") == [sys.argv[2]], redirect
 print("browser: consent approved in Chromium, code, state and iss returned; screenshots written")
 PY
+kill "$server" 2>/dev/null || true
+bash "$here/account.sh"
 ls -l "$artifacts"
