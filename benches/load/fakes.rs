@@ -23,7 +23,9 @@ static ISSUED: AtomicU64 = AtomicU64::new(0);
 /// Serves `endpoint` on a free loopback port in this process; returns its base URL.
 fn serve(endpoint: poem::endpoint::BoxEndpoint<'static>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.set_nonblocking(true).expect("a non-blocking socket");
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking socket");
     let address = listener.local_addr().expect("a bound address");
     let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
     let options = authbridge::http::server::ServeOptions {

@@ -179,7 +179,14 @@ async fn main() {
                 duration: Duration::from_secs(duration.max(1)),
                 preload: preload.as_deref().map(preload::Preload::named),
             };
-            suite::run(&cli.binary, &data_dir, cli.database_url.clone(), engine, &options).await
+            suite::run(
+                &cli.binary,
+                &data_dir,
+                cli.database_url.clone(),
+                engine,
+                &options,
+            )
+            .await
         }
         Command::Scenario {
             name,
@@ -192,7 +199,14 @@ async fn main() {
                 duration: Duration::from_secs(duration.max(1)),
                 preload: None,
             };
-            suite::run(&cli.binary, &data_dir, cli.database_url.clone(), engine, &options).await
+            suite::run(
+                &cli.binary,
+                &data_dir,
+                cli.database_url.clone(),
+                engine,
+                &options,
+            )
+            .await
         }
     };
     drop(temporary);

@@ -169,9 +169,6 @@ pub async fn fill(url: &str, size: &Preload) {
             .await
             .expect("VACUUM ANALYZE");
     }
-    println!(
-        "preloaded in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("preloaded in {:.1} s", started.elapsed().as_secs_f64());
     db.close().await.ok();
 }

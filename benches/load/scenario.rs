@@ -168,11 +168,8 @@ impl Bench<'_> {
 
     /// The whole browser flow and the code redemption that ends it.
     async fn login(&self) -> Measured {
-        let (target, client, stats) = (
-            self.target.clone(),
-            self.client.clone(),
-            self.stats.clone(),
-        );
+        let (target, client, stats) =
+            (self.target.clone(), self.client.clone(), self.stats.clone());
         let mut measured = Measured::default();
         let run = run_for(self.duration, self.concurrency, move |_, i| {
             let (target, client, stats) = (target.clone(), client.clone(), stats.clone());
@@ -203,14 +200,15 @@ impl Bench<'_> {
                 sessions.into_iter().map(|t| t.refresh_token).collect()
             };
             let inputs = Arc::new(inputs);
-            let (target, client, stats) = (
-                self.target.clone(),
-                self.client.clone(),
-                self.stats.clone(),
-            );
+            let (target, client, stats) =
+                (self.target.clone(), self.client.clone(), self.stats.clone());
             let run = run_parallel(inputs.len(), self.concurrency, move |i| {
-                let (target, client, stats, inputs) =
-                    (target.clone(), client.clone(), stats.clone(), inputs.clone());
+                let (target, client, stats, inputs) = (
+                    target.clone(),
+                    client.clone(),
+                    stats.clone(),
+                    inputs.clone(),
+                );
                 async move {
                     let started = Instant::now();
                     let result = if op == Op::Redeem {
@@ -236,11 +234,8 @@ impl Bench<'_> {
             .map(|t| tokio::sync::Mutex::new(t.refresh_token))
             .collect();
         let held = Arc::new(held);
-        let (target, client, stats) = (
-            self.target.clone(),
-            self.client.clone(),
-            self.stats.clone(),
-        );
+        let (target, client, stats) =
+            (self.target.clone(), self.client.clone(), self.stats.clone());
         let mut measured = Measured::default();
         let run = run_for(self.duration, self.concurrency, move |worker, _| {
             let (target, client, stats, held) =

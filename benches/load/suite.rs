@@ -133,14 +133,7 @@ async fn run_one(
     // What the process holds before its first request.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle_kib = server.rss_kib().unwrap_or_default();
-    let outcome = scenario::run(
-        server,
-        name,
-        concurrency,
-        options.duration,
-        Some(backend),
-    )
-    .await;
+    let outcome = scenario::run(server, name, concurrency, options.duration, Some(backend)).await;
     let peak_kib = server.peak_rss_kib().unwrap_or_default();
     server.stop();
     Row {
