@@ -12,6 +12,7 @@ mod m20261130_000006_trust_registration;
 mod m20261130_000007_consents;
 mod m20261130_000008_audit_trail;
 mod m20261130_000009_rotation_and_lifetimes;
+mod m20261130_000013_purge_indexes;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_consents::Migration),
             Box::new(m20261130_000008_audit_trail::Migration),
             Box::new(m20261130_000009_rotation_and_lifetimes::Migration),
+            Box::new(m20261130_000013_purge_indexes::Migration),
         ]
     }
 }
