@@ -1,6 +1,6 @@
 //! The requests a host, a browser and an MCP server make, over real HTTP: registration, the
-//! whole browser login against the dev upstream, code redemption, refresh, token exchange and
-//! revocation. Each returns what it obtained or a [`Failure`] that says whether the server
+//! whole browser login (against the dev upstream or a fake OwnerRez), code redemption, refresh,
+//! token exchange, introspection, revocation, the public documents and a gateway request. Each returns what it obtained or a [`Failure`] that says whether the server
 //! failed (5xx) or refused (4xx).
 
 use std::collections::HashMap;
@@ -14,8 +14,10 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-/// The resource every login asks for: the default configuration's.
+/// The resource every login asks for unless told otherwise: the default configuration's.
 pub const RESOURCE: &str = "http://localhost:3000/mcp";
+/// What a gateway request sends.
+const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
 /// Why an operation did not give what it should have.
 #[derive(Debug, Clone)]
@@ -83,6 +85,8 @@ pub struct Tokens {
 pub struct Target {
     http: reqwest::Client,
     base: String,
+    /// The resource logins ask for.
+    resource: String,
 }
 
 fn no_answer(error: reqwest::Error) -> Failure {
@@ -98,6 +102,16 @@ async fn unexpected(response: reqwest::Response) -> Failure {
         .and_then(|v| v["error"].as_str().map(str::to_owned))
         .unwrap_or_else(|| body.chars().take(80).collect());
     Failure::Status { status, error }
+}
+
+/// A 200 whose body is read to the end, or the failure the answer is.
+async fn read_ok(response: reqwest::Result<reqwest::Response>) -> Result<(), Failure> {
+    let response = response.map_err(no_answer)?;
+    if response.status() != 200 {
+        return Err(unexpected(response).await);
+    }
+    response.bytes().await.map_err(no_answer)?;
+    Ok(())
 }
 
 fn location(response: &reqwest::Response) -> Option<String> {
@@ -164,7 +178,21 @@ impl Target {
         Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            resource: RESOURCE.to_owned(),
         }
+    }
+
+    /// The same server, with logins asking for `resource`.
+    pub fn for_resource(&self, resource: &str) -> Self {
+        Self {
+            resource: resource.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, path: &str) -> String {
@@ -206,7 +234,7 @@ impl Target {
     }
 
     /// Creates a confidential client through the admin API and makes it the resource server
-    /// of [`RESOURCE`], so that it may exchange access tokens for the upstream's.
+    /// of the target's resource, so that it may exchange and introspect access tokens.
     pub async fn resource_server(&self, admin_token: &str) -> Result<ConfidentialClient, Failure> {
         let created = self
             .http
@@ -237,7 +265,7 @@ impl Target {
                 client.client_id
             )))
             .bearer_auth(admin_token)
-            .json(&json!({"resource": RESOURCE}))
+            .json(&json!({"resource": self.resource}))
             .send()
             .await
             .map_err(no_answer)?;
@@ -259,7 +287,7 @@ impl Target {
             .append_pair("redirect_uri", &client.redirect_uri)
             .append_pair("code_challenge", CHALLENGE)
             .append_pair("code_challenge_method", "S256")
-            .append_pair("resource", RESOURCE)
+            .append_pair("resource", &self.resource)
             .append_pair("state", "load");
         let page = self
             .http
@@ -296,23 +324,7 @@ impl Target {
         let Some(upstream) = location(&approved) else {
             return Err(unexpected(approved).await);
         };
-        let upstream = query_of(&upstream);
-        let field = |name: &str| upstream.get(name).map(String::as_str).unwrap_or_default();
-        let dev = self
-            .http
-            .post(self.url("/dev/upstream/authorize"))
-            .form(&[
-                ("username", user),
-                ("redirect_uri", field("redirect_uri")),
-                ("state", field("state")),
-                ("code_challenge", field("code_challenge")),
-            ])
-            .send()
-            .await
-            .map_err(no_answer)?;
-        let Some(callback) = location(&dev) else {
-            return Err(unexpected(dev).await);
-        };
+        let callback = self.sign_in_upstream(&upstream, user).await?;
         let back = self
             .http
             .get(&callback)
@@ -335,12 +347,56 @@ impl Target {
         }
     }
 
+    /// The upstream's part of a login: `user` signs in at the upstream the server sent the
+    /// browser to (`upstream`); returns the callback URL the upstream sends it back to.
+    async fn sign_in_upstream(&self, upstream: &str, user: &str) -> Result<String, Failure> {
+        let dev = upstream.starts_with(&self.url("/dev/upstream/authorize"));
+        let answer = if dev {
+            let upstream = query_of(upstream);
+            let field = |name: &str| upstream.get(name).map(String::as_str).unwrap_or_default();
+            self.http
+                .post(self.url("/dev/upstream/authorize"))
+                .form(&[
+                    ("username", user),
+                    ("redirect_uri", field("redirect_uri")),
+                    ("state", field("state")),
+                    ("code_challenge", field("code_challenge")),
+                ])
+                .send()
+                .await
+        } else {
+            // The fake OwnerRez (benches/load/fakes.rs) takes the user from the query.
+            let mut url = url::Url::parse(upstream).map_err(|_| Failure::Status {
+                status: 302,
+                error: "the upstream URL is not a URL".into(),
+            })?;
+            url.query_pairs_mut().append_pair("user", user);
+            self.http.get(url.as_str()).send().await
+        }
+        .map_err(no_answer)?;
+        match location(&answer) {
+            Some(callback) => Ok(callback),
+            None => Err(unexpected(answer).await),
+        }
+    }
+
     async fn token_request(
         &self,
         form: &[(&str, &str)],
         basic: Option<&ConfidentialClient>,
     ) -> Result<Value, Failure> {
-        let mut request = self.http.post(self.url("/token")).form(form);
+        self.token_form("/token", form, basic).await
+    }
+
+    /// POSTs `form` to `path`, with HTTP Basic client authentication if `basic`; the JSON
+    /// body of a 200.
+    async fn token_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: Option<&ConfidentialClient>,
+    ) -> Result<Value, Failure> {
+        let mut request = self.http.post(self.url(path)).form(form);
         if let Some(client) = basic {
             request = request.basic_auth(&client.client_id, Some(&client.client_secret));
         }
@@ -377,7 +433,7 @@ impl Target {
                     ("code", code),
                     ("redirect_uri", &client.redirect_uri),
                     ("code_verifier", VERIFIER),
-                    ("resource", RESOURCE),
+                    ("resource", &self.resource),
                 ],
                 None,
             )
@@ -447,5 +503,48 @@ impl Target {
             return Err(unexpected(response).await);
         }
         Ok(())
+    }
+
+    /// Introspects an access token (RFC 7662) as the resource server; it must be active.
+    pub async fn introspect(
+        &self,
+        server: &ConfidentialClient,
+        access_token: &str,
+    ) -> Result<(), Failure> {
+        let body = self
+            .token_form(
+                "/introspect",
+                &[("token", access_token), ("token_type_hint", "access_token")],
+                Some(server),
+            )
+            .await?;
+        match body["active"].as_bool() {
+            Some(true) => Ok(()),
+            _ => Err(Failure::Status {
+                status: 200,
+                error: "inactive".into(),
+            }),
+        }
+    }
+
+    /// GETs a public document at `path` (metadata, JWKS); it must answer 200.
+    pub async fn document(&self, path: &str) -> Result<(), Failure> {
+        let response = self.http.get(self.url(path)).send().await;
+        read_ok(response).await
+    }
+
+    /// An MCP `tools/list` POSTed to `url` (the gateway, or the backend directly) with an
+    /// access token; it must answer 200.
+    pub async fn mcp_request(&self, url: &str, access_token: &str) -> Result<(), Failure> {
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(access_token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(TOOLS_LIST)
+            .send()
+            .await;
+        read_ok(response).await
     }
 }

@@ -4,18 +4,24 @@
 //!
 //!     cargo bench --bench load -- [--database-url URL] crash [--kills 5] ...
 //!     cargo bench --bench load -- soak [--duration-secs 600] [--rate 100] ...
-//!     cargo bench --bench load -- scenario refresh [--count 1000] [--concurrency 16]
+//!     cargo bench --bench load -- suite [--scenarios login,refresh] [--concurrency 16,64] ...
+//!     cargo bench --bench load -- scenario refresh [--concurrency 16] [--duration 15]
 //!
 //! Exits with status 1 when a check fails: a lost refresh token or an error after kill -9, a
-//! 5xx in the soak or in a scenario.
+//! 5xx in the soak or in the suite.
 
 mod crash;
+mod fakes;
 mod flows;
+mod preload;
+mod reference;
 mod rng;
 mod scenario;
 mod server;
 mod soak;
 mod stats;
+mod suite;
+mod workers;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,15 +84,33 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// One operation at a time, for throughput and latency.
+    /// The benchmark suite: every scenario (or those named) at every concurrency, each on a
+    /// freshly started server, with throughput, latency, server CPU and memory.
+    Suite {
+        /// Comma-separated scenarios; default: all.
+        #[arg(long, value_delimiter = ',',
+              value_parser = clap::builder::PossibleValuesParser::new(scenario::SCENARIOS))]
+        scenarios: Vec<String>,
+        /// Comma-separated numbers of requests in flight.
+        #[arg(long, value_delimiter = ',', default_values_t = [16, 64])]
+        concurrency: Vec<usize>,
+        /// Measured seconds per scenario and concurrency.
+        #[arg(long, default_value_t = 15)]
+        duration: u64,
+        /// Fill the database first: `small` (the default size when the flag is given) or
+        /// `full` (1,000,000 clients, 1,000,000 grants, 10,000,000 rotated refresh tokens).
+        #[arg(long, num_args = 0..=1, default_missing_value = "small",
+              value_parser = clap::builder::PossibleValuesParser::new(["small", "full"]))]
+        preload: Option<String>,
+    },
+    /// One scenario, for throughput and latency (the suite with one scenario).
     Scenario {
-        /// register, login, refresh, exchange or revoke.
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(scenario::SCENARIOS))]
         name: String,
-        #[arg(long, default_value_t = 1000)]
-        count: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        #[arg(long, default_value_t = 15)]
+        duration: u64,
     },
 }
 
@@ -104,7 +128,7 @@ async fn main() {
         Some(_) => "the given database",
         None => "SQLite",
     };
-    let mut server = ServerProcess::new(&cli.binary, &data_dir, cli.database_url.clone());
+    let new_server = || ServerProcess::new(&cli.binary, &data_dir, cli.database_url.clone());
     let passed = match cli.command {
         Command::Crash {
             kills,
@@ -121,7 +145,7 @@ async fn main() {
                 login_percent,
                 seed: seed.unwrap_or_else(Rng::clock_seed),
             };
-            crash::run(&mut server, engine, &options).await
+            crash::run(&mut new_server(), engine, &options).await
         }
         Command::Soak {
             duration_secs,
@@ -137,15 +161,54 @@ async fn main() {
                 sample_every: Duration::from_secs(sample_secs.max(1)),
                 seed: seed.unwrap_or_else(Rng::clock_seed),
             };
-            soak::run(&mut server, engine, &options).await
+            soak::run(&mut new_server(), engine, &options).await
+        }
+        Command::Suite {
+            scenarios,
+            concurrency,
+            duration,
+            preload,
+        } => {
+            let options = suite::SuiteOptions {
+                scenarios: if scenarios.is_empty() {
+                    scenario::SCENARIOS.map(str::to_owned).to_vec()
+                } else {
+                    scenarios
+                },
+                concurrency: concurrency.into_iter().map(|c| c.max(1)).collect(),
+                duration: Duration::from_secs(duration.max(1)),
+                preload: preload.as_deref().map(preload::Preload::named),
+            };
+            suite::run(
+                &cli.binary,
+                &data_dir,
+                cli.database_url.clone(),
+                engine,
+                &options,
+            )
+            .await
         }
         Command::Scenario {
             name,
-            count,
             concurrency,
-        } => scenario::run(&mut server, engine, &name, count, concurrency.max(1)).await,
+            duration,
+        } => {
+            let options = suite::SuiteOptions {
+                scenarios: vec![name],
+                concurrency: vec![concurrency.max(1)],
+                duration: Duration::from_secs(duration.max(1)),
+                preload: None,
+            };
+            suite::run(
+                &cli.binary,
+                &data_dir,
+                cli.database_url.clone(),
+                engine,
+                &options,
+            )
+            .await
+        }
     };
-    drop(server);
     drop(temporary);
     if !passed {
         eprintln!("FAILED");

@@ -1,182 +1,358 @@
-//! One operation at a time, for throughput: the inputs are prepared first (clients, logins,
-//! tokens), then COUNT operations run with CONCURRENCY in flight, and the server's CPU time over
-//! that phase is divided by the operations. For the benchmark suite.
+//! One scenario on a freshly started server: the inputs it needs are prepared first (clients,
+//! logins, tokens; not measured), then its operation runs with CONCURRENCY in flight for the
+//! duration, and the server's CPU time over the measured phases is divided by the operations.
+//! Scenarios whose operation consumes its input (a code, a token to revoke) alternate
+//! preparing a batch and measuring it until the measured time reaches the duration.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::flows::{PublicClient, Target, Tokens};
+use crate::flows::{ConfidentialClient, PublicClient, Target, Tokens};
 use crate::server::{ADMIN_TOKEN, ServerProcess};
 use crate::stats::{Op, Stats};
+use crate::workers::{Measured, run_for, run_parallel};
 
-pub const SCENARIOS: [&str; 5] = ["register", "login", "refresh", "exchange", "revoke"];
+/// Every scenario, in the order the suite runs them.
+pub const SCENARIOS: [&str; 10] = [
+    "register",
+    "login",
+    "code",
+    "refresh",
+    "exchange",
+    "introspect",
+    "metadata",
+    "jwks",
+    "gateway",
+    "revoke",
+];
 
-/// Runs `operation(i)` for i in 0..count with `concurrency` in flight.
-async fn run_parallel<F, Fut>(count: usize, concurrency: usize, operation: F)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let operation = Arc::new(operation);
-    let next = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (operation, next) = (operation.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= count {
-                        break;
-                    }
-                    operation(i).await;
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("a worker finishes");
-    }
+/// What one scenario measured.
+pub struct Outcome {
+    /// The operation whose figures count.
+    pub op: Op,
+    pub stats: Arc<Stats>,
+    pub measured: Measured,
+    /// Anything else worth printing (the gateway's added latency).
+    pub note: String,
 }
 
-/// `count` logged-in sessions of `client`, prepared (not measured).
-async fn sessions(
-    target: &Target,
-    client: &PublicClient,
-    count: usize,
+/// The server under test as a scenario sees it.
+struct Bench<'a> {
+    server: &'a ServerProcess,
+    target: Target,
+    client: PublicClient,
     concurrency: usize,
-) -> Vec<Tokens> {
-    let out = Arc::new(std::sync::Mutex::new(Vec::with_capacity(count)));
-    let (target, client, sink) = (target.clone(), client.clone(), out.clone());
-    run_parallel(count, concurrency, move |i| {
-        let (target, client, sink) = (target.clone(), client.clone(), sink.clone());
-        async move {
-            let code = target
-                .login(&client, &format!("bench-u{}", i % 100))
-                .await
-                .expect("a preparatory login");
-            let tokens = target
-                .redeem(&client, &code)
-                .await
-                .expect("a preparatory redemption");
-            sink.lock().unwrap().push(tokens);
-        }
-    })
-    .await;
-    std::mem::take(&mut *out.lock().unwrap())
+    duration: Duration,
+    stats: Arc<Stats>,
 }
 
-/// With `LOAD_CALLGRIND` set (the server started under `valgrind --tool=callgrind`, for
-/// example through a `--binary` script that execs it), zeroes the counts before the measured
-/// phase (`-z`) and dumps them after it (`-d`), so the dump holds the operations alone:
-/// instruction counts, repeatable on a busy machine where CPU time is not.
-fn callgrind(server: &ServerProcess, action: &str) {
-    if std::env::var_os("LOAD_CALLGRIND").is_none() {
-        return;
-    }
-    if let Some(pid) = server.pid() {
-        let status = std::process::Command::new("callgrind_control")
-            .args([action, &pid.to_string()])
-            .stdout(std::process::Stdio::null())
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "callgrind_control {action} failed"
-        );
-    }
-}
-
+/// Runs `scenario` against the running `server`.
 pub async fn run(
-    server: &mut ServerProcess,
-    engine: &str,
+    server: &ServerProcess,
     scenario: &str,
-    count: usize,
     concurrency: usize,
-) -> bool {
-    server.start().await;
+    duration: Duration,
+    backend: Option<&str>,
+) -> Outcome {
     let target = server.target();
     let client = target
         .register("bench host", "https://bench.example/oauth/callback")
         .await
         .expect("the bench client registers");
-    let stats = Arc::new(Stats::default());
-    let prepared = match scenario {
-        "refresh" | "revoke" => sessions(&target, &client, count, concurrency).await,
-        "exchange" => sessions(&target, &client, count.min(100), concurrency).await,
-        _ => Vec::new(),
+    let bench = Bench {
+        server,
+        target,
+        client,
+        concurrency,
+        duration,
+        stats: Arc::new(Stats::default()),
     };
-    let prepared = Arc::new(prepared);
-    let resource_server = match scenario {
-        "exchange" => Some(
-            target
-                .resource_server(ADMIN_TOKEN)
-                .await
-                .expect("the resource server client is created"),
+    let (op, measured, note) = match scenario {
+        "register" => (Op::Register, bench.register().await, String::new()),
+        "login" => (Op::Login, bench.login().await, String::new()),
+        "code" => (Op::Redeem, bench.consuming(Op::Redeem).await, String::new()),
+        "refresh" => (Op::Refresh, bench.refresh().await, String::new()),
+        "exchange" | "introspect" => bench.with_resource_server(scenario).await,
+        "metadata" => (
+            Op::Metadata,
+            bench
+                .document(Op::Metadata, "/.well-known/oauth-authorization-server")
+                .await,
+            String::new(),
         ),
-        _ => None,
+        "jwks" => (
+            Op::Jwks,
+            bench.document(Op::Jwks, "/jwks.json").await,
+            String::new(),
+        ),
+        "gateway" => {
+            let backend = backend.expect("the gateway scenario has a backend");
+            let (measured, note) = bench.gateway(backend).await;
+            (Op::Gateway, measured, note)
+        }
+        "revoke" => (Op::Revoke, bench.consuming(Op::Revoke).await, String::new()),
+        other => panic!("unknown scenario {other}"),
     };
-    let cpu_before = server.cpu_time().unwrap_or_default();
-    callgrind(server, "-z");
-    let started = Instant::now();
-    let (t, c, s, p) = (
-        target.clone(),
-        client.clone(),
-        stats.clone(),
-        prepared.clone(),
-    );
-    let name = scenario.to_owned();
-    run_parallel(count, concurrency, move |i| {
-        let (target, client, stats, prepared) = (t.clone(), c.clone(), s.clone(), p.clone());
-        let (name, resource_server) = (name.clone(), resource_server.clone());
-        async move {
-            let started = Instant::now();
-            match name.as_str() {
-                "register" => {
-                    let result = target
-                        .register(
-                            &format!("bench {i}"),
-                            &format!("https://bench{i}.example/cb"),
-                        )
-                        .await;
-                    stats.record(Op::Register, &result, started.elapsed());
+    Outcome {
+        op,
+        stats: bench.stats,
+        measured,
+        note,
+    }
+}
+
+impl Bench<'_> {
+    /// How many inputs one batch of a consuming scenario prepares.
+    fn batch(&self) -> usize {
+        (self.concurrency * 64).max(512)
+    }
+
+    /// `count` logged-in sessions of the bench client, prepared (not measured).
+    async fn sessions(&self, target: &Target, count: usize) -> Vec<Tokens> {
+        let codes = self.codes(target, count).await;
+        let out = Arc::new(std::sync::Mutex::new(Vec::with_capacity(count)));
+        let (target, client, sink) = (target.clone(), self.client.clone(), out.clone());
+        let codes = Arc::new(codes);
+        run_parallel(codes.len(), self.concurrency, move |i| {
+            let (target, client, sink, codes) =
+                (target.clone(), client.clone(), sink.clone(), codes.clone());
+            async move {
+                let tokens = target
+                    .redeem(&client, &codes[i])
+                    .await
+                    .expect("a preparatory redemption");
+                sink.lock().unwrap().push(tokens);
+            }
+        })
+        .await;
+        std::mem::take(&mut *out.lock().unwrap())
+    }
+
+    /// `count` authorization codes from whole logins, prepared (not measured).
+    async fn codes(&self, target: &Target, count: usize) -> Vec<String> {
+        let out = Arc::new(std::sync::Mutex::new(Vec::with_capacity(count)));
+        let (target, client, sink) = (target.clone(), self.client.clone(), out.clone());
+        run_parallel(count, self.concurrency, move |i| {
+            let (target, client, sink) = (target.clone(), client.clone(), sink.clone());
+            async move {
+                let code = target
+                    .login(&client, &format!("bench-u{}", i % 100))
+                    .await
+                    .expect("a preparatory login");
+                sink.lock().unwrap().push(code);
+            }
+        })
+        .await;
+        std::mem::take(&mut *out.lock().unwrap())
+    }
+
+    async fn register(&self) -> Measured {
+        let (target, stats) = (self.target.clone(), self.stats.clone());
+        let mut measured = Measured::default();
+        let run = run_for(self.duration, self.concurrency, move |_, i| {
+            let (target, stats) = (target.clone(), stats.clone());
+            async move {
+                let started = Instant::now();
+                let result = target
+                    .register(
+                        &format!("bench {i}"),
+                        &format!("https://bench{i}.example/cb"),
+                    )
+                    .await;
+                stats.record(Op::Register, &result, started.elapsed());
+            }
+        });
+        measured.phase(self.server, run).await;
+        measured
+    }
+
+    /// The whole browser flow and the code redemption that ends it.
+    async fn login(&self) -> Measured {
+        let (target, client, stats) =
+            (self.target.clone(), self.client.clone(), self.stats.clone());
+        let mut measured = Measured::default();
+        let run = run_for(self.duration, self.concurrency, move |_, i| {
+            let (target, client, stats) = (target.clone(), client.clone(), stats.clone());
+            async move {
+                let started = Instant::now();
+                let result = match target.login(&client, &format!("bench-u{}", i % 100)).await {
+                    Ok(code) => target.redeem(&client, &code).await.map(drop),
+                    Err(failure) => Err(failure),
+                };
+                stats.record(Op::Login, &result, started.elapsed());
+            }
+        });
+        measured.phase(self.server, run).await;
+        measured
+    }
+
+    /// Operations that consume their input, code redemptions (`Op::Redeem`) or revocations
+    /// (`Op::Revoke`) of refresh tokens: a batch of inputs is prepared (whole logins, and their
+    /// redemptions for tokens), then consumed and measured, until the measured time reaches
+    /// the duration.
+    async fn consuming(&self, op: Op) -> Measured {
+        let mut measured = Measured::default();
+        while measured.elapsed < self.duration {
+            let inputs = if op == Op::Redeem {
+                self.codes(&self.target, self.batch()).await
+            } else {
+                let sessions = self.sessions(&self.target, self.batch()).await;
+                sessions.into_iter().map(|t| t.refresh_token).collect()
+            };
+            let inputs = Arc::new(inputs);
+            let (target, client, stats) =
+                (self.target.clone(), self.client.clone(), self.stats.clone());
+            let run = run_parallel(inputs.len(), self.concurrency, move |i| {
+                let (target, client, stats, inputs) = (
+                    target.clone(),
+                    client.clone(),
+                    stats.clone(),
+                    inputs.clone(),
+                );
+                async move {
+                    let started = Instant::now();
+                    let result = if op == Op::Redeem {
+                        target.redeem(&client, &inputs[i]).await.map(drop)
+                    } else {
+                        target.revoke(&client, &inputs[i]).await
+                    };
+                    stats.record(op, &result, started.elapsed());
                 }
-                "login" => {
-                    let result = target.login(&client, &format!("bench-u{}", i % 100)).await;
-                    stats.record(Op::Login, &result, started.elapsed());
+            });
+            measured.phase(self.server, run).await;
+        }
+        measured
+    }
+
+    /// Each worker rotates its own session's refresh token, one request at a time, as a host
+    /// does.
+    async fn refresh(&self) -> Measured {
+        let held: Vec<_> = self
+            .sessions(&self.target, self.concurrency)
+            .await
+            .into_iter()
+            .map(|t| tokio::sync::Mutex::new(t.refresh_token))
+            .collect();
+        let held = Arc::new(held);
+        let (target, client, stats) =
+            (self.target.clone(), self.client.clone(), self.stats.clone());
+        let mut measured = Measured::default();
+        let run = run_for(self.duration, self.concurrency, move |worker, _| {
+            let (target, client, stats, held) =
+                (target.clone(), client.clone(), stats.clone(), held.clone());
+            async move {
+                let mut token = held[worker].lock().await;
+                let started = Instant::now();
+                let result = target.refresh(&client, &token).await;
+                stats.record(Op::Refresh, &result, started.elapsed());
+                if let Ok(tokens) = result {
+                    *token = tokens.refresh_token;
                 }
-                "refresh" => {
-                    let result = target.refresh(&client, &prepared[i].refresh_token).await;
-                    stats.record(Op::Refresh, &result, started.elapsed());
+            }
+        });
+        measured.phase(self.server, run).await;
+        measured
+    }
+
+    /// Token exchange (RFC 8693) or introspection (RFC 7662) of 100 users' access tokens by
+    /// the resource server.
+    async fn with_resource_server(&self, scenario: &str) -> (Op, Measured, String) {
+        let server = self
+            .target
+            .resource_server(ADMIN_TOKEN)
+            .await
+            .expect("the resource server client is created");
+        let sessions = Arc::new(self.sessions(&self.target, 100).await);
+        let op = if scenario == "exchange" {
+            Op::Exchange
+        } else {
+            Op::Introspect
+        };
+        let (target, stats) = (self.target.clone(), self.stats.clone());
+        let mut measured = Measured::default();
+        let run = run_for(self.duration, self.concurrency, move |_, i| {
+            let (target, stats, sessions, server) = (
+                target.clone(),
+                stats.clone(),
+                sessions.clone(),
+                server.clone(),
+            );
+            async move {
+                let token = &sessions[i % sessions.len()].access_token;
+                let started = Instant::now();
+                let result = as_resource_server(&target, op, &server, token).await;
+                stats.record(op, &result, started.elapsed());
+            }
+        });
+        measured.phase(self.server, run).await;
+        (op, measured, String::new())
+    }
+
+    /// GETs of a public document.
+    async fn document(&self, op: Op, path: &'static str) -> Measured {
+        let (target, stats) = (self.target.clone(), self.stats.clone());
+        let mut measured = Measured::default();
+        let run = run_for(self.duration, self.concurrency, move |_, _| {
+            let (target, stats) = (target.clone(), stats.clone());
+            async move {
+                let started = Instant::now();
+                let result = target.document(path).await;
+                stats.record(op, &result, started.elapsed());
+            }
+        });
+        measured.phase(self.server, run).await;
+        measured
+    }
+
+    /// MCP requests straight to the backend, then through the gateway (only those are
+    /// measured on the server); the note gives what the gateway adds at p50 and p99.
+    async fn gateway(&self, backend: &str) -> (Measured, String) {
+        let gateway = format!("{}/mcp", self.target.base());
+        let target = self.target.for_resource(&gateway);
+        let token = self.sessions(&target, 1).await.remove(0).access_token;
+        let mut measured = Measured::default();
+        for (op, url) in [(Op::Direct, backend.to_owned()), (Op::Gateway, gateway)] {
+            let (target, stats, token) = (target.clone(), self.stats.clone(), token.clone());
+            let url = Arc::new(url);
+            let run = run_for(self.duration, self.concurrency, move |_, _| {
+                let (target, stats, token, url) =
+                    (target.clone(), stats.clone(), token.clone(), url.clone());
+                async move {
+                    let started = Instant::now();
+                    let result = target.mcp_request(&url, &token).await;
+                    stats.record(op, &result, started.elapsed());
                 }
-                "exchange" => {
-                    let server = resource_server.as_ref().expect("created above");
-                    let tokens = &prepared[i % prepared.len()];
-                    let result = target.exchange(server, &tokens.access_token).await;
-                    stats.record(Op::Exchange, &result, started.elapsed());
-                }
-                "revoke" => {
-                    let result = target.revoke(&client, &prepared[i].refresh_token).await;
-                    stats.record(Op::Revoke, &result, started.elapsed());
-                }
-                other => panic!("unknown scenario {other}"),
+            });
+            if op == Op::Gateway {
+                measured.phase(self.server, run).await;
+            } else {
+                run.await;
             }
         }
-    })
-    .await;
-    let elapsed = started.elapsed();
-    callgrind(server, "-d");
-    let cpu = server
-        .cpu_time()
-        .unwrap_or_default()
-        .saturating_sub(cpu_before);
-    server.stop();
-    println!(
-        "{scenario} on {engine}: {count} operations, concurrency {concurrency}, {:.2} s; server CPU {:.0} ms = {:.0} µs per operation",
-        elapsed.as_secs_f64(),
-        cpu.as_secs_f64() * 1000.0,
-        cpu.as_secs_f64() * 1e6 / count as f64
-    );
-    print!("{}", stats.report(elapsed));
-    stats.server_errors() == 0
+        let (direct, proxied) = (
+            self.stats.summary(Op::Direct),
+            self.stats.summary(Op::Gateway),
+        );
+        let note = format!(
+            "adds {:.2} ms at p50, {:.2} ms at p99 (direct {:.2} / {:.2} ms)",
+            proxied.p50_ms - direct.p50_ms,
+            proxied.p99_ms - direct.p99_ms,
+            direct.p50_ms,
+            direct.p99_ms
+        );
+        (measured, note)
+    }
+}
+
+async fn as_resource_server(
+    target: &Target,
+    op: Op,
+    server: &ConfidentialClient,
+    token: &str,
+) -> Result<(), crate::flows::Failure> {
+    if op == Op::Exchange {
+        target.exchange(server, token).await
+    } else {
+        target.introspect(server, token).await
+    }
 }

@@ -13,35 +13,59 @@ use crate::flows::Target;
 /// The admin API token the server accepts (only its hash is in the configuration).
 pub const ADMIN_TOKEN: &str = "adm_load_driver_token_not_a_secret";
 
+/// What the server is set up with beyond its defaults.
+#[derive(Default, Clone)]
+pub struct Setup {
+    /// A PostgreSQL database (it must exist and be empty); default: SQLite in the data
+    /// directory.
+    pub database_url: Option<String>,
+    /// The base URL of a fake OwnerRez ([`crate::fakes`]); default: the dev upstream, served
+    /// by the server itself.
+    pub ownerrez: Option<String>,
+    /// An MCP backend: the server then also has the gateway resource `{base}/mcp` in front
+    /// of it, next to the default resource.
+    pub backend: Option<String>,
+}
+
+/// The 32-byte encryption key the OwnerRez runs need (in base64); not a secret.
+const ENCRYPTION_KEY: &str = "YmVuY2gtZW5jcnlwdGlvbi1rZXktMzItYnl0ZXMhISE=";
+
 pub struct ServerProcess {
     binary: PathBuf,
     data_dir: PathBuf,
     database_url: Option<String>,
+    /// Whether the upstream is a fake OwnerRez, which needs secrets from the environment.
+    ownerrez: bool,
     port: u16,
     child: Option<Child>,
 }
 
 impl ServerProcess {
     /// A server of `binary` on `data_dir` (created if missing), on `database_url` or SQLite
-    /// in `data_dir`, not started yet.
+    /// in `data_dir`, with the dev upstream, not started yet.
     pub fn new(binary: &Path, data_dir: &Path, database_url: Option<String>) -> Self {
+        let setup = Setup {
+            database_url,
+            ..Setup::default()
+        };
+        Self::with_setup(binary, data_dir, &setup)
+    }
+
+    /// A server of `binary` on `data_dir` (created if missing) set up as `setup` says, not
+    /// started yet.
+    pub fn with_setup(binary: &Path, data_dir: &Path, setup: &Setup) -> Self {
         std::fs::create_dir_all(data_dir).expect("the data directory can be created");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        // Limits for one load generator on one address: per-source limits are lifted; every
-        // other setting is the default.
-        let config = format!(
-            "[registration]\nper_source_limit = 1000000\n\n[login]\nper_source_limit = 1000000\n\n\
-             [admin]\ntokens = [{{ name = \"load\", sha256 = \"{}\" }}]\n",
-            authbridge::tokens::opaque::hash(ADMIN_TOKEN)
-        );
-        std::fs::write(data_dir.join("load.toml"), config).expect("the configuration is written");
+        std::fs::write(data_dir.join("load.toml"), configuration(port, setup))
+            .expect("the configuration is written");
         Self {
             binary: binary.to_owned(),
             data_dir: data_dir.to_owned(),
-            database_url,
+            database_url: setup.database_url.clone(),
+            ownerrez: setup.ownerrez.is_some(),
             port,
             child: None,
         }
@@ -88,6 +112,12 @@ impl ServerProcess {
             .stderr(log);
         if let Some(url) = &self.database_url {
             command.env("AUTHBRIDGE_DATABASE__URL", url);
+        }
+        if self.ownerrez {
+            // Secrets come only from the environment; these two protect nothing.
+            command
+                .env("AUTHBRIDGE_ENCRYPTION__KEY", ENCRYPTION_KEY)
+                .env("AUTHBRIDGE_UPSTREAM__OWNERREZ__CLIENT_SECRET", "s_bench");
         }
         let started = Instant::now();
         let child = command
@@ -140,10 +170,19 @@ impl ServerProcess {
 
     /// The server's resident memory in KiB (VmRSS from /proc).
     pub fn rss_kib(&self) -> Option<u64> {
+        self.proc_status_kib("VmRSS:")
+    }
+
+    /// The most resident memory the server has had since it started, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.proc_status_kib("VmHWM:")
+    }
+
+    fn proc_status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
     }
@@ -169,6 +208,38 @@ impl ServerProcess {
             .map(|log| log.lines().filter(|l| l.contains(text)).count())
             .unwrap_or(0)
     }
+}
+
+/// The configuration file for one load generator on one address: per-source limits and the
+/// dynamic client cap are lifted (a run registers more than the default 10,000), an admin
+/// token is named, and the upstream and resources are as `setup` says; every other setting
+/// is the default.
+fn configuration(port: u16, setup: &Setup) -> String {
+    let mut config = format!(
+        "[registration]\nper_source_limit = 1000000\nmax_dynamic_clients = 1000000000\n\n\
+         [login]\nper_source_limit = 1000000\n\n\
+         [admin]\ntokens = [{{ name = \"load\", sha256 = \"{}\" }}]\n\n",
+        authbridge::tokens::opaque::hash(ADMIN_TOKEN)
+    );
+    if let Some(base) = &setup.ownerrez {
+        config.push_str(&format!(
+            "[upstream]\nprovider = \"ownerrez\"\n\n\
+             [upstream.ownerrez]\nclient_id = \"c_bench\"\n\
+             authorize_url = \"{base}/oauth/authorize\"\n\
+             token_url = \"{base}/oauth/access_token\"\napi_base_url = \"{base}/v2\"\n\n"
+        ));
+    }
+    if let Some(backend) = &setup.backend {
+        config.push_str(&format!(
+            "[[resources]]\nuri = \"{}\"\nname = \"Local MCP server\"\n\
+             scopes = [\"mcp\"]\ndefault_scopes = [\"mcp\"]\n\n\
+             [[resources]]\nuri = \"http://127.0.0.1:{port}/mcp\"\nname = \"Gateway\"\n\
+             scopes = [\"mcp\"]\ndefault_scopes = [\"mcp\"]\n\
+             proxy = {{ upstream_url = \"{backend}\" }}\n",
+            crate::flows::RESOURCE
+        ));
+    }
+    config
 }
 
 impl Drop for ServerProcess {

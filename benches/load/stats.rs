@@ -20,6 +20,14 @@ pub enum Op {
     Revoke,
     /// A refresh with a revoked token, which succeeds when it is refused.
     RefreshRevoked,
+    Introspect,
+    /// The authorization server metadata document (RFC 8414).
+    Metadata,
+    Jwks,
+    /// An MCP request through the gateway.
+    Gateway,
+    /// The same MCP request sent straight to the backend, for comparison.
+    Direct,
 }
 
 impl Op {
@@ -32,6 +40,11 @@ impl Op {
             Op::Exchange => "exchange",
             Op::Revoke => "revoke",
             Op::RefreshRevoked => "revoked-refresh",
+            Op::Introspect => "introspect",
+            Op::Metadata => "metadata",
+            Op::Jwks => "jwks",
+            Op::Gateway => "gateway",
+            Op::Direct => "direct",
         }
     }
 }
@@ -43,6 +56,27 @@ struct Counts {
     server_errors: u64,
     no_answer: u64,
     latencies_us: Vec<u32>,
+}
+
+/// One operation's figures: successes, failures of every kind, latency percentiles of the
+/// successes in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary {
+    pub ok: u64,
+    pub failed: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Counts {
+    /// The latency at `p` (0 to 1) of the sorted `latencies_us`, in milliseconds.
+    fn percentile(sorted: &[u32], p: f64) -> f64 {
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+        f64::from(sorted[i]) / 1000.0
+    }
 }
 
 /// Counts per operation. Cheap enough to record every request of a load run.
@@ -95,6 +129,20 @@ impl Stats {
         self.server_error_samples.lock().unwrap().clone()
     }
 
+    /// The figures of `op` so far.
+    pub fn summary(&self, op: Op) -> Summary {
+        let Some(mut c) = self.counts.lock().unwrap().get(&op).cloned() else {
+            return Summary::default();
+        };
+        c.latencies_us.sort_unstable();
+        Summary {
+            ok: c.ok,
+            failed: c.client_errors + c.server_errors + c.no_answer,
+            p50_ms: Counts::percentile(&c.latencies_us, 0.5),
+            p99_ms: Counts::percentile(&c.latencies_us, 0.99),
+        }
+    }
+
     /// One line per operation: counts, then latency percentiles of the successes, and the
     /// rate over `elapsed`.
     pub fn report(&self, elapsed: Duration) -> String {
@@ -102,13 +150,7 @@ impl Stats {
         let mut out = String::new();
         for (op, c) in counts.iter_mut() {
             c.latencies_us.sort_unstable();
-            let pct = |p: f64| -> f64 {
-                if c.latencies_us.is_empty() {
-                    return 0.0;
-                }
-                let i = ((c.latencies_us.len() - 1) as f64 * p).round() as usize;
-                f64::from(c.latencies_us[i]) / 1000.0
-            };
+            let pct = |p: f64| Counts::percentile(&c.latencies_us, p);
             out.push_str(&format!(
                 "  {:<15} ok {:>7}  4xx {:>5}  5xx {:>3}  no answer {:>4}  {:>7.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms\n",
                 op.name(),

@@ -6,9 +6,9 @@
 use serde_json::Value;
 
 use crate::clients::cimd::is_client_id_url;
-use crate::store::clients::ClientKind;
 use crate::clients::stored::{stored_metadata, stored_redirect_uris};
 use crate::oauth::redirect_uri::match_redirect_uri;
+use crate::store::clients::ClientKind;
 use crate::store::login::GrantRow;
 use crate::store::{Store, StoreError};
 

@@ -93,10 +93,10 @@ pub async fn account_page(
     };
     let now = state.clock.now();
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
-    let done = match query.get("done") {
-        Some(done @ ("one" | "all" | "gone")) => done,
-        _ => "",
-    };
+    let done = query
+        .get("done")
+        .filter(|done| matches!(*done, "one" | "all" | "gone"))
+        .unwrap_or_default();
     let apps: Vec<Value> = apps
         .into_iter()
         .map(|app| view_of(state, app, now))

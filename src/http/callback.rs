@@ -32,7 +32,7 @@ pub async fn upstream_callback(request: &Request, Data(state): Data<&Arc<AppStat
     let query = AuthorizeQuery::parse(request.uri().query().unwrap_or_default());
     let now = state.clock.now();
     let (row, state_hash) = match consume_callback_state(state, request, &query, now).await {
-        Ok(Consumed::Login(row, state_hash)) => (row, state_hash),
+        Ok(Consumed::Login(row, state_hash)) => (*row, state_hash),
         Ok(Consumed::WebSignIn(sign_in)) => {
             return super::session_callback::complete_web_sign_in(state, request, &query, sign_in)
                 .await;
@@ -78,7 +78,7 @@ fn unusable_callback_page(state: &AppState) -> Response {
 enum Consumed {
     /// An approved authorization request, and the state's hash (the context its PKCE verifier
     /// is sealed under).
-    Login(RequestRow, String),
+    Login(Box<RequestRow>, String),
     /// A sign-in to the console or the connected-apps page.
     WebSignIn(super::session_callback::ConsumedSignIn),
 }
@@ -106,7 +106,7 @@ async fn consume_callback_state(
         .consume_upstream_state(&state_hash, &browser_hash, now)
         .await
     {
-        Ok(Some(row)) => Ok(Some(Consumed::Login(row, state_hash))),
+        Ok(Some(row)) => Ok(Some(Consumed::Login(Box::new(row), state_hash))),
         Ok(None) => super::session_callback::consume_sign_in(state, state_hash, &browser_hash)
             .await
             .map(|found| found.map(Consumed::WebSignIn)),

@@ -6,9 +6,9 @@
 //! handle keeps at most [`MAX_PER_BROWSER`] approvals (the oldest go first), a row whose login
 //! never completed is purged after the pending-request lifetime, and every row expires.
 
+use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Query;
-use sea_orm::QueryOrder;
 
 use super::writer::Step;
 use super::{Store, StoreError};

@@ -233,7 +233,10 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let update = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(RequestStatus::Upstream))
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::Upstream),
+            )
             .col_expr(request::Column::UpstreamStateHash, Expr::value(state_hash))
             .col_expr(
                 request::Column::UpstreamPkceVerifier,
@@ -257,7 +260,10 @@ impl Store {
         now: i64,
     ) -> Result<Option<RequestRow>, StoreError> {
         let update = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(RequestStatus::Consumed))
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::Consumed),
+            )
             .filter(request::Column::RequestHash.eq(request_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
             .filter(request::Column::Status.eq(RequestStatus::Pending))
@@ -283,7 +289,10 @@ impl Store {
         now: i64,
     ) -> Result<Option<RequestRow>, StoreError> {
         let update = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(RequestStatus::Consumed))
+            .col_expr(
+                request::Column::Status,
+                Expr::value(RequestStatus::Consumed),
+            )
             .filter(request::Column::UpstreamStateHash.eq(state_hash))
             .filter(request::Column::BrowserHash.eq(browser_hash))
             .filter(request::Column::Status.eq(RequestStatus::Upstream))

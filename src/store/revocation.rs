@@ -237,7 +237,16 @@ async fn forget_approvals_of_grants_in(
             )),
         )
         .to_owned();
+    // Both kinds are the grants' users' approvals: naming those users lets the index on
+    // `user_id` find the rows, where the two correlated sub-queries alone read every remembered
+    // approval of every user.
+    let users = Query::select()
+        .column(grant::Column::UserId)
+        .from(grant::Entity)
+        .cond_where(condition.clone())
+        .to_owned();
     remembered_consent::Entity::delete_many()
+        .filter(remembered_consent::Column::UserId.in_subquery(users))
         .filter(
             Condition::any()
                 .add(Expr::exists(approved_by_grant))

@@ -4,9 +4,9 @@
 //! engines. What to do (redeem, rotate, replay, revoke) is decided in `grants::`; this module
 //! only loads and applies.
 
+use sea_orm::Condition;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Query, SelectStatement};
-use sea_orm::Condition;
 
 use super::login::{code, grant};
 use super::writer::Step;
