@@ -383,10 +383,23 @@ async fn disconnecting_one_app_revokes_it_everywhere_and_keeps_the_other() {
     let grants = grant_ids(&html);
     assert_eq!(grants.len(), 2);
     let csrf = hidden_field(&html, "csrf");
-    let response = disconnect(&app, &mut browser, &csrf, &grants[0]).await;
-    assert!(see_other(&response).ends_with("/account?done=one"));
-    let after = account_page(&app, &mut browser).await;
-    assert!(after.contains("The app was disconnected") && !after.contains("First app"));
+    // The page's order is its own (most recently used first): pick the first app's form.
+    let first_app = html
+        .split("<section class=\"app\"")
+        .find(|section| section.contains("First app"))
+        .expect("the first app has a section");
+    let first_grant = grant_ids(first_app).remove(0);
+    assert!(grants.contains(&first_grant));
+    let response = disconnect(&app, &mut browser, &csrf, &first_grant).await;
+    let location = see_other(&response);
+    assert!(location.ends_with("/account?done=one"), "{location}");
+    let after = browser.get(&app.url("/account?done=one")).await;
+    assert_eq!(after.status(), 200);
+    let after = after.text().await.unwrap();
+    assert!(
+        after.contains("The app was disconnected") && !after.contains("First app"),
+        "{after}"
+    );
 
     let dead = [
         (
