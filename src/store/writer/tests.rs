@@ -169,20 +169,33 @@ async fn redeemed_codes(store: &Store) -> usize {
     usize::try_from(row.try_get::<i64>("", "n").unwrap()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_group_commit_acknowledges_no_grant_in_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = file_store(&dir).await;
+/// Redemptions of `LOGINS` fresh codes, queued while the writer is held: released together,
+/// they share one group.
+async fn redemptions_behind_a_held_writer(
+    store: &Store,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    Vec<tokio::task::JoinHandle<Result<bool, StoreError>>>,
+) {
     for i in 0..LOGINS {
-        login(&store, i).await;
+        login(store, i).await;
     }
-    let (release, holder) = hold_writer(&store).await;
-    let redemptions: Vec<_> = (0..LOGINS)
+    let (release, holder) = hold_writer(store).await;
+    let redemptions = (0..LOGINS)
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move { redeem(&store, i).await })
         })
         .collect();
+    (release, holder, redemptions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_commit_acknowledges_no_grant_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(&dir).await;
+    let (release, holder, redemptions) = redemptions_behind_a_held_writer(&store).await;
     let poisoned = poison(&store);
     wait_until_queued(&store, LOGINS + 1).await;
     release.send(()).unwrap();
@@ -217,16 +230,7 @@ async fn a_failed_group_commit_acknowledges_no_grant_in_it() {
 async fn a_failing_job_is_undone_alone_and_its_group_commits() {
     let dir = tempfile::tempdir().unwrap();
     let store = file_store(&dir).await;
-    for i in 0..LOGINS {
-        login(&store, i).await;
-    }
-    let (release, holder) = hold_writer(&store).await;
-    let redemptions: Vec<_> = (0..LOGINS)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move { redeem(&store, i).await })
-        })
-        .collect();
+    let (release, holder, redemptions) = redemptions_behind_a_held_writer(&store).await;
     // A statement that fails at once (a duplicate primary key): only its own job fails.
     let duplicate = {
         let store = store.clone();
