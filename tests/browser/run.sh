@@ -46,6 +46,5 @@ assert query.get("iss") == [sys.argv[2]], redirect
 print("browser: consent approved in Chromium, code, state and iss returned; screenshots written")
 PY
 kill "$server" 2>/dev/null || true
-# tests/browser/account.sh (the connected-apps page in Chromium) is not run yet: it stops at
-# "the dev login form" after a "cross-site form post refused"; see the session note.
+bash "$here/account.sh"
 ls -l "$artifacts"
