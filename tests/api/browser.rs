@@ -56,14 +56,24 @@ impl Browser {
     }
 
     pub async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let response = self
+        self.post_form_with(url, fields, &[]).await
+    }
+
+    async fn post_form_with(
+        &mut self,
+        url: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
             .http
             .post(url)
             .header("cookie", self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
+            .form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         self.keep_cookies(&response);
         response
     }
@@ -80,18 +90,11 @@ impl Browser {
         fields: &[(&str, &str)],
     ) -> reqwest::Response {
         let origin = origin_of_own_post(referrer_policy, &origin_of(issuer));
-        let response = self
-            .http
-            .post(url)
-            .header("cookie", self.cookie_header())
-            .header("sec-fetch-site", "same-origin")
-            .header("origin", origin)
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
-        self.keep_cookies(&response);
-        response
+        let headers = [
+            ("sec-fetch-site", "same-origin"),
+            ("origin", origin.as_str()),
+        ];
+        self.post_form_with(url, fields, &headers).await
     }
 }
 
