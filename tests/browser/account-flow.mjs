@@ -1,9 +1,9 @@
 // The connected-apps page in a real headless Chromium, JavaScript off: a user connects two
 // apps (consent, dev login, code redeemed here), signs in to /account through the dev upstream,
 // disconnects one app, and the disconnected app's refresh and token exchange fail while the
-// other app's still work; then disconnects the other (the empty state) and signs out.
-// Every page is checked with axe-core (no serious or critical violation) in a JavaScript
-// context of its own, and screenshotted at desktop width and at 390 px.
+// other app's still work; then disconnects the other (the empty state) and signs out. A form on
+// another site that posts to the page (with the real CSRF token) is refused. Every page is
+// screenshotted at 1280 and 390 px and checked with axe-core (see lib.mjs).
 //
 //   node account-flow.mjs <issuer> <admin_token> <resource> <screenshot_dir>
 //
@@ -11,18 +11,13 @@
 // exits 1. Uses Debian's /usr/bin/chromium; never downloads a browser.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { expectStatus, json, launch, pageChecker, postForm, userContext } from './lib.mjs';
 
 const HARD_TIMEOUT_MS = 120_000;
-const STEP_TIMEOUT_MS = 15_000;
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const USER_NAME = 'account-user';
 const COOKIE = '__Host-ab_account';
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const EVIL = 'http://evil.example/';
 
 const [issuer, adminToken, resource, screenshotDir] = process.argv.slice(2);
 if (!issuer || !adminToken || !resource || !screenshotDir) {
@@ -32,7 +27,8 @@ if (!issuer || !adminToken || !resource || !screenshotDir) {
 
 let step = 'start';
 let browser;
-const checked = { pages: [], screenshots: [] };
+let checkPage;
+let pages;
 
 function fail(message) {
   console.error(`account-flow: failed at step "${step}": ${message}`);
@@ -44,19 +40,7 @@ const hardTimeout = setTimeout(
   HARD_TIMEOUT_MS,
 );
 
-async function json(response) {
-  const text = await response.text();
-  try { return JSON.parse(text); } catch { return { raw: text }; }
-}
-
-async function post(path, form, headers = {}) {
-  const response = await fetch(`${issuer}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(form),
-  });
-  return { status: response.status, body: await json(response) };
-}
+const post = (path, form, headers) => postForm(`${issuer}${path}`, form, headers);
 
 async function admin(method, path, body) {
   const response = await fetch(`${issuer}${path}`, {
@@ -67,45 +51,9 @@ async function admin(method, path, body) {
   return json(response);
 }
 
-// Screenshots of the current page at desktop width and at 390 px.
-async function screenshots(page, name) {
-  step = `screenshot ${name}.png and ${name}-mobile.png`;
-  await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
-  const desktop = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth)
-    .catch(() => false);
-  if (overflow) throw new Error(`${name} is wider than 390 px`);
-  await page.screenshot({ path: join(screenshotDir, `${name}-mobile.png`), fullPage: true });
-  await page.setViewportSize(desktop);
-  checked.screenshots.push(`${name}.png`, `${name}-mobile.png`);
-}
-
-// axe-core on `url`, opened with the session of `context` in a context where scripts run (our
-// pages' CSP forbids them; the check bypasses it). Serious or critical violations fail.
-async function accessibility(context, url, name) {
-  step = `axe-core on ${name}`;
-  const audit = await browser.newContext({
-    bypassCSP: true,
-    storageState: await context.storageState(),
-    viewport: { width: 1280, height: 900 },
-  });
-  try {
-    const page = await audit.newPage();
-    await page.goto(url, { waitUntil: 'domcontentloaded' });
-    await page.evaluate(AXE_SOURCE);
-    const result = await page.evaluate(() => window.axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    }));
-    const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    if (bad.length > 0) {
-      const summary = bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-      throw new Error(`accessibility violations on ${name}: ${summary.join('; ')}`);
-    }
-    checked.pages.push({ page: name, violations: result.violations.length, passes: result.passes.length });
-  } finally {
-    await audit.close();
-  }
+async function check(page, name) {
+  step = `check the page ${name} (screenshots, axe-core)`;
+  await checkPage(page, name);
 }
 
 async function devLogin(page) {
@@ -167,25 +115,13 @@ async function exchange(server, accessToken) {
   }, { authorization: `Basic ${basic}` });
 }
 
-function expectStatus(what, answer, status, error) {
-  if (answer.status !== status || (error && answer.body.error !== error)) {
-    throw new Error(`${what}: expected ${status} ${error ?? ''}, got ${answer.status} ${JSON.stringify(answer.body)}`);
-  }
-}
-
 async function run() {
   step = 'create the screenshot directory';
   await mkdir(screenshotDir, { recursive: true });
   step = 'launch chromium';
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 }, locale: 'en-US' });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  browser = await launch();
+  const context = await userContext(browser);
+  ({ checkPage, pages } = await pageChecker(browser, screenshotDir));
   const page = await context.newPage();
 
   const first = await connect(context, page, 'Browser App One', 'https://one.example/callback');
@@ -200,8 +136,7 @@ async function run() {
   step = 'open /account without a session';
   await page.goto(`${issuer}/account`);
   if (!page.url().endsWith('/account/sign-in')) throw new Error(`not sent to the sign-in page: ${page.url()}`);
-  await screenshots(page, 'account-sign-in');
-  await accessibility(context, page.url(), 'account-sign-in');
+  await check(page, 'account-sign-in');
 
   step = 'sign in through the dev upstream';
   await page.locator('#sign-in').click();
@@ -212,15 +147,35 @@ async function run() {
   if (!cookie || !cookie.secure || !cookie.httpOnly) throw new Error(`cookie: ${JSON.stringify(cookie)}`);
   const apps = await page.locator('section.app').count();
   if (apps !== 2) throw new Error(`${apps} apps shown, expected 2`);
-  await screenshots(page, 'account');
-  await accessibility(context, page.url(), 'account');
+  await check(page, 'account');
+
+  step = 'a form on another site posts to the page';
+  const csrf = await page.locator('section.app input[name="csrf"]').first().getAttribute('value');
+  const grant = await page.locator('section.app input[name="grant"]').first().getAttribute('value');
+  await context.route(EVIL, (route) => route.fulfill({
+    status: 200,
+    contentType: 'text/html; charset=utf-8',
+    body: `<!doctype html><html lang="en"><title>Win a prize</title><form method="post" action="${issuer}/account/disconnect">`
+      + `<input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="grant" value="${grant}">`
+      + '<button id="prize">Claim your prize</button></form></html>',
+  }));
+  await page.goto(EVIL);
+  const [refusal] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${issuer}/account/disconnect`),
+    page.locator('#prize').click(),
+  ]);
+  if (refusal.status() !== 403) throw new Error(`the cross-site post answered ${refusal.status()}`);
+  await page.locator('h1', { hasText: 'This form was sent from another site' }).waitFor();
+  await check(page, 'error-cross-site');
+  step = 'the cross-site post changed nothing';
+  await page.goto(`${issuer}/account`);
+  if ((await page.locator('section.app').count()) !== 2) throw new Error('an app was disconnected');
 
   step = 'disconnect Browser App One';
   await page.locator('section.app', { hasText: first.name }).locator('button.disconnect').click();
   await page.locator('#done').waitFor();
   if ((await page.locator('section.app').count()) !== 1) throw new Error('the app is still listed');
-  await screenshots(page, 'account-disconnected');
-  await accessibility(context, page.url(), 'account-disconnected');
+  await check(page, 'account-disconnected');
 
   step = 'the disconnected app is dead, the other lives';
   expectStatus('refresh of the disconnected app', await refresh(first), 400, 'invalid_grant');
@@ -232,8 +187,7 @@ async function run() {
   step = 'disconnect the last app';
   await page.locator('section.app', { hasText: second.name }).locator('button.disconnect').click();
   await page.locator('#empty').waitFor();
-  await screenshots(page, 'account-empty');
-  await accessibility(context, page.url(), 'account-empty');
+  await check(page, 'account-empty');
 
   step = 'sign out';
   await page.locator('#sign-out').click();
@@ -241,7 +195,7 @@ async function run() {
   await page.goto(`${issuer}/account`);
   if (!page.url().endsWith('/account/sign-in')) throw new Error('still signed in after signing out');
 
-  console.log(JSON.stringify(checked));
+  console.log(JSON.stringify({ pages }));
 }
 
 run()

@@ -31,6 +31,7 @@ AUTHBRIDGE_SERVER__LISTEN="127.0.0.1:$port" AUTHBRIDGE_DATA_DIR="$work/data" AUT
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "$issuer/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "$issuer/readyz" >/dev/null || { echo "authbridge did not start:" >&2; cat "$work/stderr" >&2; exit 1; }
 
 if ! result=$(cd "$here" && node account-flow.mjs "$issuer" "$admin_token" "$resource" "$artifacts"); then
   echo "account-flow failed; the server's log:" >&2

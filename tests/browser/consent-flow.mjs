@@ -1,32 +1,29 @@
 // Drives one authorization through a real headless Chromium: the consent page, the dev
-// upstream's login form, and the redirect back to the client.
+// upstream's login form, and the redirect back to the client. With the issuer given, it then
+// opens the error pages a browser can reach here: an authorize request of an unknown client,
+// and the connected-apps page while it is off. Every page is screenshotted at 1280 and 390 px
+// and checked with axe-core (see lib.mjs).
 //
-//   node consent-flow.mjs <authorize_url> <expected_redirect_prefix> <screenshot_dir>
+//   node consent-flow.mjs <authorize_url> <expected_redirect_prefix> <screenshot_dir> [<issuer>]
 //
-// Prints one JSON line {"redirect": "<url>"} and exits 0, or names the failed step on stderr
-// and exits 1. Uses Debian's /usr/bin/chromium; never downloads a browser. JavaScript is off
-// in the page, so the flow also proves the pages work without it.
+// Prints one JSON line {"redirect": "<url>", "pages": [...]} and exits 0, or names the failed
+// step on stderr and exits 1. Uses Debian's /usr/bin/chromium; never downloads a browser.
+// JavaScript is off in the page, so the flow also proves the pages work without it.
 
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
+import { STEP_TIMEOUT_MS, launch, pageChecker, userContext } from './lib.mjs';
 
 const HARD_TIMEOUT_MS = 60_000;
-const STEP_TIMEOUT_MS = 15_000;
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const USER_NAME = 'browser-user';
 
-const [authorizeUrl, redirectPrefix, screenshotDir] = process.argv.slice(2);
+const [authorizeUrl, redirectPrefix, screenshotDir, issuer] = process.argv.slice(2);
 if (!authorizeUrl || !redirectPrefix || !screenshotDir) {
-  console.error('usage: node consent-flow.mjs <authorize_url> <expected_redirect_prefix> <screenshot_dir>');
+  console.error('usage: node consent-flow.mjs <authorize_url> <expected_redirect_prefix> <screenshot_dir> [<issuer>]');
   process.exit(2);
 }
 
 let step = 'start';
-let context;
-let userDataDir;
+let browser;
 let lastNavigation = '';
 
 function fail(message) {
@@ -47,33 +44,25 @@ async function describe(page) {
   return ` (page ${page.url()}${shown}; last navigation to ${lastNavigation || 'nowhere'})`;
 }
 
+// Opens `url`, which must answer `status` with an error page, and checks the page.
+async function errorPage(page, checkPage, url, status, name) {
+  step = `open the error page ${name}`;
+  const response = await page.goto(url);
+  if (response.status() !== status) throw new Error(`${url} answered ${response.status()}, expected ${status}`);
+  const heading = (await page.locator('h1').textContent()).trim();
+  if (!heading) throw new Error(`${name} has no heading`);
+  step = `check the page ${name}`;
+  await checkPage(page, name);
+}
+
 async function run() {
   step = 'create the screenshot directory';
   await mkdir(screenshotDir, { recursive: true });
 
   step = 'launch chromium';
-  userDataDir = await mkdtemp(join(tmpdir(), 'authbridge-chromium-'));
-  // Also on a hard-timeout exit, after Playwright's own exit handler has killed the browser.
-  process.on('exit', () => rmSync(userDataDir, { recursive: true, force: true }));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    javaScriptEnabled: false,
-    viewport: { width: 1280, height: 900 },
-    locale: 'en-US',
-  });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  browser = await launch();
+  const context = await userContext(browser);
+  const { checkPage, pages } = await pageChecker(browser, screenshotDir);
 
   // The client's redirect URI needs no server: answer it here and remember its URL. The
   // request event also sees it when it is a hop of a redirect chain.
@@ -90,9 +79,11 @@ async function run() {
     body: '<!doctype html><title>Redirected</title><p>Back at the client.</p>',
   }));
 
-  const page = context.pages()[0] ?? (await context.newPage());
+  const page = await context.newPage();
   page.on('console', (message) => {
-    if (message.type() === 'error') console.error(`consent-flow: browser console: ${message.text()}`);
+    // The error pages answer 4xx on purpose; anything else the browser complains of is shown.
+    const expected = step.startsWith('open the error page') && message.text().startsWith('Failed to load resource');
+    if (message.type() === 'error' && !expected) console.error(`consent-flow: browser console: ${message.text()}`);
   });
 
   try {
@@ -114,14 +105,8 @@ async function run() {
       }
     }
 
-    step = 'screenshot consent.png';
-    await page.screenshot({ path: join(screenshotDir, 'consent.png'), fullPage: true });
-
-    step = 'screenshot consent-mobile.png';
-    const desktop = page.viewportSize();
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: join(screenshotDir, 'consent-mobile.png'), fullPage: true });
-    await page.setViewportSize(desktop);
+    step = 'check the consent page (screenshots, axe-core)';
+    await checkPage(page, 'consent');
 
     step = 'click #approve';
     await page.locator('#approve').click({ noWaitAfter: true });
@@ -134,6 +119,9 @@ async function run() {
       redirected.then(() => 'redirected'),
     ]);
     if (upstream === 'form') {
+      step = 'check the dev login page (screenshots, axe-core)';
+      await checkPage(page, 'dev-login');
+
       step = `type "${USER_NAME}" into #username`;
       await page.locator('#username').fill(USER_NAME);
 
@@ -150,25 +138,27 @@ async function run() {
       }),
     ]).finally(() => clearTimeout(timer));
 
-    console.log(JSON.stringify({ redirect }));
+    if (issuer) {
+      const unknown = new URL(authorizeUrl);
+      unknown.searchParams.set('client_id', 'unknown-client');
+      await errorPage(page, checkPage, unknown.href, 400, 'error-unknown-client');
+      await errorPage(page, checkPage, `${issuer}/account`, 404, 'error-account-off');
+    }
+
+    console.log(JSON.stringify({ redirect, pages }));
   } catch (error) {
     throw new Error(`${error.message.split('\n')[0]}${await describe(page)}`);
   }
 }
 
-async function cleanUp() {
-  await context?.close().catch(() => {});
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-}
-
 run()
   .then(async () => {
     clearTimeout(hardTimeout);
-    await cleanUp();
+    await browser?.close().catch(() => {});
     process.exit(0);
   })
   .catch(async (error) => {
     clearTimeout(hardTimeout);
-    await cleanUp();
+    await browser?.close().catch(() => {});
     fail(error.message);
   });

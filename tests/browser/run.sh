@@ -34,7 +34,7 @@ client_id=$(curl -fs -X POST "$issuer/register" -H 'content-type: application/js
 challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 authorize="$issuer/authorize?response_type=code&client_id=$client_id&redirect_uri=$(python3 -c 'import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=""))' "$redirect_uri")&code_challenge=$challenge&code_challenge_method=S256&state=browser-state"
 
-result=$(cd "$here" && EXPECT_CLIENT_NAME="$name" node consent-flow.mjs "$authorize" "$redirect_uri" "$artifacts")
+result=$(cd "$here" && EXPECT_CLIENT_NAME="$name" node consent-flow.mjs "$authorize" "$redirect_uri" "$artifacts" "$issuer")
 echo "$result"
 python3 - "$result" "$issuer" <<'PY'
 import json, sys, urllib.parse

@@ -1,0 +1,103 @@
+// What the browser flows share: Debian's Chromium, screenshots at desktop and phone width, and
+// axe-core on the page as the browser shows it.
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const STEP_TIMEOUT_MS = 15_000;
+export const DESKTOP = { width: 1280, height: 900 };
+export const PHONE = { width: 390, height: 844 };
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
+
+// Debian's Chromium, headless; never a downloaded browser.
+export function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
+
+// A context as a user's: JavaScript off (the pages need none), desktop size, English.
+export async function userContext(browser) {
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport: DESKTOP, locale: 'en-US' });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  return context;
+}
+
+// Records every page a flow looked at: `checkPage(page, name)` saves `<name>.png` (1280 px)
+// and `<name>-mobile.png` (390 px), fails when the page is wider than the phone, and runs
+// axe-core on the page's document in light and dark colours, failing on any serious or
+// critical violation. `pages` is the summary a flow prints.
+export async function pageChecker(browser, screenshotDir) {
+  // axe needs scripts, which our pages' CSP and the user's context forbid: it runs in a context
+  // of its own on a copy of the document the user's page shows (styles are inline, so the copy
+  // renders the same).
+  const audit = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+  const auditPage = await audit.newPage();
+  const pages = [];
+
+  async function axe(html, colorScheme) {
+    await auditPage.emulateMedia({ colorScheme });
+    await auditPage.setContent(html, { waitUntil: 'load' });
+    await auditPage.evaluate(AXE_SOURCE);
+    return auditPage.evaluate((tags) => window.axe.run(document, { runOnly: { type: 'tag', values: tags } }), AXE_TAGS);
+  }
+
+  async function checkPage(page, name) {
+    await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
+    const size = page.viewportSize();
+    await page.setViewportSize(PHONE);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    if (overflow) throw new Error(`${name} is wider than ${PHONE.width} px`);
+    await page.screenshot({ path: join(screenshotDir, `${name}-mobile.png`), fullPage: true });
+    await page.setViewportSize(size);
+
+    const html = await page.content();
+    const summary = { page: name, url: page.url() };
+    for (const scheme of ['light', 'dark']) {
+      const result = await axe(html, scheme);
+      const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      if (bad.length > 0) {
+        const list = bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        throw new Error(`axe-core on ${name} (${scheme}): ${list.join('; ')}`);
+      }
+      summary[scheme] = {
+        passes: result.passes.length,
+        violations: result.violations.map((v) => `${v.id} (${v.impact})`),
+      };
+    }
+    pages.push(summary);
+  }
+
+  return { checkPage, pages, close: () => audit.close() };
+}
+
+// A JSON answer of authbridge, or `{ raw }` when it is not JSON.
+export async function json(response) {
+  const text = await response.text();
+  try { return JSON.parse(text); } catch { return { raw: text }; }
+}
+
+// A form post from node (no browser), answering `{ status, body }`.
+export async function postForm(url, form, headers = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form),
+  });
+  return { status: response.status, body: await json(response) };
+}
+
+// Throws unless `answer` has `status` (and the OAuth `error`, when given).
+export function expectStatus(what, answer, status, error) {
+  if (answer.status !== status || (error && answer.body.error !== error)) {
+    throw new Error(`${what}: expected ${status} ${error ?? ''}, got ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+}
