@@ -10,9 +10,10 @@
 // Prints one JSON line of what it checked and exits 0, or names the failed step on stderr and
 // exits 1. Uses Debian's /usr/bin/chromium; never downloads a browser.
 
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { expectStatus, json, launch, pageChecker, postForm, userContext } from './lib.mjs';
+import {
+  connectApp, devLogin, expectStatus, json, launch, pageChecker, postForm, refreshApp, userContext,
+} from './lib.mjs';
 
 const HARD_TIMEOUT_MS = 120_000;
 const USER_NAME = 'account-user';
@@ -56,55 +57,11 @@ async function check(page, name) {
   await checkPage(page, name);
 }
 
-async function devLogin(page) {
-  step = 'the dev login form';
-  await page.locator('#username').fill(USER_NAME);
-  await page.locator('#login').click();
-}
-
-// One app connects: registration, consent, dev login, code redeemed with PKCE.
-async function connect(context, page, name, redirectUri) {
-  step = `register ${name}`;
-  const registered = await (await fetch(`${issuer}/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_name: name, redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' }),
-  })).json();
-  const clientId = registered.client_id;
-  const verifier = randomBytes(32).toString('base64url');
-  const challenge = createHash('sha256').update(verifier).digest('base64url');
-  const authorize = new URL(`${issuer}/authorize`);
-  for (const [k, v] of Object.entries({
-    response_type: 'code', client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge,
-    code_challenge_method: 'S256', state: 'st', resource,
-  })) authorize.searchParams.set(k, v);
-
-  let redirected;
-  const arrived = new Promise((resolve) => { redirected = resolve; });
-  await context.route((url) => url.href.startsWith(redirectUri), (route) => {
-    redirected(route.request().url());
-    return route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>Back</title>' });
-  });
-  step = `consent for ${name}`;
-  await page.goto(authorize.href);
-  const link = page.locator('a[href$="/account"]');
-  if ((await link.count()) !== 1) throw new Error('the consent page does not link to the connected-apps page');
-  await page.locator('#approve').click();
-  await devLogin(page);
-  step = `the redirect back to ${name}`;
-  const code = new URL(await arrived).searchParams.get('code');
-  await context.unroute((url) => url.href.startsWith(redirectUri));
-  step = `redeem the code of ${name}`;
-  const tokens = await post('/token', {
-    grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: redirectUri, code_verifier: verifier,
-  });
-  if (tokens.status !== 200) throw new Error(`code redemption: ${JSON.stringify(tokens)}`);
-  return { name, clientId, tokens: tokens.body };
-}
-
-async function refresh(app) {
-  return post('/token', { grant_type: 'refresh_token', client_id: app.clientId, refresh_token: app.tokens.refresh_token });
-}
+const connect = (context, page, name, redirectUri) => connectApp(
+  { issuer, context, page, name, redirectUri, resource, user: USER_NAME, accountLink: true },
+  (now) => { step = now; },
+);
+const refresh = (app) => refreshApp(issuer, app);
 
 async function exchange(server, accessToken) {
   const basic = Buffer.from(`${encodeURIComponent(server.id)}:${encodeURIComponent(server.secret)}`).toString('base64');
@@ -140,7 +97,7 @@ async function run() {
 
   step = 'sign in through the dev upstream';
   await page.locator('#sign-in').click();
-  await devLogin(page);
+  await devLogin(page, USER_NAME);
   await page.locator('h1', { hasText: 'Your connected apps' }).waitFor();
   step = 'the session cookie is kept on http loopback';
   const cookie = (await context.cookies()).find((c) => c.name === COOKIE);

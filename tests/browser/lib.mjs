@@ -1,6 +1,7 @@
 // What the browser flows share: Debian's Chromium, screenshots at desktop and phone width, and
 // axe-core on the page as the browser shows it.
 
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -100,4 +101,63 @@ export function expectStatus(what, answer, status, error) {
   if (answer.status !== status || (error && answer.body.error !== error)) {
     throw new Error(`${what}: expected ${status} ${error ?? ''}, got ${answer.status} ${JSON.stringify(answer.body)}`);
   }
+}
+
+// Signs in at the dev upstream's login form as `user`.
+export async function devLogin(page, user) {
+  await page.locator('#username').fill(user);
+  await page.locator('#login').click();
+}
+
+// One app connects as a host does: registration (DCR, a public client), /authorize with PKCE,
+// consent, the dev login as `user`, and the code redeemed here. `onStep` hears each step's
+// name. Answers `{ name, clientId, tokens }`.
+export async function connectApp({ issuer, context, page, name, redirectUri, resource, user, accountLink }, onStep) {
+  onStep(`register ${name}`);
+  const registered = await json(await fetch(`${issuer}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: name, redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' }),
+  }));
+  const clientId = registered.client_id;
+  if (!clientId) throw new Error(`registration: ${JSON.stringify(registered)}`);
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const authorize = new URL(`${issuer}/authorize`);
+  for (const [k, v] of Object.entries({
+    response_type: 'code', client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge,
+    code_challenge_method: 'S256', state: 'st', ...(resource ? { resource } : {}),
+  })) authorize.searchParams.set(k, v);
+
+  let redirected;
+  const arrived = new Promise((resolve) => { redirected = resolve; });
+  const isRedirect = (url) => url.href.startsWith(redirectUri);
+  await context.route(isRedirect, (route) => {
+    redirected(route.request().url());
+    return route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>Back</title>' });
+  });
+  onStep(`consent for ${name}`);
+  await page.goto(authorize.href);
+  if (accountLink && (await page.locator('a[href$="/account"]').count()) !== 1) {
+    throw new Error('the consent page does not link to the connected-apps page');
+  }
+  await page.locator('#approve').click();
+  onStep(`the dev login for ${name}`);
+  await devLogin(page, user);
+  onStep(`the redirect back to ${name}`);
+  const code = new URL(await arrived).searchParams.get('code');
+  await context.unroute(isRedirect);
+  onStep(`redeem the code of ${name}`);
+  const tokens = await postForm(`${issuer}/token`, {
+    grant_type: 'authorization_code', client_id: clientId, code, redirect_uri: redirectUri, code_verifier: verifier,
+  });
+  if (tokens.status !== 200) throw new Error(`code redemption: ${JSON.stringify(tokens)}`);
+  return { name, clientId, tokens: tokens.body };
+}
+
+// The app's refresh with its (public client's) refresh token.
+export function refreshApp(issuer, app) {
+  return postForm(`${issuer}/token`, {
+    grant_type: 'refresh_token', client_id: app.clientId, refresh_token: app.tokens.refresh_token,
+  });
 }
