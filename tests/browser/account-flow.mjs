@@ -10,9 +10,8 @@
 // Prints one JSON line of what it checked and exits 0, or names the failed step on stderr and
 // exits 1. Uses Debian's /usr/bin/chromium; never downloads a browser.
 
-import { mkdir } from 'node:fs/promises';
 import {
-  connectApp, devLogin, expectStatus, json, launch, pageChecker, postForm, refreshApp, userContext,
+  connectApp, devLogin, expectStatus, json, postForm, refreshApp, startFlow,
 } from './lib.mjs';
 
 const HARD_TIMEOUT_MS = 120_000;
@@ -20,26 +19,8 @@ const USER_NAME = 'account-user';
 const COOKIE = '__Host-ab_account';
 const EVIL = 'http://evil.example/';
 
-const [issuer, adminToken, resource, screenshotDir] = process.argv.slice(2);
-if (!issuer || !adminToken || !resource || !screenshotDir) {
-  console.error('usage: node account-flow.mjs <issuer> <admin_token> <resource> <screenshot_dir>');
-  process.exit(2);
-}
-
-let step = 'start';
-let browser;
-let checkPage;
-let pages;
-
-function fail(message) {
-  console.error(`account-flow: failed at step "${step}": ${message}`);
-  process.exit(1);
-}
-
-const hardTimeout = setTimeout(
-  () => fail(`the whole flow took longer than ${HARD_TIMEOUT_MS / 1000} s`),
-  HARD_TIMEOUT_MS,
-);
+const at = startFlow('account-flow', HARD_TIMEOUT_MS, '<issuer> <admin_token> <resource> <screenshot_dir>', 4);
+const [issuer, adminToken, resource, screenshotDir] = at.args;
 
 const post = (path, form, headers) => postForm(`${issuer}${path}`, form, headers);
 
@@ -52,14 +33,9 @@ async function admin(method, path, body) {
   return json(response);
 }
 
-async function check(page, name) {
-  step = `check the page ${name} (screenshots, axe-core)`;
-  await checkPage(page, name);
-}
-
 const connect = (context, page, name, redirectUri) => connectApp(
   { issuer, context, page, name, redirectUri, resource, user: USER_NAME, accountLink: true },
-  (now) => { step = now; },
+  (now) => { at.step = now; },
 );
 const refresh = (app) => refreshApp(issuer, app);
 
@@ -73,40 +49,35 @@ async function exchange(server, accessToken) {
 }
 
 async function run() {
-  step = 'create the screenshot directory';
-  await mkdir(screenshotDir, { recursive: true });
-  step = 'launch chromium';
-  browser = await launch();
-  const context = await userContext(browser);
-  ({ checkPage, pages } = await pageChecker(browser, screenshotDir));
+  const context = await at.open(screenshotDir);
   const page = await context.newPage();
 
   const first = await connect(context, page, 'Browser App One', 'https://one.example/callback');
   const second = await connect(context, page, 'Browser App Two', 'https://two.example/callback');
 
-  step = 'create the resource server';
+  at.step = 'create the resource server';
   const created = await admin('POST', '/admin/v1/clients', { client_name: 'MCP server', redirect_uris: ['https://mcp.example/unused'] });
   const server = { id: created.client.client_id, secret: created.client_secret };
   await admin('PUT', `/admin/v1/clients/${encodeURIComponent(server.id)}/resource-server`, { resource });
   expectStatus('exchange before', await exchange(server, first.tokens.access_token), 200);
 
-  step = 'open /account without a session';
+  at.step = 'open /account without a session';
   await page.goto(`${issuer}/account`);
   if (!page.url().endsWith('/account/sign-in')) throw new Error(`not sent to the sign-in page: ${page.url()}`);
-  await check(page, 'account-sign-in');
+  await at.check(page, 'account-sign-in');
 
-  step = 'sign in through the dev upstream';
+  at.step = 'sign in through the dev upstream';
   await page.locator('#sign-in').click();
   await devLogin(page, USER_NAME);
   await page.locator('h1', { hasText: 'Your connected apps' }).waitFor();
-  step = 'the session cookie is kept on http loopback';
+  at.step = 'the session cookie is kept on http loopback';
   const cookie = (await context.cookies()).find((c) => c.name === COOKIE);
   if (!cookie || !cookie.secure || !cookie.httpOnly) throw new Error(`cookie: ${JSON.stringify(cookie)}`);
   const apps = await page.locator('section.app').count();
   if (apps !== 2) throw new Error(`${apps} apps shown, expected 2`);
-  await check(page, 'account');
+  await at.check(page, 'account');
 
-  step = 'a form on another site posts to the page';
+  at.step = 'a form on another site posts to the page';
   const csrf = await page.locator('section.app input[name="csrf"]').first().getAttribute('value');
   const grant = await page.locator('section.app input[name="grant"]').first().getAttribute('value');
   await context.route(EVIL, (route) => route.fulfill({
@@ -123,46 +94,36 @@ async function run() {
   ]);
   if (refusal.status() !== 403) throw new Error(`the cross-site post answered ${refusal.status()}`);
   await page.locator('h1', { hasText: 'This form was sent from another site' }).waitFor();
-  await check(page, 'error-cross-site');
-  step = 'the cross-site post changed nothing';
+  await at.check(page, 'error-cross-site');
+  at.step = 'the cross-site post changed nothing';
   await page.goto(`${issuer}/account`);
   if ((await page.locator('section.app').count()) !== 2) throw new Error('an app was disconnected');
 
-  step = 'disconnect Browser App One';
+  at.step = 'disconnect Browser App One';
   await page.locator('section.app', { hasText: first.name }).locator('button.disconnect').click();
   await page.locator('#done').waitFor();
   if ((await page.locator('section.app').count()) !== 1) throw new Error('the app is still listed');
-  await check(page, 'account-disconnected');
+  await at.check(page, 'account-disconnected');
 
-  step = 'the disconnected app is dead, the other lives';
+  at.step = 'the disconnected app is dead, the other lives';
   expectStatus('refresh of the disconnected app', await refresh(first), 400, 'invalid_grant');
   expectStatus('exchange of the disconnected app', await exchange(server, first.tokens.access_token), 400, 'invalid_grant');
   const renewed = await refresh(second);
   expectStatus('refresh of the other app', renewed, 200);
   expectStatus('exchange of the other app', await exchange(server, renewed.body.access_token), 200);
 
-  step = 'disconnect the last app';
+  at.step = 'disconnect the last app';
   await page.locator('section.app', { hasText: second.name }).locator('button.disconnect').click();
   await page.locator('#empty').waitFor();
-  await check(page, 'account-empty');
+  await at.check(page, 'account-empty');
 
-  step = 'sign out';
+  at.step = 'sign out';
   await page.locator('#sign-out').click();
   await page.locator('#sign-in').waitFor();
   await page.goto(`${issuer}/account`);
   if (!page.url().endsWith('/account/sign-in')) throw new Error('still signed in after signing out');
 
-  console.log(JSON.stringify({ pages }));
+  console.log(JSON.stringify({ pages: at.pages }));
 }
 
-run()
-  .then(async () => {
-    clearTimeout(hardTimeout);
-    await browser?.close().catch(() => {});
-    process.exit(0);
-  })
-  .catch(async (error) => {
-    clearTimeout(hardTimeout);
-    await browser?.close().catch(() => {});
-    fail(error.message.split('\n')[0]);
-  });
+at.run(run);

@@ -3,6 +3,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -13,6 +14,48 @@ export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844 };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
+
+// The frame of a flow: its command-line arguments (`usage` names them; the first `required`
+// must be there, else exit 2), the step it is at (`at.step`), a hard time limit, and
+// `at.run(body)`, which exits 0 when `body` resolves and otherwise names the step and the
+// error on stderr and exits 1. `at.open(dir)` launches the browser (closed at the end) and
+// answers the user's context; then `at.check(page, name)` checks a page (see pageChecker)
+// and `at.pages` is the summary of those checked.
+export function startFlow(name, hardTimeoutMs, usage, required) {
+  const args = process.argv.slice(2);
+  if (args.length < required || args.slice(0, required).some((a) => !a)) {
+    console.error(`usage: node ${name}.mjs ${usage}`);
+    process.exit(2);
+  }
+  const at = { args, step: 'start', browser: undefined };
+  const fail = (message) => {
+    console.error(`${name}: failed at step "${at.step}": ${message}`);
+    process.exit(1);
+  };
+  const timer = setTimeout(() => fail(`the whole flow took longer than ${hardTimeoutMs / 1000} s`), hardTimeoutMs);
+  const end = async () => {
+    clearTimeout(timer);
+    await at.browser?.close().catch(() => {});
+  };
+  at.run = (body) => body()
+    .then(async () => { await end(); process.exit(0); })
+    .catch(async (error) => { await end(); fail(error.message.split('\n')[0]); });
+  at.open = async (screenshotDir) => {
+    at.step = 'create the screenshot directory';
+    await mkdir(screenshotDir, { recursive: true });
+    at.step = 'launch chromium';
+    at.browser = await launch();
+    const context = await userContext(at.browser);
+    const checker = await pageChecker(at.browser, screenshotDir);
+    at.pages = checker.pages;
+    at.check = async (page, pageName) => {
+      at.step = `check the page ${pageName} (screenshots, axe-core)`;
+      await checker.checkPage(page, pageName);
+    };
+    return context;
+  };
+  return at;
+}
 
 // Debian's Chromium, headless; never a downloaded browser.
 export function launch() {
