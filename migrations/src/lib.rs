@@ -13,6 +13,7 @@ mod m20261130_000007_consents;
 mod m20261130_000008_audit_trail;
 mod m20261130_000009_rotation_and_lifetimes;
 mod m20261130_000010_web_sessions;
+mod m20261130_000011_console;
 mod m20261130_000013_purge_indexes;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_audit_trail::Migration),
             Box::new(m20261130_000009_rotation_and_lifetimes::Migration),
             Box::new(m20261130_000010_web_sessions::Migration),
+            Box::new(m20261130_000011_console::Migration),
             Box::new(m20261130_000013_purge_indexes::Migration),
         ]
     }

@@ -91,13 +91,68 @@ fn templates() -> &'static Environment<'static> {
                 "account_sign_in.html",
                 include_str!("../../templates/account_sign_in.html"),
             ),
-        ] {
+        ]
+        .into_iter()
+        .chain(CONSOLE_TEMPLATES)
+        {
             env.add_template(name, source)
                 .unwrap_or_else(|error| panic!("template {name} does not parse: {error}"));
         }
         env
     })
 }
+
+/// The operator console's pages (`http::console`).
+const CONSOLE_TEMPLATES: [(&str, &str); 12] = [
+    (
+        "console/layout.html",
+        include_str!("../../templates/console/layout.html"),
+    ),
+    (
+        "console/sign_in.html",
+        include_str!("../../templates/console/sign_in.html"),
+    ),
+    (
+        "console/confirm.html",
+        include_str!("../../templates/console/confirm.html"),
+    ),
+    (
+        "console/overview.html",
+        include_str!("../../templates/console/overview.html"),
+    ),
+    (
+        "console/clients.html",
+        include_str!("../../templates/console/clients.html"),
+    ),
+    (
+        "console/client.html",
+        include_str!("../../templates/console/client.html"),
+    ),
+    (
+        "console/new_client.html",
+        include_str!("../../templates/console/new_client.html"),
+    ),
+    (
+        "console/secret.html",
+        include_str!("../../templates/console/secret.html"),
+    ),
+    (
+        "console/users.html",
+        include_str!("../../templates/console/users.html"),
+    ),
+    (
+        "console/user.html",
+        include_str!("../../templates/console/user.html"),
+    ),
+    (
+        "console/keys.html",
+        include_str!("../../templates/console/keys.html"),
+    ),
+    (
+        "console/audit.html",
+        include_str!("../../templates/console/audit.html"),
+    ),
+];
 
 /// Renders one of the compiled-in templates (escaping every value).
 pub(super) fn render(name: &str, context: Value) -> String {
