@@ -15,6 +15,7 @@ mod m20261130_000009_rotation_and_lifetimes;
 mod m20261130_000010_web_sessions;
 mod m20261130_000011_console;
 mod m20261130_000013_purge_indexes;
+mod m20261130_000014_software_index;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_web_sessions::Migration),
             Box::new(m20261130_000011_console::Migration),
             Box::new(m20261130_000013_purge_indexes::Migration),
+            Box::new(m20261130_000014_software_index::Migration),
         ]
     }
 }
