@@ -32,14 +32,17 @@ use crate::http::oauth_api::OAuthApi;
 use crate::http::registration::RegistrationApi;
 use crate::http::server::{self, ServeOptions};
 use crate::http::session;
-use crate::http::{account, callback, consent, dev_upstream, webhook};
+use crate::http::{account, callback, consent, console, dev_upstream, webhook};
 use crate::monitoring::{Metrics, RouteTable};
 use crate::oauth::issuer::Issuer;
 use crate::routes::{
     ACCOUNT_DISCONNECT_PATH, ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGN_OUT_PATH,
-    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, CONSOLE_SIGN_IN_UPSTREAM_PATH,
-    CONSOLE_SIGN_OUT_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, METRICS_PATH, REGISTER_PATH, REVOKE_PATH,
-    TOKEN_PATH, WEBHOOK_PATH,
+    AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH, CONSOLE_AUDIT_PATH, CONSOLE_CLIENT_ACTION_PATH,
+    CONSOLE_CLIENT_PATH, CONSOLE_CLIENTS_PATH, CONSOLE_GRANT_REVOKE_PATH, CONSOLE_KEYS_PATH,
+    CONSOLE_KEYS_ROTATE_PATH, CONSOLE_NEW_CLIENT_PATH, CONSOLE_PATH, CONSOLE_SIGN_IN_PATH,
+    CONSOLE_SIGN_IN_TOKEN_PATH, CONSOLE_SIGN_IN_UPSTREAM_PATH, CONSOLE_SIGN_OUT_PATH,
+    CONSOLE_USER_PATH, CONSOLE_USERS_PATH, DEV_AUTHORIZE_PATH, JWKS_PATH, METRICS_PATH,
+    REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, WEBHOOK_PATH,
 };
 use crate::tokens::keyring::SigningKeys;
 
@@ -370,7 +373,51 @@ fn web_session_routes(app: Route) -> Route {
             post(session::start_console_sign_in),
         )
         .at(CONSOLE_SIGN_OUT_PATH, post(session::console_sign_out))
+        .at(CONSOLE_SIGN_IN_PATH, get(console::sign_in::sign_in_page))
+        .at(
+            CONSOLE_SIGN_IN_TOKEN_PATH,
+            post(console::sign_in::token_sign_in),
+        )
+        .at(CONSOLE_PATH, get(console::overview::overview_page))
+        .at(CONSOLE_CLIENTS_PATH, get(console::clients::clients_page))
+        .at(CONSOLE_CLIENT_PATH, get(console::clients::client_page))
+        .at(
+            CONSOLE_NEW_CLIENT_PATH,
+            get(console::clients::new_client_page).post(console::clients::create_client),
+        )
+        .at(
+            CONSOLE_CLIENT_ACTION_PATH,
+            post(console::client_actions::client_action),
+        )
+        .at(CONSOLE_USERS_PATH, get(console::users::users_page))
+        .at(CONSOLE_USER_PATH, get(console::users::user_page))
+        .at(
+            CONSOLE_GRANT_REVOKE_PATH,
+            post(console::users::revoke_grant),
+        )
+        .at(CONSOLE_KEYS_PATH, get(console::keys::keys_page))
+        .at(CONSOLE_KEYS_ROTATE_PATH, post(console::keys::rotate_key))
+        .at(CONSOLE_AUDIT_PATH, get(console::audit::audit_page))
 }
+
+/// The console's pages and forms, for the `route` label of the HTTP metrics.
+const CONSOLE_ROUTES: [&str; 15] = [
+    CONSOLE_SIGN_IN_PATH,
+    CONSOLE_SIGN_IN_TOKEN_PATH,
+    CONSOLE_SIGN_IN_UPSTREAM_PATH,
+    CONSOLE_SIGN_OUT_PATH,
+    CONSOLE_PATH,
+    CONSOLE_CLIENTS_PATH,
+    CONSOLE_CLIENT_PATH,
+    CONSOLE_NEW_CLIENT_PATH,
+    CONSOLE_CLIENT_ACTION_PATH,
+    CONSOLE_USERS_PATH,
+    CONSOLE_USER_PATH,
+    CONSOLE_GRANT_REVOKE_PATH,
+    CONSOLE_KEYS_PATH,
+    CONSOLE_KEYS_ROTATE_PATH,
+    CONSOLE_AUDIT_PATH,
+];
 
 /// The separate metrics listener: `/metrics` and nothing else.
 fn metrics_routes(state: Arc<AppState>) -> BoxEndpoint<'static> {
@@ -397,12 +444,11 @@ fn route_templates(issuer: &Issuer, dev: bool, exposure: &MetricsExposure) -> Ve
         ACCOUNT_SIGN_IN_PATH.to_owned(),
         ACCOUNT_SIGN_OUT_PATH.to_owned(),
         ACCOUNT_DISCONNECT_PATH.to_owned(),
-        CONSOLE_SIGN_IN_UPSTREAM_PATH.to_owned(),
-        CONSOLE_SIGN_OUT_PATH.to_owned(),
         "/openapi.json".to_owned(),
         "/docs".to_owned(),
         "/docs/*".to_owned(),
     ];
+    pages.extend(CONSOLE_ROUTES.map(str::to_owned));
     if dev {
         pages.push(DEV_AUTHORIZE_PATH.to_owned());
     }

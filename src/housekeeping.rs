@@ -3,7 +3,8 @@
 //! expired metadata documents; expired codes, pending requests, denylist entries and refresh
 //! families; remembered approvals; expired web sessions and sign-ins; audit entries past
 //! `audit.retention_days`), each run that
-//! deleted something recorded in the audit trail.
+//! deleted something recorded in the audit trail; and the recount of the console overview's
+//! snapshot figures (users, live grants, admin clients).
 
 use std::sync::Arc;
 
@@ -85,6 +86,9 @@ impl Housekeeping {
                 Ok(count) => purged.audit_entries = count,
                 Err(error) => tracing::error!(%error, "housekeeping of the audit trail failed"),
             }
+        }
+        if let Err(error) = store.recount_snapshots(now).await {
+            tracing::error!(%error, "could not recount the console's figures");
         }
         self.record(&purged, now).await;
         purged

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod gateway;
 pub mod grants;
 pub mod housekeeping;

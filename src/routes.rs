@@ -35,8 +35,31 @@ pub const CONSOLE_PATH: &str = "/console";
 pub const CONSOLE_SIGN_IN_PATH: &str = "/console/sign-in";
 /// Starts an operator's sign-in through the upstream (POST).
 pub const CONSOLE_SIGN_IN_UPSTREAM_PATH: &str = "/console/sign-in/upstream";
+/// The console's admin-token sign-in form's target (POST; `console.admin_token_sign_in`).
+pub const CONSOLE_SIGN_IN_TOKEN_PATH: &str = "/console/sign-in/token";
 /// Ends the operator's session (POST).
 pub const CONSOLE_SIGN_OUT_PATH: &str = "/console/sign-out";
+/// The console's clients: search, filter by kind, pages (`?q=&kind=&after=`).
+pub const CONSOLE_CLIENTS_PATH: &str = "/console/clients";
+/// One client's page (`?id=`); ids are passed as query and form values, never as path
+/// segments, so any stored id (even a URL) names its page.
+pub const CONSOLE_CLIENT_PATH: &str = "/console/client";
+/// The form that creates an admin client (GET), and its target (POST).
+pub const CONSOLE_NEW_CLIENT_PATH: &str = "/console/clients/new";
+/// An action on one client (POST `client`, `action`, and `confirm=yes` for destructive ones).
+pub const CONSOLE_CLIENT_ACTION_PATH: &str = "/console/client/action";
+/// The users (`?after=`).
+pub const CONSOLE_USERS_PATH: &str = "/console/users";
+/// One user's page and grants (`?id=`).
+pub const CONSOLE_USER_PATH: &str = "/console/user";
+/// Revokes one grant (POST `grant`, `confirm=yes`).
+pub const CONSOLE_GRANT_REVOKE_PATH: &str = "/console/grant/revoke";
+/// The signing keys.
+pub const CONSOLE_KEYS_PATH: &str = "/console/keys";
+/// Starts a key rotation (POST, `confirm=yes`).
+pub const CONSOLE_KEYS_ROTATE_PATH: &str = "/console/keys/rotate";
+/// The audit log (`?actor=&action=&target=&since=&until=&before=`).
+pub const CONSOLE_AUDIT_PATH: &str = "/console/audit";
 /// The user's connected-apps page (`[account]`).
 pub const ACCOUNT_PATH: &str = "/account";
 /// Its sign-in page (GET) and the start of the sign-in through the upstream (POST).

@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "web sessions (the console and the connected-apps page)",
         &["sessions"],
     ),
+    ("the operator console's figures and warnings", &["console"]),
     ("background housekeeping", &["housekeeping"]),
     ("start-up steps", &["bootstrap"]),
     (

@@ -13,7 +13,9 @@ mod m20261130_000007_consents;
 mod m20261130_000008_audit_trail;
 mod m20261130_000009_rotation_and_lifetimes;
 mod m20261130_000010_web_sessions;
+mod m20261130_000011_console;
 mod m20261130_000013_purge_indexes;
+mod m20261130_000014_software_index;
 
 pub struct Migrator;
 
@@ -31,7 +33,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_audit_trail::Migration),
             Box::new(m20261130_000009_rotation_and_lifetimes::Migration),
             Box::new(m20261130_000010_web_sessions::Migration),
+            Box::new(m20261130_000011_console::Migration),
             Box::new(m20261130_000013_purge_indexes::Migration),
+            Box::new(m20261130_000014_software_index::Migration),
         ]
     }
 }

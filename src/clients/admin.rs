@@ -270,6 +270,15 @@ impl Registry {
             .await?)
     }
 
+    /// The audit trail filtered (the console's audit log), newest first.
+    pub async fn admin_audit_filtered(
+        &self,
+        mut filter: crate::store::audit::AuditFilter,
+    ) -> Result<Vec<AuditRow>, AdminError> {
+        filter.limit = filter.limit.clamp(1, MAX_PAGE);
+        Ok(self.store().audit_filtered(&filter).await?)
+    }
+
     async fn existing(&self, client_id: &str) -> Result<ClientRow, AdminError> {
         self.store()
             .client(client_id)

@@ -27,7 +27,7 @@ pub mod upstream_login;
 pub mod upstream_refresh;
 pub mod upstream_tokens;
 
-pub use revoke::{Revocation, revoke_grant};
+pub use revoke::{Revocation, revoke_grant, revoke_grant_as};
 
 use crate::config::TokenConfig;
 use crate::oauth::error::{ErrorCode, OAuthError};

@@ -1,11 +1,13 @@
 //! An operator revoking a grant: locally at once (the grant, its codes, its refresh-token
 //! families and their unexpired access tokens, in one transaction; a later login creates a new
 //! grant), then upstream where the provider can, and an upstream failure never blocks the local
-//! revocation.
+//! revocation. [`revoke_grant_as`] is the one revocation every person's action goes through
+//! (the admin API, the console, the connected-apps page): it also writes the audit entry.
 
 use super::upstream_tokens::SealedUpstreamTokens;
 use crate::grants::service::TokenService;
 use crate::store::StoreError;
+use crate::store::audit::{Actor, AuditRecord};
 use crate::store::login::GrantRow;
 use crate::telemetry::untrusted;
 
@@ -22,6 +24,16 @@ pub async fn revoke_grant(
     service: &TokenService,
     grant_id: &str,
 ) -> Result<Option<Revocation>, StoreError> {
+    Ok(revoke(service, grant_id)
+        .await?
+        .map(|(_, revocation)| revocation))
+}
+
+/// The revoked grant as it was, and the revocation.
+async fn revoke(
+    service: &TokenService,
+    grant_id: &str,
+) -> Result<Option<(GrantRow, Revocation)>, StoreError> {
     let revoked = service
         .store
         .revoke_grant(grant_id, service.clock.now())
@@ -30,9 +42,38 @@ pub async fn revoke_grant(
         return Ok(None);
     };
     tracing::info!(%grant_id, client_id = %grant.client_id, "grant revoked");
-    Ok(Some(Revocation {
+    let revocation = Revocation {
         upstream_revoked: revoke_upstream(service, &grant).await,
-    }))
+    };
+    Ok(Some((grant, revocation)))
+}
+
+/// A person revoking a grant (an operator through the admin API or the console, the user on
+/// the connected-apps page): [`revoke_grant`], then the audit entry `grant.revoke` naming
+/// `actor`, the user and, when given, the page it was done on (`via`). `None` when there is no
+/// live grant with that id (never one, or revoked meanwhile): nothing is recorded then.
+pub async fn revoke_grant_as(
+    service: &TokenService,
+    actor: Actor<'_>,
+    grant_id: &str,
+    via: Option<&str>,
+) -> Result<Option<(GrantRow, Revocation)>, StoreError> {
+    let Some((grant, revocation)) = revoke(service, grant_id).await? else {
+        return Ok(None);
+    };
+    let mut summary = serde_json::json!({
+        "grant_id": grant_id,
+        "user_id": grant.user_id,
+        "upstream_revoked": revocation.upstream_revoked,
+    });
+    if let Some(via) = via {
+        summary["via"] = via.into();
+    }
+    let record = AuditRecord::new(service.clock.now(), actor.name, "grant.revoke", &summary)
+        .client(&grant.client_id)
+        .source(actor.source);
+    service.store.record_change(record).await?;
+    Ok(Some((grant, revocation)))
 }
 
 /// Best effort: tells the upstream to revoke the grant's access token.

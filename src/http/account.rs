@@ -10,7 +10,6 @@ use minijinja::{Value, context};
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
-use serde_json::json;
 
 use super::AppState;
 use super::authorize::{error_page, redirect};
@@ -24,7 +23,7 @@ use crate::routes::{
     ACCOUNT_DISCONNECT_PATH, ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGN_OUT_PATH,
 };
 use crate::sessions::WebSession;
-use crate::store::audit::AuditRecord;
+use crate::store::audit::Actor;
 
 /// `GET /account/sign-in`: the button that starts the sign-in through the upstream.
 #[handler]
@@ -197,25 +196,17 @@ async fn revoke(
     grant_id: &str,
     client_id: &str,
 ) -> Result<bool, crate::store::StoreError> {
-    let Some(revocation) = crate::grants::revoke_grant(&state.tokens, grant_id).await? else {
-        return Ok(false);
-    };
-    tracing::info!(%grant_id, %client_id, "user disconnected an app");
-    let summary = json!({
-        "grant_id": grant_id,
-        "user_id": session.subject,
-        "upstream_revoked": revocation.upstream_revoked,
-        "via": "connected-apps page",
-    });
     let address = request_address(request, state.config.registration.trust_forwarded_for);
-    let record = AuditRecord::new(
-        state.clock.now(),
-        &session.actor(),
-        "grant.revoke",
-        &summary,
-    )
-    .client(client_id)
-    .source(address.as_deref());
-    state.store.record_change(record).await?;
-    Ok(true)
+    let actor_name = session.actor();
+    let actor = Actor {
+        name: &actor_name,
+        source: address.as_deref(),
+    };
+    let revoked =
+        crate::grants::revoke_grant_as(&state.tokens, actor, grant_id, Some("connected-apps page"))
+            .await?;
+    if revoked.is_some() {
+        tracing::info!(%grant_id, %client_id, "user disconnected an app");
+    }
+    Ok(revoked.is_some())
 }

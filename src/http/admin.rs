@@ -10,7 +10,6 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use serde_json::Value;
-use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::admin_response::{AdminFailure, AdminResult, NoContent};
@@ -20,9 +19,9 @@ use super::admin_types::{
 };
 use super::registration::request_address;
 use crate::clients::admin::{ClientChanges, ClientView, NewClient};
+use crate::sessions::operators::admin_token_holder;
 use crate::store::audit::Actor;
 use crate::store::clients::{ClientFilter, ClientKind};
-use crate::tokens::opaque;
 
 #[derive(Tags)]
 pub(super) enum AdminTags {
@@ -64,19 +63,7 @@ async fn check_admin_token(request: &Request, bearer: Bearer) -> Option<AdminIde
 }
 
 fn admin_token_name(state: &AppState, bearer: &Bearer) -> Option<String> {
-    let presented = opaque::hash(&bearer.token);
-    let mut found = None;
-    // Every configured hash is compared, in constant time, whatever matched earlier.
-    for token in &state.config.admin.tokens {
-        let matches: bool = presented
-            .as_bytes()
-            .ct_eq(token.sha256.to_ascii_lowercase().as_bytes())
-            .into();
-        if matches {
-            found = Some(token.name.clone());
-        }
-    }
-    found
+    admin_token_holder(&state.config.admin.tokens, &bearer.token)
 }
 
 /// A created client; its secret is in this response only, so no cache may keep it.
@@ -161,6 +148,7 @@ impl AdminApi {
             used_before: used_before.0,
             after_client_id: cursor.0,
             limit: limit.0.unwrap_or(50),
+            search: None,
         };
         let listed = self.state.registry.admin_list(filter).await;
         listed

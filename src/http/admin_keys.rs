@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use serde_json::json;
 
 use super::AppState;
 use super::admin::AdminToken;
 use super::admin_response::{AdminFailure, AdminResult};
-use crate::store::audit::{Actor, AuditRecord};
+use crate::store::audit::Actor;
 use crate::tokens::keyring::{KeyError, KeySummary};
 
 #[derive(Tags)]
@@ -75,25 +74,17 @@ impl AdminKeysApi {
     /// Start a rotation: a new key is published now and signs after `keys.activation_delay_secs`.
     #[oai(path = "/keys/rotate", method = "post")]
     async fn rotate(&self, token: AdminToken) -> AdminResult<KeyRotated> {
-        AdminResult(match self.state.keys.rotate().await {
-            Ok(key) => {
-                let summary = json!({"kid": key.kid, "activates_at": key.activates_at});
-                let actor = Actor::from(&token.0);
-                let record =
-                    AuditRecord::new(self.state.clock.now(), actor.name, "keys.rotate", &summary)
-                        .source(actor.source);
-                if let Err(error) = self.state.store.record_change(record).await {
-                    tracing::error!(%error, "could not audit a key rotation");
+        AdminResult(
+            match self.state.keys.rotate_as(Actor::from(&token.0)).await {
+                Ok(key) => Ok(KeyRotated::Rotated(Json(key.into()))),
+                Err(error @ KeyError::RotationPending { .. }) => {
+                    Err(AdminFailure::conflict(error.to_string()))
                 }
-                Ok(KeyRotated::Rotated(Json(key.into())))
-            }
-            Err(error @ KeyError::RotationPending { .. }) => {
-                Err(AdminFailure::conflict(error.to_string()))
-            }
-            Err(error) => {
-                tracing::error!(%error, "key rotation failed");
-                Err(AdminFailure::internal())
-            }
-        })
+                Err(error) => {
+                    tracing::error!(%error, "key rotation failed");
+                    Err(AdminFailure::internal())
+                }
+            },
+        )
     }
 }

@@ -5,12 +5,11 @@ use std::sync::Arc;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
-use serde_json::json;
 
 use super::AppState;
 use super::admin::AdminToken;
 use super::admin_response::{AdminFailure, AdminResult};
-use crate::store::audit::{Actor, AuditRecord};
+use crate::store::audit::Actor;
 use crate::store::login::{GrantRow, UserRow};
 
 #[derive(Tags)]
@@ -111,18 +110,10 @@ impl AdminUsersApi {
     ) -> Result<Json<GrantRevocation>, AdminFailure> {
         let not_found =
             || AdminFailure::not_found(format!("no live grant has the id `{grant_id}`"));
-        let grant = match self.state.store.grant(grant_id).await? {
-            Some(grant) if grant.revoked_at.is_none() => grant,
-            _ => return Err(not_found()),
-        };
-        let revocation = crate::grants::revoke_grant(&self.state.tokens, grant_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let summary = json!({"grant_id": grant_id, "user_id": grant.user_id, "upstream_revoked": revocation.upstream_revoked});
-        let record = AuditRecord::new(self.state.clock.now(), actor.name, "grant.revoke", &summary)
-            .client(&grant.client_id)
-            .source(actor.source);
-        self.state.store.record_change(record).await?;
+        let (_, revocation) =
+            crate::grants::revoke_grant_as(&self.state.tokens, actor, grant_id, None)
+                .await?
+                .ok_or_else(not_found)?;
         Ok(Json(GrantRevocation {
             grant_id: grant_id.to_owned(),
             upstream_revoked: revocation.upstream_revoked,

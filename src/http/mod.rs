@@ -12,6 +12,7 @@ pub mod authorize;
 pub mod browser;
 pub mod callback;
 pub mod consent;
+pub mod console;
 pub mod dev_upstream;
 pub mod discovery;
 pub mod errors;

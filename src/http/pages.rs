@@ -67,6 +67,9 @@ pub struct DevLoginPage<'a> {
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The referrer policy of every page (also in `base.html`'s `<meta name="referrer">`).
+const REFERRER_POLICY: &str = "same-origin";
+
 /// The templates, parsed once. They are compiled into the binary, so a template that does
 /// not parse or render is a programming error the unit tests catch, not a runtime condition.
 fn templates() -> &'static Environment<'static> {
@@ -88,13 +91,68 @@ fn templates() -> &'static Environment<'static> {
                 "account_sign_in.html",
                 include_str!("../../templates/account_sign_in.html"),
             ),
-        ] {
+        ]
+        .into_iter()
+        .chain(CONSOLE_TEMPLATES)
+        {
             env.add_template(name, source)
                 .unwrap_or_else(|error| panic!("template {name} does not parse: {error}"));
         }
         env
     })
 }
+
+/// The operator console's pages (`http::console`).
+const CONSOLE_TEMPLATES: [(&str, &str); 12] = [
+    (
+        "console/layout.html",
+        include_str!("../../templates/console/layout.html"),
+    ),
+    (
+        "console/sign_in.html",
+        include_str!("../../templates/console/sign_in.html"),
+    ),
+    (
+        "console/confirm.html",
+        include_str!("../../templates/console/confirm.html"),
+    ),
+    (
+        "console/overview.html",
+        include_str!("../../templates/console/overview.html"),
+    ),
+    (
+        "console/clients.html",
+        include_str!("../../templates/console/clients.html"),
+    ),
+    (
+        "console/client.html",
+        include_str!("../../templates/console/client.html"),
+    ),
+    (
+        "console/new_client.html",
+        include_str!("../../templates/console/new_client.html"),
+    ),
+    (
+        "console/secret.html",
+        include_str!("../../templates/console/secret.html"),
+    ),
+    (
+        "console/users.html",
+        include_str!("../../templates/console/users.html"),
+    ),
+    (
+        "console/user.html",
+        include_str!("../../templates/console/user.html"),
+    ),
+    (
+        "console/keys.html",
+        include_str!("../../templates/console/keys.html"),
+    ),
+    (
+        "console/audit.html",
+        include_str!("../../templates/console/audit.html"),
+    ),
+];
 
 /// Renders one of the compiled-in templates (escaping every value).
 pub(super) fn render(name: &str, context: Value) -> String {
@@ -174,7 +232,11 @@ pub fn render_dev_login(page: &DevLoginPage) -> String {
 }
 
 /// An HTML response with the security headers of every page: not cached, not framed, no
-/// scripts or external loads, no referrer, no content sniffing.
+/// scripts or external loads, no referrer to any other site, no content sniffing.
+///
+/// The referrer policy is `same-origin`, not `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` with the pages' own form posts (the Fetch standard), and the same-origin
+/// check of the sign-in and session forms must refuse a `null` origin.
 pub fn html_response(status: StatusCode, body: String) -> Response {
     Response::builder()
         .status(status)
@@ -182,7 +244,7 @@ pub fn html_response(status: StatusCode, body: String) -> Response {
         .header("cache-control", "no-store")
         .header("x-frame-options", "DENY")
         .header("content-security-policy", CONTENT_SECURITY_POLICY)
-        .header("referrer-policy", "no-referrer")
+        .header("referrer-policy", REFERRER_POLICY)
         .header("x-content-type-options", "nosniff")
         .body(body)
 }
@@ -339,6 +401,11 @@ mod tests {
         has(&html, "<h1>Unknown app</h1>");
         has(&html, "&lt;script&gt;alert(1)");
         assert!(!html.contains("<script>"));
+        // The page's own referrer policy overrides the header's: the two must agree.
+        has(
+            &html,
+            &format!(r#"<meta name="referrer" content="{REFERRER_POLICY}">"#),
+        );
     }
 
     #[test]
@@ -363,7 +430,7 @@ mod tests {
             ("cache-control", "no-store"),
             ("x-frame-options", "DENY"),
             ("content-security-policy", CONTENT_SECURITY_POLICY),
-            ("referrer-policy", "no-referrer"),
+            ("referrer-policy", "same-origin"),
             ("x-content-type-options", "nosniff"),
         ];
         for (name, value) in expected {

@@ -9,6 +9,7 @@
 //! when `/metrics` is scraped.
 
 mod http;
+pub mod recent;
 mod upstream;
 
 use std::sync::Arc;
@@ -25,6 +26,14 @@ pub use upstream::MeteredUpstream;
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The system's time, for the recent window (the metrics know no [`crate::clock::Clock`]; the
+/// window only needs the hour).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
 
 /// Histogram buckets for request latencies, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -160,6 +169,8 @@ pub struct Metrics {
     key_age: Gauge,
     dynamic_clients: Gauge,
     dynamic_clients_max: Gauge,
+    /// The last 24 hours of tokens issued, failed logins and failed upstream calls.
+    recent: recent::RecentWindow,
 }
 
 impl Metrics {
@@ -233,12 +244,30 @@ impl Metrics {
             key_age: r.gauge("authbridge_signing_key_age_seconds", &[]),
             dynamic_clients: r.gauge("authbridge_dynamic_clients", &[]),
             dynamic_clients_max: r.gauge("authbridge_dynamic_clients_max", &[]),
+            recent: recent::RecentWindow::default(),
             handle,
         }
     }
 
     pub fn token_issued(&self, grant: GrantType) {
         self.tokens_issued[grant as usize].increment(1);
+        self.recent
+            .record(recent::RecentEvent::TokenIssued, unix_now());
+    }
+
+    fn recent_upstream_failure(&self, endpoint: usize) {
+        self.recent
+            .record(recent::RecentEvent::UpstreamFailed(endpoint), unix_now());
+    }
+
+    /// Tokens issued, failed logins by reason and failed upstream calls by endpoint, in the
+    /// last 24 hours, on this instance.
+    pub fn recent(&self) -> recent::RecentCounts {
+        self.recent.counts(
+            unix_now(),
+            LoginFailure::ALL.map(LoginFailure::label),
+            upstream::ENDPOINTS.map(upstream::Endpoint::label),
+        )
     }
 
     /// A token exchange (RFC 8693) answered with the user's upstream token, or refused.
@@ -277,6 +306,10 @@ impl Metrics {
 
     pub fn login_failed(&self, reason: LoginFailure) {
         self.logins_failed[reason as usize].increment(1);
+        self.recent.record(
+            recent::RecentEvent::LoginFailed(reason as usize),
+            unix_now(),
+        );
     }
 
     /// Moves the latency samples recorded since the last call into their histograms' buckets.

@@ -11,17 +11,18 @@ use super::{Metrics, Registrar};
 use crate::upstream::{AuthorizationRedirect, UpstreamError, UpstreamProvider, UpstreamTokens};
 
 #[derive(Debug, Clone, Copy)]
-enum Endpoint {
+pub(super) enum Endpoint {
     CodeExchange,
     Refresh,
     Revoke,
 }
 
-const ENDPOINTS: [Endpoint; 3] = [Endpoint::CodeExchange, Endpoint::Refresh, Endpoint::Revoke];
+pub(super) const ENDPOINTS: [Endpoint; 3] =
+    [Endpoint::CodeExchange, Endpoint::Refresh, Endpoint::Revoke];
 const OUTCOMES: [&str; 4] = ["ok", "refused", "unavailable", "malformed"];
 
 impl Endpoint {
-    fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Endpoint::CodeExchange => "code_exchange",
             Endpoint::Refresh => "refresh",
@@ -129,6 +130,10 @@ impl UpstreamProvider for MeteredUpstream {
         self.metrics
             .upstream
             .record(Endpoint::CodeExchange, started, &result);
+        if result.is_err() {
+            self.metrics
+                .recent_upstream_failure(Endpoint::CodeExchange as usize);
+        }
         result
     }
 
@@ -138,6 +143,10 @@ impl UpstreamProvider for MeteredUpstream {
         self.metrics
             .upstream
             .record(Endpoint::Refresh, started, &result);
+        if result.is_err() {
+            self.metrics
+                .recent_upstream_failure(Endpoint::Refresh as usize);
+        }
         result
     }
 
@@ -147,6 +156,10 @@ impl UpstreamProvider for MeteredUpstream {
         self.metrics
             .upstream
             .record(Endpoint::Revoke, started, &result);
+        if result.is_err() {
+            self.metrics
+                .recent_upstream_failure(Endpoint::Revoke as usize);
+        }
         result
     }
 }

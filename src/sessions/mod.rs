@@ -4,6 +4,7 @@
 //! them and a copy of the database holds none. No HTTP types here: `http::session` turns
 //! requests into calls of [`WebSessions`].
 
+pub mod operators;
 pub mod rules;
 
 use std::sync::Arc;
@@ -25,6 +26,9 @@ pub const MAX_SESSIONS_PER_PERSON: u64 = 10;
 pub const SIGN_IN_STARTS_PER_MINUTE: u32 = 300;
 /// How long a started sign-in may take at the upstream.
 pub const SIGN_IN_TTL_SECS: i64 = 600;
+/// Wrong admin tokens one instance accepts on the console's sign-in form per minute; beyond
+/// it the form answers `429` until the minute ends (each failure is audited).
+pub const TOKEN_SIGN_IN_FAILURES_PER_MINUTE: u32 = 10;
 
 /// What a session is for; each has its own cookie, timeouts and sign-in page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +109,7 @@ pub struct WebSessions {
     console: Timeouts,
     account: Timeouts,
     starts: PerMinuteLimit,
+    token_failures: PerMinuteLimit,
 }
 
 impl WebSessions {
@@ -124,6 +129,7 @@ impl WebSessions {
                 config.account.session_absolute_hours,
             ),
             starts: PerMinuteLimit::new(SIGN_IN_STARTS_PER_MINUTE),
+            token_failures: PerMinuteLimit::new(TOKEN_SIGN_IN_FAILURES_PER_MINUTE),
         }
     }
 
@@ -143,6 +149,17 @@ impl WebSessions {
     /// minute.
     pub fn allow_sign_in_start(&self) -> bool {
         self.starts.allow(self.clock.now())
+    }
+
+    /// Counts a wrong admin token on the console's sign-in form.
+    pub fn count_token_failure(&self) {
+        self.token_failures.allow(self.clock.now());
+    }
+
+    /// Whether this instance has seen its allowance of wrong admin tokens this minute: the
+    /// form then checks no token until the minute ends.
+    pub fn token_sign_in_closed(&self) -> bool {
+        self.token_failures.is_spent(self.clock.now())
     }
 
     /// Stores a pending sign-in under the hash of the upstream `state`, bound to the browser

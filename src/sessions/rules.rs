@@ -92,6 +92,15 @@ impl PerMinuteLimit {
         window.1 += 1;
         true
     }
+
+    /// Whether the allowance of the minute of `now` is spent, counting nothing.
+    pub fn is_spent(&self, now: i64) -> bool {
+        let window = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        window.0 == now.div_euclid(60) && window.1 >= self.limit
+    }
 }
 
 #[cfg(test)]
@@ -173,5 +182,7 @@ mod tests {
         assert!(limit.allow(60) && limit.allow(61));
         assert!(!limit.allow(119));
         assert!(limit.allow(120));
+        assert!(!limit.is_spent(120) && limit.allow(121) && limit.is_spent(121));
+        assert!(!limit.is_spent(180), "a new minute");
     }
 }

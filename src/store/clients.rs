@@ -114,6 +114,10 @@ pub struct ClientFilter {
     pub kind: Option<ClientKind>,
     /// Case-insensitive substring of the client name.
     pub name_contains: Option<String>,
+    /// Case-insensitive substring of the client name, the client id, or the registered
+    /// metadata (where the redirect URIs, and so their hosts, are). A scan of the table, for
+    /// an operator's search only.
+    pub search: Option<String>,
     pub created_after: Option<i64>,
     pub created_before: Option<i64>,
     pub used_after: Option<i64>,
@@ -121,6 +125,19 @@ pub struct ClientFilter {
     /// Keyset pagination: clients whose `client_id` sorts after this.
     pub after_client_id: Option<String>,
     pub limit: u64,
+}
+
+/// `lower(column) LIKE '%text%'`, with `text`'s own wildcards escaped.
+fn contains(column: client::Column, text: &str) -> sea_orm::sea_query::SimpleExpr {
+    let pattern = format!(
+        "%{}%",
+        text.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(column)))
+        .like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\'))
 }
 
 fn active(row: &ClientRow) -> client::ActiveModel {
@@ -292,18 +309,14 @@ impl Store {
             condition = condition.add(client::Column::Kind.eq(*kind));
         }
         if let Some(name) = &filter.name_contains {
-            let pattern = format!(
-                "%{}%",
-                name.to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            condition = condition.add(contains(client::Column::ClientName, name));
+        }
+        if let Some(text) = &filter.search {
             condition = condition.add(
-                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
-                    client::Column::ClientName,
-                )))
-                .like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')),
+                Condition::any()
+                    .add(contains(client::Column::ClientName, text))
+                    .add(contains(client::Column::ClientId, text))
+                    .add(contains(client::Column::Metadata, text)),
             );
         }
         if let Some(at) = filter.created_after {

@@ -27,6 +27,13 @@ pub const DYNAMIC_CLIENTS: &str = "dynamic_clients";
 /// Rows of `client_documents` (cached documents and remembered failures).
 pub const CLIENT_DOCUMENTS: &str = "client_documents";
 
+/// Snapshots, recounted by housekeeping ([`Store::recount_snapshots`]) for the console's
+/// overview: users, live grants, operator-created clients, and when they were counted.
+pub const USERS: &str = "users";
+pub const LIVE_GRANTS: &str = "live_grants";
+pub const ADMIN_CLIENTS: &str = "admin_clients";
+pub const COUNTED_AT: &str = "counted_at";
+
 /// Adds one to `name` if it is below `cap` (no cap: always). Returns whether it did: `false`
 /// means the cap is reached and nothing changed.
 pub(crate) async fn take_slot(
@@ -76,6 +83,44 @@ impl Store {
             .one(self.conn())
             .await?
             .map_or(0, |row| row.value))
+    }
+
+    /// Every counter, by name: one read of a table of a few rows.
+    pub async fn counters(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        Ok(Entity::find()
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|row| (row.name, row.value))
+            .collect())
+    }
+
+    /// Recounts the snapshot counters ([`USERS`], [`LIVE_GRANTS`], [`ADMIN_CLIENTS`]) and sets
+    /// [`COUNTED_AT`] to `now`. Housekeeping only: it counts tables, so no page view does.
+    pub async fn recount_snapshots(&self, now: i64) -> Result<(), StoreError> {
+        for (name, count) in [
+            (USERS, "SELECT COUNT(*) FROM users".to_owned()),
+            (
+                LIVE_GRANTS,
+                "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL".to_owned(),
+            ),
+            (
+                ADMIN_CLIENTS,
+                "SELECT COUNT(*) FROM clients WHERE kind = 'admin'".to_owned(),
+            ),
+            (COUNTED_AT, format!("SELECT {now}")),
+        ] {
+            super::retry_when_busy(|| async {
+                self.conn()
+                    .execute_unprepared(&format!(
+                        "UPDATE counters SET value = ({count}) WHERE name = '{name}'"
+                    ))
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Sets each counter to the number of rows it counts. Run by housekeeping only (it counts

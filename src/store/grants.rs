@@ -143,6 +143,21 @@ impl Store {
             .await?)
     }
 
+    /// A client's live grants, oldest first, at most `limit` (found by `grants_client`).
+    pub async fn live_grants_of_client(
+        &self,
+        client_id: &str,
+        limit: u64,
+    ) -> Result<Vec<GrantRow>, StoreError> {
+        Ok(grant::Entity::find()
+            .filter(grant::Column::ClientId.eq(client_id))
+            .filter(grant::Column::RevokedAt.is_null())
+            .order_by_asc(grant::Column::CreatedAt)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
+    }
+
     pub async fn grant(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
         Ok(grant::Entity::find_by_id(grant_id.to_owned())
             .one(self.conn())

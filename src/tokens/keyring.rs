@@ -199,6 +199,27 @@ impl SigningKeys {
         }
     }
 
+    /// An operator's rotation (the admin API, the console): [`Self::rotate`], then the audit
+    /// entry `keys.rotate` naming `actor`. A failure to audit is logged: the key exists by then.
+    pub async fn rotate_as(
+        &self,
+        actor: crate::store::audit::Actor<'_>,
+    ) -> Result<KeySummary, KeyError> {
+        let key = self.rotate().await?;
+        let summary = serde_json::json!({"kid": key.kid, "activates_at": key.activates_at});
+        let record = crate::store::audit::AuditRecord::new(
+            self.clock.now(),
+            actor.name,
+            "keys.rotate",
+            &summary,
+        )
+        .source(actor.source);
+        if let Err(error) = self.store.record_change(record).await {
+            tracing::error!(%error, "could not audit a key rotation");
+        }
+        Ok(key)
+    }
+
     /// The scheduled rotation: when the active key has signed for `rotate_every` (less the
     /// activation delay, so that its successor takes over on time), publishes its successor.
     /// Every instance calls this; the database lets exactly one of them rotate a given key

@@ -48,8 +48,10 @@ mod grant_revocation;
 mod introspection;
 mod revocation;
 
-// The connected-apps page (web sessions).
+// The connected-apps page and the operator console (web sessions).
 mod account;
+mod console;
+mod console_actions;
 
 // The admin API and the audit trail it reads.
 mod admin;
