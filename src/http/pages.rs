@@ -67,6 +67,9 @@ pub struct DevLoginPage<'a> {
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The referrer policy of every page (also in `base.html`'s `<meta name="referrer">`).
+const REFERRER_POLICY: &str = "same-origin";
+
 /// The templates, parsed once. They are compiled into the binary, so a template that does
 /// not parse or render is a programming error the unit tests catch, not a runtime condition.
 fn templates() -> &'static Environment<'static> {
@@ -233,7 +236,11 @@ pub fn render_dev_login(page: &DevLoginPage) -> String {
 }
 
 /// An HTML response with the security headers of every page: not cached, not framed, no
-/// scripts or external loads, no referrer, no content sniffing.
+/// scripts or external loads, no referrer to any other site, no content sniffing.
+///
+/// The referrer policy is `same-origin`, not `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` with the pages' own form posts (the Fetch standard), and the same-origin
+/// check of the sign-in and session forms must refuse a `null` origin.
 pub fn html_response(status: StatusCode, body: String) -> Response {
     Response::builder()
         .status(status)
@@ -241,7 +248,7 @@ pub fn html_response(status: StatusCode, body: String) -> Response {
         .header("cache-control", "no-store")
         .header("x-frame-options", "DENY")
         .header("content-security-policy", CONTENT_SECURITY_POLICY)
-        .header("referrer-policy", "no-referrer")
+        .header("referrer-policy", REFERRER_POLICY)
         .header("x-content-type-options", "nosniff")
         .body(body)
 }
@@ -398,6 +405,11 @@ mod tests {
         has(&html, "<h1>Unknown app</h1>");
         has(&html, "&lt;script&gt;alert(1)");
         assert!(!html.contains("<script>"));
+        // The page's own referrer policy overrides the header's: the two must agree.
+        has(
+            &html,
+            &format!(r#"<meta name="referrer" content="{REFERRER_POLICY}">"#),
+        );
     }
 
     #[test]
@@ -422,7 +434,7 @@ mod tests {
             ("cache-control", "no-store"),
             ("x-frame-options", "DENY"),
             ("content-security-policy", CONTENT_SECURITY_POLICY),
-            ("referrer-policy", "no-referrer"),
+            ("referrer-policy", "same-origin"),
             ("x-content-type-options", "nosniff"),
         ];
         for (name, value) in expected {

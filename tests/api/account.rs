@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, hidden_field, register_public_client, see_other};
+use crate::browser::{
+    Browser, hidden_field, page_and_referrer_policy, register_public_client, see_other,
+};
 use crate::exchange::{
     REDIRECT, RESOURCE, error_of, exchange_as, log_in_and_redeem, refresh_public, resource_server,
     spawn_with_double_and,
@@ -234,6 +236,48 @@ async fn a_cross_site_post_or_a_wrong_csrf_token_is_refused() {
         .await
         .unwrap();
     assert_eq!(own.status(), 303);
+    assert_eq!(grants_of_first_user(&app).await, [(grant, false)]);
+}
+
+/// The pages' forms work when a browser posts them: Chromium sends `Sec-Fetch-Site:
+/// same-origin` and the `Origin` the page's `Referrer-Policy` allows, which is `null` under
+/// `no-referrer`. The sign-in button and the disconnect form go through, and neither page sends
+/// its address to another site.
+#[tokio::test]
+async fn our_own_forms_pass_as_a_browser_posts_them() {
+    let (app, double) = spawn_account().await;
+    let client_id = register_public_client(&app, REDIRECT, "ChatGPT").await;
+    log_in_and_redeem(&app, &double, &client_id).await;
+    let mut browser = Browser::new();
+    let private = |policy: &str| ["no-referrer", "same-origin"].contains(&policy);
+
+    let shown = browser.get(&app.url("/account/sign-in")).await;
+    let (_, policy) = page_and_referrer_policy(shown).await;
+    assert!(private(&policy), "Referrer-Policy {policy}");
+    let start = browser
+        .submit_from(&policy, &app.issuer, &app.url("/account/sign-in"), &[])
+        .await;
+    assert_eq!(start.status(), 303, "the sign-in button");
+    let callback = double.log_in(&see_other(&start)).await;
+    let back = browser
+        .get(&callback.location.replace(&app.issuer, &app.address))
+        .await;
+    assert_eq!(see_other(&back), format!("{}/account", app.issuer));
+
+    let shown = browser.get(&app.url("/account")).await;
+    let (html, policy) = page_and_referrer_policy(shown).await;
+    assert!(private(&policy), "Referrer-Policy {policy}");
+    let csrf = hidden_field(&html, "csrf");
+    let grant = grant_ids(&html).remove(0);
+    let disconnected = browser
+        .submit_from(
+            &policy,
+            &app.issuer,
+            &app.url("/account/disconnect"),
+            &[("csrf", csrf.as_str()), ("grant", grant.as_str())],
+        )
+        .await;
+    assert_eq!(disconnected.status(), 303, "the disconnect form");
     assert_eq!(grants_of_first_user(&app).await, [(grant, false)]);
 }
 

@@ -56,17 +56,79 @@ impl Browser {
     }
 
     pub async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let response = self
+        self.post_form_with(url, fields, &[]).await
+    }
+
+    async fn post_form_with(
+        &mut self,
+        url: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
             .http
             .post(url)
             .header("cookie", self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
+            .form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         self.keep_cookies(&response);
         response
     }
+
+    /// Submits a form of a page served with `referrer_policy` that the browser shows at an
+    /// address of `issuer` to `url` (of the same server), with the headers a browser adds to a
+    /// same-origin form post: `Sec-Fetch-Site: same-origin` and the `Origin` the policy lets it
+    /// send (see [`origin_of_own_post`]).
+    pub async fn submit_from(
+        &mut self,
+        referrer_policy: &str,
+        issuer: &str,
+        url: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let origin = origin_of_own_post(referrer_policy, &origin_of(issuer));
+        let headers = [
+            ("sec-fetch-site", "same-origin"),
+            ("origin", origin.as_str()),
+        ];
+        self.post_form_with(url, fields, &headers).await
+    }
+}
+
+/// A page's body and the referrer policy it lives under: its `<meta name="referrer">` when it
+/// has one (it overrides the header), else its `Referrer-Policy` header, else the browsers'
+/// default `strict-origin-when-cross-origin`.
+pub async fn page_and_referrer_policy(page: reqwest::Response) -> (String, String) {
+    let header = page
+        .headers()
+        .get("referrer-policy")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let html = page.text().await.unwrap();
+    let meta = html
+        .split_once(r#"<meta name="referrer" content=""#)
+        .map(|(_, rest)| rest[..rest.find('"').unwrap()].to_owned());
+    let policy = meta
+        .or(header)
+        .unwrap_or_else(|| "strict-origin-when-cross-origin".to_owned());
+    (html, policy)
+}
+
+/// The `Origin` header of a form post from a page of `origin` to `origin`, as the Fetch
+/// standard serializes it (Chromium and Firefox follow it): `null` when the page's referrer
+/// policy is `no-referrer`, the origin itself under every other policy.
+pub fn origin_of_own_post(referrer_policy: &str, origin: &str) -> String {
+    match referrer_policy {
+        "no-referrer" => "null".to_owned(),
+        _ => origin.to_owned(),
+    }
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url).unwrap().origin().ascii_serialization()
 }
 
 /// The `Location` of a redirect (asserting it is one).

@@ -10,10 +10,12 @@ use authbridge::config::{Config, ProxyConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestDb, spawn_app_on};
 use crate::mcp_backend::{McpBackend, SESSION_ID};
 use crate::ownerrez_double::OwnerRezDouble;
-use crate::scene::{REDIRECT, RESOURCE, log_in_and_redeem_with, spawn_with_double_and};
+use crate::scene::{
+    REDIRECT, RESOURCE, in_front_of_the_double, log_in_and_redeem_with, spawn_with_double_and,
+};
 
 /// The `Host` of the gateway resource (RESOURCE is `http://localhost:3000/mcp`).
 pub const GATEWAY_HOST: &str = "localhost:3000";
@@ -40,16 +42,7 @@ pub async fn gateway_with(adjust: impl FnOnce(&mut Config)) -> Gateway {
     let backend = McpBackend::start();
     let upstream_url = backend.url();
     let (app, double) = spawn_with_double_and(move |c| {
-        c.resources[0].proxy = Some(ProxyConfig {
-            upstream_url,
-            response_timeout_ms: 5_000,
-            max_request_bytes: 4096,
-            subject_header: Some(SUBJECT_HEADER.into()),
-            client_id_header: Some(CLIENT_ID_HEADER.into()),
-            allowed_origins: vec![ALLOWED_ORIGIN.into()],
-            forward_headers: vec!["X-Trace-Id".into()],
-            ..ProxyConfig::default()
-        });
+        c.resources[0].proxy = Some(proxy_config(upstream_url));
         adjust(c);
     })
     .await;
@@ -64,7 +57,52 @@ pub async fn gateway_with(adjust: impl FnOnce(&mut Config)) -> Gateway {
     }
 }
 
+/// The gateway resource's `proxy` table in front of the backend at `upstream_url`.
+fn proxy_config(upstream_url: String) -> ProxyConfig {
+    ProxyConfig {
+        upstream_url,
+        response_timeout_ms: 5_000,
+        max_request_bytes: 4096,
+        subject_header: Some(SUBJECT_HEADER.into()),
+        client_id_header: Some(CLIENT_ID_HEADER.into()),
+        allowed_origins: vec![ALLOWED_ORIGIN.into()],
+        forward_headers: vec!["X-Trace-Id".into()],
+        ..ProxyConfig::default()
+    }
+}
+
 impl Gateway {
+    /// A second instance of the same gateway on the same database (same issuer, clock, double
+    /// and backend), as a second replica behind a load balancer.
+    pub async fn second_instance(&self) -> TestApp {
+        let db = TestDb {
+            url: self.app.db.url.clone(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let (issuer, upstream, upstream_url) = (
+            self.app.issuer.clone(),
+            self.double.config(),
+            self.backend.url(),
+        );
+        spawn_app_on(db, self.app.clock.clone(), move |c| {
+            c.server.issuer = Some(issuer);
+            in_front_of_the_double(c, upstream);
+            c.resources[0].proxy = Some(proxy_config(upstream_url));
+        })
+        .await
+    }
+
+    /// A request to the MCP endpoint of `instance` (this gateway's or a second one) with
+    /// `token`.
+    pub fn on(&self, instance: &TestApp, method: Method, token: &str) -> reqwest::RequestBuilder {
+        instance
+            .http
+            .request(method, instance.url("/mcp"))
+            .header("host", GATEWAY_HOST)
+            .header("accept", "application/json, text/event-stream")
+            .bearer_auth(token)
+    }
+
     pub fn access(&self) -> String {
         self.tokens["access_token"].as_str().unwrap().to_owned()
     }
@@ -389,4 +427,42 @@ async fn an_unreachable_backend_is_a_502() {
     .await;
     let response = g.call("ping").await;
     assert_eq!(response.status(), 502);
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_bound_is_refused_without_a_length() {
+    let g = gateway().await;
+    let address = g.app.address.trim_start_matches("http://").to_owned();
+    let mut host = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {GATEWAY_HOST}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        g.access()
+    );
+    host.write_all(head.as_bytes()).await.unwrap();
+    // 5 chunks of 1,000 bytes: past the 4,096-byte bound with no Content-Length to tell.
+    let chunk = format!("3e8\r\n{}\r\n", "x".repeat(1000));
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    for _ in 0..5 {
+        if host.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    host.write_all(b"0\r\n\r\n").await.ok();
+    let read_answer = async {
+        while !String::from_utf8_lossy(&received).contains("\r\n\r\n") {
+            let n = host.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the gateway closed the connection without an answer");
+            received.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read_answer)
+        .await
+        .expect("an answer");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        g.backend.requests().is_empty(),
+        "nothing reached the backend"
+    );
 }

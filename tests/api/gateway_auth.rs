@@ -270,3 +270,50 @@ async fn a_refused_post_leaves_the_connection_usable() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_grant_revoked_on_another_instance_is_refused_on_the_next_request() {
+    // Two replicas on one database: the one that serves the request never saw the revocation.
+    let g = gateway().await;
+    let second = g.second_instance().await;
+    let access = g.access();
+    for instance in [&g.app, &second] {
+        assert_eq!(
+            ping(g.on(instance, Method::POST, &access)).await.status(),
+            200,
+            "both instances let the token through before"
+        );
+    }
+    let sub = crate::gateway::jwt_claims(&access)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grants: Value = second
+        .admin(Method::GET, &format!("/admin/v1/users/{sub}/grants"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grant_id = grants["grants"][0]["grant_id"].as_str().unwrap().to_owned();
+    let revoked = second
+        .admin(Method::POST, &format!("/admin/v1/grants/{grant_id}/revoke"))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    for instance in [&g.app, &second] {
+        let response = ping(g.on(instance, Method::POST, &access)).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            www_authenticate(&response),
+            invalid_token_challenge("the authorization has been revoked")
+        );
+    }
+    assert_eq!(
+        g.backend.requests().len(),
+        2,
+        "only the requests before the revocation"
+    );
+}

@@ -182,3 +182,48 @@ async fn other_upstream_failures_are_temporary_and_keep_the_grant() {
     );
     assert!(g.backend.requests().len() == 1);
 }
+
+#[tokio::test]
+async fn parallel_requests_on_two_instances_refresh_the_expired_upstream_token_once() {
+    let g = gateway().await;
+    let second = g.second_instance().await;
+    assert_eq!(g.call("ping").await.status(), 200);
+    let before = g.last_backend_bearer();
+    let access = g.access_after_upstream_expiry().await;
+    let requests = (0..20).map(|i| {
+        let instance = if i % 2 == 0 { &g.app } else { &second };
+        g.on(instance, Method::POST, &access)
+            .json(&json!({"jsonrpc": "2.0", "id": i, "method": "ping"}))
+            .send()
+    });
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    assert_eq!(
+        g.upstream_refreshes(),
+        1,
+        "one upstream refresh for twenty requests on two instances"
+    );
+    let requests = g.backend.requests();
+    assert_eq!(requests.len(), 21);
+    let fresh = requests[1].0.bearer_token().unwrap().to_owned();
+    assert_ne!(fresh, before);
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|(r, _)| r.bearer_token() == Some(fresh.as_str())),
+        "every request carried the one refreshed token"
+    );
+    // Each instance goes on with the refreshed token, however it last opened the old one.
+    for instance in [&g.app, &second] {
+        let response = g
+            .on(instance, Method::POST, &access)
+            .json(&json!({"jsonrpc": "2.0", "id": 99, "method": "ping"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(g.last_backend_bearer(), fresh);
+    }
+    assert_eq!(g.upstream_refreshes(), 1);
+}

@@ -2,7 +2,7 @@
 //! a user logged in through a public client, and the MCP server's confidential client marked as
 //! the resource server of [`RESOURCE`].
 
-use authbridge::config::{ProviderKind, ResourceConfig, Secret};
+use authbridge::config::{OwnerRezConfig, ProviderKind, ResourceConfig, Secret};
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
@@ -30,26 +30,32 @@ pub async fn spawn_with_double_and(
         &authbridge::clock::SystemClock,
     ));
     let double = OwnerRezDouble::start_with_clock(clock.clone()).await;
-    let config = double.config();
+    let upstream = double.config();
     let app = spawn_app_on(TestDb::new().await, clock, move |c| {
-        c.upstream.provider = ProviderKind::Ownerrez;
-        c.upstream.ownerrez = config;
-        c.upstream.ownerrez.client_secret = Some(Secret::new(CLIENT_SECRET));
-        c.upstream.ownerrez.webhook_user = Some(WEBHOOK_USER.into());
-        c.upstream.ownerrez.webhook_password = Some(Secret::new(WEBHOOK_PASSWORD));
-        c.upstream.timeout_ms = 1000;
-        c.tokens.refresh_token_idle_ttl_secs = 60 * 24 * 3600;
-        c.resources.push(ResourceConfig {
-            uri: "https://other.example/mcp".into(),
-            name: "Other".into(),
-            scopes: vec!["mcp".into()],
-            default_scopes: vec!["mcp".into()],
-            proxy: None,
-        });
+        in_front_of_the_double(c, upstream);
         extra(c);
     })
     .await;
     (app, double)
+}
+
+/// The configuration of [`spawn_with_double`]'s server, given the double's
+/// (`OwnerRezDouble::config`); a second instance on the same database takes it too.
+pub fn in_front_of_the_double(c: &mut authbridge::config::Config, upstream: OwnerRezConfig) {
+    c.upstream.provider = ProviderKind::Ownerrez;
+    c.upstream.ownerrez = upstream;
+    c.upstream.ownerrez.client_secret = Some(Secret::new(CLIENT_SECRET));
+    c.upstream.ownerrez.webhook_user = Some(WEBHOOK_USER.into());
+    c.upstream.ownerrez.webhook_password = Some(Secret::new(WEBHOOK_PASSWORD));
+    c.upstream.timeout_ms = 1000;
+    c.tokens.refresh_token_idle_ttl_secs = 60 * 24 * 3600;
+    c.resources.push(ResourceConfig {
+        uri: "https://other.example/mcp".into(),
+        name: "Other".into(),
+        scopes: vec!["mcp".into()],
+        default_scopes: vec!["mcp".into()],
+        proxy: None,
+    });
 }
 
 /// The OwnerRez user logs in through `client_id` (a public client redirecting to REDIRECT) for

@@ -1,43 +1,24 @@
 // Drives one authorization through a real headless Chromium: the consent page, the dev
-// upstream's login form, and the redirect back to the client.
+// upstream's login form, and the redirect back to the client. With the issuer given, it then
+// opens the error pages a browser can reach here: an authorize request of an unknown client,
+// and the connected-apps page while it is off. Every page is screenshotted at 1280 and 390 px
+// and checked with axe-core (see lib.mjs).
 //
-//   node consent-flow.mjs <authorize_url> <expected_redirect_prefix> <screenshot_dir>
+//   node consent-flow.mjs <authorize_url> <expected_redirect_prefix> <screenshot_dir> [<issuer>]
 //
-// Prints one JSON line {"redirect": "<url>"} and exits 0, or names the failed step on stderr
-// and exits 1. Uses Debian's /usr/bin/chromium; never downloads a browser. JavaScript is off
-// in the page, so the flow also proves the pages work without it.
+// Prints one JSON line {"redirect": "<url>", "pages": [...]} and exits 0, or names the failed
+// step on stderr and exits 1. Uses Debian's /usr/bin/chromium; never downloads a browser.
+// JavaScript is off in the page, so the flow also proves the pages work without it.
 
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { STEP_TIMEOUT_MS, startFlow } from './lib.mjs';
 
 const HARD_TIMEOUT_MS = 60_000;
-const STEP_TIMEOUT_MS = 15_000;
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const USER_NAME = 'browser-user';
 
-const [authorizeUrl, redirectPrefix, screenshotDir] = process.argv.slice(2);
-if (!authorizeUrl || !redirectPrefix || !screenshotDir) {
-  console.error('usage: node consent-flow.mjs <authorize_url> <expected_redirect_prefix> <screenshot_dir>');
-  process.exit(2);
-}
+const at = startFlow('consent-flow', HARD_TIMEOUT_MS, '<authorize_url> <expected_redirect_prefix> <screenshot_dir> [<issuer>]', 3);
+const [authorizeUrl, redirectPrefix, screenshotDir, issuer] = at.args;
 
-let step = 'start';
-let context;
-let userDataDir;
 let lastNavigation = '';
-
-function fail(message) {
-  console.error(`consent-flow: failed at step "${step}": ${message}`);
-  process.exit(1);
-}
-
-const hardTimeout = setTimeout(
-  () => fail(`the whole flow took longer than ${HARD_TIMEOUT_MS / 1000} s`),
-  HARD_TIMEOUT_MS,
-);
 
 // What the page shows, for a failure message: where the browser is and its main heading.
 async function describe(page) {
@@ -47,33 +28,18 @@ async function describe(page) {
   return ` (page ${page.url()}${shown}; last navigation to ${lastNavigation || 'nowhere'})`;
 }
 
-async function run() {
-  step = 'create the screenshot directory';
-  await mkdir(screenshotDir, { recursive: true });
+// Opens `url`, which must answer `status` with an error page, and checks the page.
+async function errorPage(page, url, status, name) {
+  at.step = `open the error page ${name}`;
+  const response = await page.goto(url);
+  if (response.status() !== status) throw new Error(`${url} answered ${response.status()}, expected ${status}`);
+  const heading = (await page.locator('h1').textContent()).trim();
+  if (!heading) throw new Error(`${name} has no heading`);
+  await at.check(page, name);
+}
 
-  step = 'launch chromium';
-  userDataDir = await mkdtemp(join(tmpdir(), 'authbridge-chromium-'));
-  // Also on a hard-timeout exit, after Playwright's own exit handler has killed the browser.
-  process.on('exit', () => rmSync(userDataDir, { recursive: true, force: true }));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    javaScriptEnabled: false,
-    viewport: { width: 1280, height: 900 },
-    locale: 'en-US',
-  });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+async function run() {
+  const context = await at.open(screenshotDir);
 
   // The client's redirect URI needs no server: answer it here and remember its URL. The
   // request event also sees it when it is a hop of a redirect chain.
@@ -90,58 +56,53 @@ async function run() {
     body: '<!doctype html><title>Redirected</title><p>Back at the client.</p>',
   }));
 
-  const page = context.pages()[0] ?? (await context.newPage());
+  const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() === 'error') console.error(`consent-flow: browser console: ${message.text()}`);
   });
 
   try {
-    step = 'open the authorize URL';
+    at.step = 'open the authorize URL';
     await page.goto(authorizeUrl, { waitUntil: 'domcontentloaded' });
 
-    step = 'wait for the consent page (#approve)';
+    at.step = 'wait for the consent page (#approve)';
     await page.locator('#approve').waitFor({ state: 'visible' });
 
-    step = 'check that #client-name is visible';
+    at.step = 'check that #client-name is visible';
     await page.locator('#client-name').waitFor({ state: 'visible', timeout: 1_000 });
 
     // A client name with markup must be shown as text, exactly as registered.
     if (process.env.EXPECT_CLIENT_NAME) {
-      step = 'check that the client name is shown as text';
+      at.step = 'check that the client name is shown as text';
       const shown = await page.locator('#client-name').innerText();
       if (shown.trim() !== process.env.EXPECT_CLIENT_NAME) {
         throw new Error(`client name shown as ${JSON.stringify(shown)}`);
       }
     }
 
-    step = 'screenshot consent.png';
-    await page.screenshot({ path: join(screenshotDir, 'consent.png'), fullPage: true });
+    await at.check(page, 'consent');
 
-    step = 'screenshot consent-mobile.png';
-    const desktop = page.viewportSize();
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: join(screenshotDir, 'consent-mobile.png'), fullPage: true });
-    await page.setViewportSize(desktop);
-
-    step = 'click #approve';
+    at.step = 'click #approve';
     await page.locator('#approve').click({ noWaitAfter: true });
 
     // The upstream login: the dev provider shows a form; an upstream that signs the user in
     // at once (the OwnerRez test double) sends the browser straight back.
-    step = 'wait for the upstream login (the dev form) or the redirect back to the client';
+    at.step = 'wait for the upstream login (the dev form) or the redirect back to the client';
     const upstream = await Promise.race([
       page.locator('#username').waitFor({ state: 'visible' }).then(() => 'form'),
       redirected.then(() => 'redirected'),
     ]);
     if (upstream === 'form') {
-      step = `type "${USER_NAME}" into #username`;
+      await at.check(page, 'dev-login');
+
+      at.step = `type "${USER_NAME}" into #username`;
       await page.locator('#username').fill(USER_NAME);
 
-      step = 'click #login';
+      at.step = 'click #login';
       await page.locator('#login').click({ noWaitAfter: true });
     }
 
-    step = `wait for the redirect to ${redirectPrefix}`;
+    at.step = `wait for the redirect to ${redirectPrefix}`;
     let timer;
     const redirect = await Promise.race([
       redirected,
@@ -150,25 +111,19 @@ async function run() {
       }),
     ]).finally(() => clearTimeout(timer));
 
-    console.log(JSON.stringify({ redirect }));
+    if (issuer) {
+      // In a page of their own: the redirect to the client may still be navigating this one.
+      const errors = await context.newPage();
+      const unknown = new URL(authorizeUrl);
+      unknown.searchParams.set('client_id', 'unknown-client');
+      await errorPage(errors, unknown.href, 400, 'error-unknown-client');
+      await errorPage(errors, `${issuer}/account`, 404, 'error-account-off');
+    }
+
+    console.log(JSON.stringify({ redirect, pages: at.pages }));
   } catch (error) {
     throw new Error(`${error.message.split('\n')[0]}${await describe(page)}`);
   }
 }
 
-async function cleanUp() {
-  await context?.close().catch(() => {});
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-}
-
-run()
-  .then(async () => {
-    clearTimeout(hardTimeout);
-    await cleanUp();
-    process.exit(0);
-  })
-  .catch(async (error) => {
-    clearTimeout(hardTimeout);
-    await cleanUp();
-    fail(error.message);
-  });
+at.run(run);
