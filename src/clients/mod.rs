@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod authenticate;
 pub mod cimd;
+pub mod documents;
 pub mod reaper;
 pub mod registry;
 pub mod resolve;

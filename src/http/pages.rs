@@ -103,7 +103,11 @@ fn templates() -> &'static Environment<'static> {
 }
 
 /// The operator console's pages (`http::console`).
-const CONSOLE_TEMPLATES: [(&str, &str); 12] = [
+const CONSOLE_TEMPLATES: [(&str, &str); 13] = [
+    (
+        "console/macros.html",
+        include_str!("../../templates/console/macros.html"),
+    ),
     (
         "console/layout.html",
         include_str!("../../templates/console/layout.html"),

@@ -89,6 +89,34 @@ impl Store {
         Ok(true)
     }
 
+    /// Cached rows ordered by URL, after `after` when given, whose URL or document contains
+    /// `search` (case-insensitive; a scan, for an operator's search only).
+    pub async fn list_client_documents(
+        &self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<ClientDocumentRow>, StoreError> {
+        use sea_orm::{Condition, QueryOrder, QuerySelect};
+        let mut condition = Condition::all();
+        if let Some(text) = search {
+            condition = condition.add(
+                Condition::any()
+                    .add(super::clients::contains_text(Column::Url, text))
+                    .add(super::clients::contains_text(Column::Document, text)),
+            );
+        }
+        if let Some(after) = after {
+            condition = condition.add(Column::Url.gt(after));
+        }
+        Ok(Entity::find()
+            .filter(condition)
+            .order_by_asc(Column::Url)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
+    }
+
     /// Forgets the cached row of `url`, if any.
     pub async fn delete_client_document(&self, url: &str) -> Result<(), StoreError> {
         super::retry_when_busy(|| async {

@@ -128,7 +128,10 @@ pub struct ClientFilter {
 }
 
 /// `lower(column) LIKE '%text%'`, with `text`'s own wildcards escaped.
-fn contains(column: client::Column, text: &str) -> sea_orm::sea_query::SimpleExpr {
+pub(super) fn contains_text(
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    text: &str,
+) -> sea_orm::sea_query::SimpleExpr {
     let pattern = format!(
         "%{}%",
         text.to_lowercase()
@@ -309,14 +312,14 @@ impl Store {
             condition = condition.add(client::Column::Kind.eq(*kind));
         }
         if let Some(name) = &filter.name_contains {
-            condition = condition.add(contains(client::Column::ClientName, name));
+            condition = condition.add(contains_text(client::Column::ClientName, name));
         }
         if let Some(text) = &filter.search {
             condition = condition.add(
                 Condition::any()
-                    .add(contains(client::Column::ClientName, text))
-                    .add(contains(client::Column::ClientId, text))
-                    .add(contains(client::Column::Metadata, text)),
+                    .add(contains_text(client::Column::ClientName, text))
+                    .add(contains_text(client::Column::ClientId, text))
+                    .add(contains_text(client::Column::Metadata, text)),
             );
         }
         if let Some(at) = filter.created_after {

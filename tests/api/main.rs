@@ -52,6 +52,7 @@ mod revocation;
 mod account;
 mod console;
 mod console_actions;
+mod console_pages;
 
 // The admin API and the audit trail it reads.
 mod admin;

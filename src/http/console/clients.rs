@@ -16,8 +16,8 @@ use super::{
 };
 use crate::clients::admin::{AdminError, ClientView, NewClient};
 use crate::routes::{
-    CONSOLE_CLIENT_ACTION_PATH, CONSOLE_CLIENT_PATH, CONSOLE_CLIENTS_PATH, CONSOLE_NEW_CLIENT_PATH,
-    CONSOLE_USER_PATH,
+    CONSOLE_AUDIT_PATH, CONSOLE_CLIENT_ACTION_PATH, CONSOLE_CLIENT_PATH, CONSOLE_CLIENTS_PATH,
+    CONSOLE_NEW_CLIENT_PATH, CONSOLE_USER_PATH,
 };
 use crate::store::clients::{ClientFilter, ClientKind};
 
@@ -53,7 +53,48 @@ pub fn link(state: &AppState, path: &str, name: &str, value: &str) -> String {
     format!("{}?{query}", state.issuer.endpoint(path))
 }
 
-/// `GET /console/clients?q=&kind=&after=`.
+/// The kinds the list filters by: the clients table's two, and the metadata documents.
+const KINDS: [&str; 4] = ["all", "dynamic", "admin", "metadata"];
+
+/// What the list shows: (clients or documents as template values, the next page's cursor).
+async fn listed(
+    state: &AppState,
+    kind: &str,
+    search: Option<&str>,
+    after: Option<&str>,
+) -> Result<(Vec<Value>, Option<String>), AdminError> {
+    let now = state.clock.now();
+    if kind == "metadata" {
+        let (documents, next) = state
+            .registry
+            .admin_list_documents(search, after, PAGE_SIZE)
+            .await?;
+        let documents = documents.iter().map(|d| {
+            context! {
+                url => &d.url,
+                name => d.client_name.as_deref().map(super::super::pages::without_invisible_controls),
+                redirect_uris => &d.redirect_uris,
+                failure => &d.failure,
+                fetched => moment(Some(d.fetched_at), now),
+                expires => moment(Some(d.expires_at), now),
+                grants_href => link(state, CONSOLE_AUDIT_PATH, "target", &d.url),
+            }
+        });
+        return Ok((documents.collect(), next));
+    }
+    let filter = ClientFilter {
+        kind: kind.parse::<ClientKind>().ok(),
+        search: search.map(str::to_owned),
+        after_client_id: after.map(str::to_owned),
+        limit: PAGE_SIZE,
+        ..ClientFilter::default()
+    };
+    let (clients, next) = state.registry.admin_list(filter).await?;
+    let clients = clients.iter().map(|c| client_value(state, c, now));
+    Ok((clients.collect(), next))
+}
+
+/// `GET /console/clients?q=&kind=&after=&deleted=`.
 #[handler]
 pub async fn clients_page(
     signed_in: ConsoleSession,
@@ -62,63 +103,48 @@ pub async fn clients_page(
 ) -> Response {
     let query = query_of(request);
     let parsed = (|| {
+        let kind = optional_value(&query, "kind")?.unwrap_or("all");
+        if !KINDS.contains(&kind) {
+            return Err(BadInput(
+                "`kind` must be all, dynamic, admin or metadata.".into(),
+            ));
+        }
         let search = optional_value(&query, "q")?;
         let after = optional_value(&query, "after")?;
         let deleted = optional_value(&query, "deleted")?;
-        let kind = match optional_value(&query, "kind")? {
-            None | Some("all") => None,
-            Some(kind) => Some(
-                kind.parse::<ClientKind>()
-                    .map_err(|_| BadInput("`kind` must be all, dynamic or admin.".into()))?,
-            ),
-        };
-        Ok::<_, BadInput>((search, after, kind, deleted))
+        Ok((kind, search, after, deleted))
     })();
-    let (search, after, kind, deleted) = match parsed {
+    let (kind, search, after, deleted) = match parsed {
         Ok(parsed) => parsed,
         Err(bad) => return bad.page(),
     };
-    let filter = ClientFilter {
-        kind,
-        search: search.map(str::to_owned),
-        after_client_id: after.map(str::to_owned),
-        limit: PAGE_SIZE,
-        ..ClientFilter::default()
-    };
-    let (clients, next) = match state.registry.admin_list(filter).await {
+    let (items, next) = match listed(state, kind, search, after).await {
         Ok(listed) => listed,
         Err(error) => return failure_page(error, "could not list clients"),
     };
-    let now = state.clock.now();
+    let base = state.issuer.endpoint(CONSOLE_CLIENTS_PATH);
     let next_href = next.map(|after| {
-        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-        serializer.append_pair("q", search.unwrap_or_default());
-        serializer.append_pair("kind", kind.map_or("all", ClientKind::as_str));
-        serializer.append_pair("after", &after);
-        format!(
-            "{}?{}",
-            state.issuer.endpoint(CONSOLE_CLIENTS_PATH),
-            serializer.finish()
-        )
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", search.unwrap_or_default())
+            .append_pair("kind", kind)
+            .append_pair("after", &after)
+            .finish();
+        format!("{base}?{query}")
     });
     let fields = context! {
-        clients => Value::from_iter(clients.iter().map(|c| client_value(state, c, now))),
+        items => Value::from(items),
+        documents => kind == "metadata",
         search => search.unwrap_or_default(),
-        kind => kind.map_or("all", ClientKind::as_str),
+        kind,
         paged => after.is_some(),
         deleted,
-        first_href => state.issuer.endpoint(CONSOLE_CLIENTS_PATH),
+        first_href => &base,
         next_href,
         new_href => state.issuer.endpoint(CONSOLE_NEW_CLIENT_PATH),
-        action => state.issuer.endpoint(CONSOLE_CLIENTS_PATH),
+        action => &base,
     };
-    console_page(
-        state,
-        &signed_in.session,
-        "clients",
-        CONSOLE_CLIENTS_PATH,
-        fields,
-    )
+    let session = &signed_in.session;
+    console_page(state, session, "clients", CONSOLE_CLIENTS_PATH, fields)
 }
 
 /// `GET /console/client?id=&done=`: a client, its live grants and its actions.
