@@ -4,7 +4,7 @@
 //! database, and that malformed queries get a `400` or a sane page. The actions on clients,
 //! users and keys are in `console_actions.rs`.
 
-use crate::browser::{Browser, hidden_field, see_other};
+use crate::browser::{Browser, hidden_field, page_and_referrer_policy, see_other};
 use crate::helpers::{ADMIN_TOKEN, TestApp, TestDb, spawn_app, spawn_app_on, spawn_app_with};
 use crate::ownerrez_double::{OwnerRezDouble, USER_ID};
 use crate::scene::{REDIRECT, log_in_and_redeem, spawn_with_double_and};
@@ -226,6 +226,52 @@ async fn a_cross_site_post_or_a_wrong_csrf_token_is_refused() {
         .admin_get(&format!("/admin/v1/clients/{client_id}"))
         .await;
     assert_eq!(client["disabled"], false, "nothing changed");
+}
+
+/// The console's forms work when a browser posts them: `Sec-Fetch-Site: same-origin` and the
+/// `Origin` the page's referrer policy allows (`null` under `no-referrer`). The token form and a
+/// client action go through.
+#[tokio::test]
+async fn the_forms_pass_as_a_browser_posts_them() {
+    let app = spawn_console().await;
+    let client_id = app.register_public(REDIRECT, "ChatGPT").await;
+    let mut browser = Browser::new();
+    let (_, policy) =
+        page_and_referrer_policy(browser.get(&app.url("/console/sign-in")).await).await;
+    let signed_in = browser
+        .submit_from(
+            &policy,
+            &app.issuer,
+            &app.url("/console/sign-in/token"),
+            &[("token", ADMIN_TOKEN)],
+        )
+        .await;
+    assert_eq!(see_other(&signed_in), format!("{}/console", app.issuer));
+
+    let page = browser
+        .get(&app.url(&format!("/console/client?id={client_id}")))
+        .await;
+    let (html, policy) = page_and_referrer_policy(page).await;
+    let csrf = hidden_field(&html, "csrf");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("client", client_id.as_str()),
+        ("action", "disable"),
+        ("confirm", "yes"),
+    ];
+    let disabled = browser
+        .submit_from(
+            &policy,
+            &app.issuer,
+            &app.url("/console/client/action"),
+            &fields,
+        )
+        .await;
+    assert_eq!(disabled.status(), 303, "the disable form");
+    let client = app
+        .admin_get(&format!("/admin/v1/clients/{client_id}"))
+        .await;
+    assert_eq!(client["disabled"], true);
 }
 
 #[tokio::test]

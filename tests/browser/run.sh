@@ -41,5 +41,6 @@ print("browser: consent approved in Chromium, code, state and iss returned; scre
 PY
 kill "$server" 2>/dev/null || true
 bash "$here/account.sh"
+bash "$here/console.sh"
 ls -l "$artifacts"
 echo "browser: every flow passed in ${SECONDS} s"
