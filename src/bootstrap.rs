@@ -306,26 +306,30 @@ pub fn login_parts(
     })
 }
 
+/// Grants read per page by [`rewrap_grant_tokens`].
+const REWRAP_PAGE: u64 = 500;
+
 /// After an encryption-key rotation, re-wraps every grant's data key under the new key (the
-/// tokens themselves are not re-encrypted).
+/// tokens themselves are not re-encrypted). Only while a previous key is configured: without
+/// one nothing sealed under another key could be opened, so there is nothing to do, and a
+/// start-up does not read every grant. The walk goes page by page, so memory stays flat
+/// however many grants there are.
 pub async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), StartupError> {
+    if !vault.has_previous_key() {
+        return Ok(());
+    }
     let mut count = 0;
-    for (grant_id, sealed) in store.sealed_grant_tokens().await? {
-        if !vault.envelope_needs_rewrap(&sealed) {
-            continue;
-        }
-        let context = crate::vault::context::grant_tokens(&grant_id);
-        let rewrapped = vault.rewrap_envelope(&sealed, &context).map_err(|e| {
-            ConfigError::new(
-                "encryption.previous_key",
-                format!("cannot re-wrap grant {grant_id}: {e}"),
-            )
-        })?;
-        if store
-            .replace_sealed_grant_tokens(&grant_id, &sealed, rewrapped)
-            .await?
-        {
-            count += 1;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .sealed_grant_tokens_after(after.as_deref(), REWRAP_PAGE)
+            .await?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        for (grant_id, sealed) in page {
+            if rewrap_one_grant(store, vault, &grant_id, &sealed).await? {
+                count += 1;
+            }
         }
     }
     if count > 0 {
@@ -336,6 +340,29 @@ pub async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), Sta
         );
     }
     Ok(())
+}
+
+/// Re-wraps one grant's data key when it is wrapped under a previous key; whether it did
+/// (a concurrent refresh that re-sealed the tokens first wins, and is already current).
+async fn rewrap_one_grant(
+    store: &Store,
+    vault: &Vault,
+    grant_id: &str,
+    sealed: &str,
+) -> Result<bool, StartupError> {
+    if !vault.envelope_needs_rewrap(sealed) {
+        return Ok(false);
+    }
+    let context = crate::vault::context::grant_tokens(grant_id);
+    let rewrapped = vault.rewrap_envelope(sealed, &context).map_err(|e| {
+        ConfigError::new(
+            "encryption.previous_key",
+            format!("cannot re-wrap grant {grant_id}: {e}"),
+        )
+    })?;
+    Ok(store
+        .replace_sealed_grant_tokens(grant_id, sealed, rewrapped)
+        .await?)
 }
 
 /// A secret from the environment (`value`) or from the file the operator named.

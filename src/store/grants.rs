@@ -9,13 +9,24 @@ use super::login::{GrantRow, UserRow, grant, user};
 use super::{Store, StoreError};
 
 impl Store {
-    /// Grants holding upstream tokens: (grant id, sealed tokens).
-    pub async fn sealed_grant_tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(grant::Entity::find()
+    /// Up to `limit` grants holding upstream tokens, by grant id, after `after` (a page of a
+    /// walk through all of them that holds one page in memory): (grant id, sealed tokens).
+    pub async fn sealed_grant_tokens_after(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut query = grant::Entity::find()
             .select_only()
             .column(grant::Column::GrantId)
             .column(grant::Column::UpstreamTokens)
-            .filter(grant::Column::UpstreamTokens.is_not_null())
+            .filter(grant::Column::UpstreamTokens.is_not_null());
+        if let Some(after) = after {
+            query = query.filter(grant::Column::GrantId.gt(after));
+        }
+        Ok(query
+            .order_by_asc(grant::Column::GrantId)
+            .limit(limit)
             .into_tuple()
             .all(self.conn())
             .await?)

@@ -72,6 +72,12 @@ impl Vault {
         &self.current_id
     }
 
+    /// Whether a previous key is configured besides the current one: only then can anything
+    /// sealed before a rotation be opened, so only then is there anything to re-seal.
+    pub fn has_previous_key(&self) -> bool {
+        self.keys.len() > 1
+    }
+
     /// Encrypts `plaintext`, binding it to `context`.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> String {
         let key = &self.keys[&self.current_id];

@@ -147,3 +147,44 @@ async fn the_encryption_key_can_be_rotated() {
     .await;
     assert_eq!(app.jwks_kids().await, kids);
 }
+
+/// After an encryption-key rotation, a start-up with the previous key re-wraps every grant's
+/// sealed upstream tokens, so that once the previous key is dropped the user's OwnerRez token
+/// still opens for token exchange.
+#[tokio::test]
+async fn rotating_the_encryption_key_re_wraps_the_grants_upstream_tokens() {
+    let s = crate::scene::setup().await;
+    let (issuer, upstream, clock) = (s.app.issuer.clone(), s.double.config(), s.app.clock.clone());
+    let before: serde_json::Value = s.exchange(s.access()).await.json().await.unwrap();
+    let (access, server_id, server_secret) = (
+        s.access().to_owned(),
+        s.server_id.clone(),
+        s.server_secret.clone(),
+    );
+    let db = s.app.stop().await;
+    let new_key = authbridge::vault::generate_key();
+    let restart = |db, previous: bool| {
+        let (issuer, upstream, new_key) = (issuer.clone(), upstream.clone(), new_key.clone());
+        spawn_app_on(db, clock.clone(), move |c| {
+            c.server.issuer = Some(issuer);
+            crate::scene::in_front_of_the_double(c, upstream);
+            if previous {
+                c.encryption.previous_key_id = Some(c.encryption.key_id.clone());
+                c.encryption.previous_key = c.encryption.key.take();
+            }
+            c.encryption.key_id = "2".into();
+            c.encryption.key = Some(authbridge::config::Secret::new(new_key));
+        })
+    };
+    let rotated = restart(db, true).await;
+    let db = rotated.stop().await;
+    let app = restart(db, false).await;
+    let response = app.exchange(&server_id, &server_secret, &access).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the upstream token opens under key 2"
+    );
+    let after: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(after["access_token"], before["access_token"]);
+}
