@@ -16,6 +16,7 @@ use super::{
 };
 use crate::clients::admin::{AdminError, ClientChanges};
 use crate::routes::{CONSOLE_CLIENT_ACTION_PATH, CONSOLE_CLIENT_PATH, CONSOLE_CLIENTS_PATH};
+use crate::store::audit::Actor;
 
 /// The actions, and for a destructive one what its confirmation says: (title, message, button).
 fn confirmation_of(action: &str) -> Option<(&'static str, &'static str, &'static str)> {
@@ -77,8 +78,30 @@ pub async fn client_action(
         );
     }
     let operator = Operator::of(state, request, &form.session);
+    let result = match perform(state, &form, operator.actor(), client_id, action).await {
+        Some(result) => result,
+        None => return bad_request_page("This action is not known."),
+    };
+    match result {
+        Ok(response) => response,
+        Err(AdminError::NotFound(_)) => not_found_page("client"),
+        Err(error @ (AdminError::Invalid(_) | AdminError::Conflict(_))) => {
+            bad_request_page(&error.to_string())
+        }
+        Err(AdminError::Store(error)) => failure_page(error, "could not change a client"),
+    }
+}
+
+/// Carries out a confirmed `action` on `client_id` as `actor`: the page to answer with, or
+/// the registry's refusal; `None` for an action the console does not know.
+async fn perform(
+    state: &Arc<AppState>,
+    form: &ConsoleForm,
+    actor: Actor<'_>,
+    client_id: &str,
+    action: &str,
+) -> Option<Result<Response, AdminError>> {
     let registry = &state.registry;
-    let actor = operator.actor();
     let done = |done: &str| {
         see_other(
             state,
@@ -86,7 +109,7 @@ pub async fn client_action(
             &[("id", client_id), ("done", done)],
         )
     };
-    let result = match action {
+    Some(match action {
         "disable" | "enable" => {
             let changes = ClientChanges {
                 disabled: Some(action == "disable"),
@@ -114,9 +137,9 @@ pub async fn client_action(
             .await
             .map(|secret| secret_page(state, &form.session, client_id, Some(&secret), "rotated")),
         "resource-server" => {
-            let resource = match optional_value(fields, "resource") {
+            let resource = match optional_value(&form.fields, "resource") {
                 Ok(resource) => resource,
-                Err(bad) => return bad.page(),
+                Err(bad) => return Some(Ok(bad.page())),
             };
             let configured: Vec<String> = state
                 .resources
@@ -128,14 +151,6 @@ pub async fn client_action(
                 .await
                 .map(|_| done("resource-server"))
         }
-        _ => return bad_request_page("This action is not known."),
-    };
-    match result {
-        Ok(response) => response,
-        Err(AdminError::NotFound(_)) => not_found_page("client"),
-        Err(error @ (AdminError::Invalid(_) | AdminError::Conflict(_))) => {
-            bad_request_page(&error.to_string())
-        }
-        Err(AdminError::Store(error)) => failure_page(error, "could not change a client"),
-    }
+        _ => return None,
+    })
 }
