@@ -424,6 +424,10 @@ async fn disconnecting_one_app_revokes_it_everywhere_and_keeps_the_other() {
     );
     assert!(html.contains("<time datetime=\""), "exact times");
     assert!(html.contains("just now"), "relative times");
+    assert!(
+        html.contains("with your account at OwnerRez."),
+        "names the upstream"
+    );
     let grants = grant_ids(&html);
     assert_eq!(grants.len(), 2);
     let csrf = hidden_field(&html, "csrf");
