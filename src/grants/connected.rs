@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::clients::cimd::is_client_id_url;
 use crate::clients::stored::{stored_metadata, stored_redirect_uris};
+use crate::ids::GrantId;
 use crate::oauth::redirect_uri::match_redirect_uri;
 use crate::store::clients::ClientKind;
 use crate::store::login::GrantRow;
@@ -28,7 +29,7 @@ pub enum AppIdentity {
 /// One app holding access for the user (one live grant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectedApp {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub client_id: String,
     /// The app's own name (untrusted text), or a description naming its id or host.
     pub name: String,
@@ -160,7 +161,7 @@ mod tests {
     #[test]
     fn last_use_is_the_latest_of_login_and_token() {
         let grant = GrantRow {
-            grant_id: "grt_1".into(),
+            grant_id: "grt_1".parse().unwrap(),
             user_id: "usr_1".into(),
             client_id: "c".into(),
             resource: "https://mcp.example.com/mcp".into(),

@@ -9,6 +9,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use super::AppState;
 use super::admin::AdminToken;
 use super::admin_response::{AdminFailure, AdminResult};
+use crate::ids::GrantId;
 use crate::store::audit::Actor;
 use crate::store::login::{GrantRow, UserRow};
 
@@ -32,7 +33,7 @@ pub struct GrantList {
 
 #[derive(Debug, Object)]
 pub struct GrantRevocation {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     /// Whether the upstream confirmed revoking the user's upstream token. The grant is revoked
     /// here regardless.
     pub upstream_revoked: bool,
@@ -110,12 +111,14 @@ impl AdminUsersApi {
     ) -> Result<Json<GrantRevocation>, AdminFailure> {
         let not_found =
             || AdminFailure::not_found(format!("no live grant has the id `{grant_id}`"));
+        // No grant has an id that is not one.
+        let parsed: GrantId = grant_id.parse().map_err(|_| not_found())?;
         let (_, revocation) =
-            crate::grants::revoke_grant_as(&self.state.tokens, actor, grant_id, None)
+            crate::grants::revoke_grant_as(&self.state.tokens, actor, &parsed, None)
                 .await?
                 .ok_or_else(not_found)?;
         Ok(Json(GrantRevocation {
-            grant_id: grant_id.to_owned(),
+            grant_id: parsed,
             upstream_revoked: revocation.upstream_revoked,
         }))
     }

@@ -5,12 +5,14 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{Condition, QueryOrder, QuerySelect};
 
+use crate::ids::GrantId;
+
 use super::login::{GrantRow, UserRow, grant, user};
 use super::{Store, StoreError};
 
 impl Store {
     /// Grants holding upstream tokens: (grant id, sealed tokens).
-    pub async fn sealed_grant_tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn sealed_grant_tokens(&self) -> Result<Vec<(GrantId, String)>, StoreError> {
         Ok(grant::Entity::find()
             .select_only()
             .column(grant::Column::GrantId)
@@ -24,7 +26,7 @@ impl Store {
     /// Replaces a grant's sealed tokens if they are still `old` (a concurrent refresh wins).
     pub async fn replace_sealed_grant_tokens(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         old: &str,
         new: String,
     ) -> Result<bool, StoreError> {
@@ -58,7 +60,7 @@ impl Store {
     /// update: exactly one caller wins, on any instance.
     pub async fn claim_refresh_lease(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         observed: &str,
         until: i64,
         now: i64,
@@ -81,7 +83,7 @@ impl Store {
     /// Stores refreshed upstream tokens and releases the lease.
     pub async fn store_refreshed_upstream(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         sealed: String,
         expires_at: Option<i64>,
         now: i64,
@@ -102,7 +104,7 @@ impl Store {
     }
 
     /// Gives up a refresh lease (the upstream was unreachable; another caller may try).
-    pub async fn release_refresh_lease(&self, grant_id: &str) -> Result<(), StoreError> {
+    pub async fn release_refresh_lease(&self, grant_id: &GrantId) -> Result<(), StoreError> {
         grant::Entity::update_many()
             .col_expr(
                 grant::Column::RefreshLeaseUntil,
@@ -158,15 +160,15 @@ impl Store {
             .await?)
     }
 
-    pub async fn grant(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
-        Ok(grant::Entity::find_by_id(grant_id.to_owned())
+    pub async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRow>, StoreError> {
+        Ok(grant::Entity::find_by_id(grant_id.clone())
             .one(self.conn())
             .await?)
     }
 
     /// When a token of the grant was last issued by a refresh or a code (its newest refresh
     /// token); `None` when it has none. Its families and their tokens are found by index.
-    pub async fn grant_last_token_at(&self, grant_id: &str) -> Result<Option<i64>, StoreError> {
+    pub async fn grant_last_token_at(&self, grant_id: &GrantId) -> Result<Option<i64>, StoreError> {
         use super::tokens::{family, refresh};
         let families: Vec<String> = family::Entity::find()
             .select_only()

@@ -14,6 +14,7 @@ use super::{
     console_page, failure_page, moment, not_found_page, optional_value, query_of, required_value,
     see_other,
 };
+use crate::ids::GrantId;
 use crate::routes::{
     CONSOLE_CLIENT_PATH, CONSOLE_GRANT_REVOKE_PATH, CONSOLE_USER_PATH, CONSOLE_USERS_PATH,
 };
@@ -99,7 +100,7 @@ pub async fn user_page(
             Err(error) => return failure_page(error, "could not read a client"),
         };
         views.push(context! {
-            grant_id => &g.grant_id,
+            grant_id => g.grant_id.as_str(),
             client_id => &g.client_id,
             client_name => client_name.as_deref().map(super::super::pages::without_invisible_controls),
             client_href => link(state, CONSOLE_CLIENT_PATH, "id", &g.client_id),
@@ -143,7 +144,11 @@ pub async fn revoke_grant(
         Ok(grant) => grant,
         Err(bad) => return bad.page(),
     };
-    let grant = match state.store.grant(grant_id).await {
+    // No grant has an id that is not one.
+    let Ok(parsed_grant_id) = grant_id.parse::<GrantId>() else {
+        return not_found_page("grant");
+    };
+    let grant = match state.store.grant(&parsed_grant_id).await {
         Ok(Some(grant)) => grant,
         Ok(None) => return not_found_page("grant"),
         Err(error) => return failure_page(error, "could not read a grant"),
@@ -163,9 +168,13 @@ pub async fn revoke_grant(
         );
     }
     let operator = Operator::of(state, request, &form.session);
-    let revoked =
-        crate::grants::revoke_grant_as(&state.tokens, operator.actor(), grant_id, Some("console"))
-            .await;
+    let revoked = crate::grants::revoke_grant_as(
+        &state.tokens,
+        operator.actor(),
+        &parsed_grant_id,
+        Some("console"),
+    )
+    .await;
     match revoked {
         Ok(found) => {
             let done = if found.is_some() { "revoked" } else { "gone" };
