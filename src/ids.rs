@@ -74,7 +74,9 @@ fn check_sha256_hex(kind: &'static str, value: &str) -> Result<(), IdError> {
 /// schema (a string).
 macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, kind: $kind:literal, check: $check:path) => {
-        $(#[$doc])*
+        // Documented for rustdoc only: the OpenAPI derive would turn the comment into a
+        // schema title, and the published document must stay a plain `string`.
+        $(#[cfg_attr(doc, $doc)])*
         #[derive(
             Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
             sea_orm::DeriveValueType, serde::Serialize, serde::Deserialize,
