@@ -85,7 +85,12 @@ impl Gateway {
         .map_err(|error| AuthError::Refused(Refusal::InvalidToken(describe(&error))))?;
         let grant = self
             .store
-            .live_grant_for_token(&claims.sub, &claims.client_id, &claims.aud, &claims.jti)
+            .live_grant_for_token(
+                &claims.user_id(),
+                &claims.client_id,
+                &claims.aud,
+                &claims.jti,
+            )
             .await
             .map_err(AuthError::Store)?
             .ok_or(AuthError::Refused(Refusal::InvalidToken(

@@ -212,7 +212,7 @@ mod tests {
             code_hash: "h".into(),
             grant_id: "grt_1".parse().unwrap(),
             client_id: "client_1".into(),
-            user_id: "usr_1".into(),
+            user_id: "usr_1".parse().unwrap(),
             redirect_uri: REDIRECT.into(),
             code_challenge: CHALLENGE.into(),
             resource: RESOURCE.into(),

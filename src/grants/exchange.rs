@@ -145,7 +145,7 @@ impl TokenService {
         .map_err(|error| unacceptable_subject(&error))?;
         let grant = self
             .store
-            .live_grant_for(&claims.sub, &claims.client_id, &claims.aud)
+            .live_grant_for(&claims.user_id(), &claims.client_id, &claims.aud)
             .await
             .map_err(server_error)?;
         let denied = match grant {
@@ -232,7 +232,7 @@ mod tests {
     fn grant(upstream_tokens: Option<&str>) -> GrantRow {
         GrantRow {
             grant_id: "grt_1".parse().unwrap(),
-            user_id: "usr_1".into(),
+            user_id: "usr_1".parse().unwrap(),
             client_id: "client_1".into(),
             resource: "https://h/mcp".into(),
             scope: "mcp".into(),

@@ -80,7 +80,7 @@ pub async fn account_page(
     Data(state): Data<&Arc<AppState>>,
 ) -> Response {
     let session = &signed_in.session;
-    let apps = match connected_apps(&state.store, &session.subject).await {
+    let apps = match connected_apps(&state.store, &session.user_id()).await {
         Ok(apps) => apps,
         Err(error) => {
             tracing::error!(%error, "could not list a user's connected apps");
@@ -168,13 +168,15 @@ async fn disconnect_one(
         return Ok("gone");
     };
     match state.store.grant(&grant_id).await? {
-        Some(grant) if grant.user_id == session.subject && grant.revoked_at.is_none() => Ok(
-            if revoke(state, request, session, &grant.grant_id, &grant.client_id).await? {
-                "one"
-            } else {
-                "gone"
-            },
-        ),
+        Some(grant) if grant.user_id == *session.subject.as_str() && grant.revoked_at.is_none() => {
+            Ok(
+                if revoke(state, request, session, &grant.grant_id, &grant.client_id).await? {
+                    "one"
+                } else {
+                    "gone"
+                },
+            )
+        }
         _ => Ok("gone"),
     }
 }
@@ -185,7 +187,7 @@ async fn disconnect_all(
     request: &Request,
     session: &WebSession,
 ) -> Result<&'static str, crate::store::StoreError> {
-    let grants = state.store.grants_of_user(&session.subject).await?;
+    let grants = state.store.grants_of_user(&session.user_id()).await?;
     for grant in grants.iter().filter(|g| g.revoked_at.is_none()) {
         revoke(state, request, session, &grant.grant_id, &grant.client_id).await?;
     }

@@ -17,7 +17,7 @@ use super::authorize::{
 use super::registration::request_address;
 use crate::grants::upstream_login::{self, LoginRefusal};
 use crate::grants::upstream_tokens::{SealedUpstreamTokens, seal_plaintext};
-use crate::ids::GrantId;
+use crate::ids::{GrantId, UserId};
 use crate::monitoring::LoginFailure;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::routes::CALLBACK_PATH;
@@ -259,7 +259,7 @@ fn code_row(
     state: &AppState,
     row: &RequestRow,
     code: &str,
-    ids: (&str, &GrantId),
+    ids: (&UserId, &GrantId),
     now: i64,
 ) -> CodeRow {
     let (user_id, grant_id) = ids;
@@ -267,7 +267,7 @@ fn code_row(
         code_hash: opaque::hash(code),
         grant_id: grant_id.clone(),
         client_id: row.client_id.clone(),
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         redirect_uri: row.redirect_uri.clone(),
         code_challenge: row.code_challenge.clone(),
         resource: row.resource.clone(),
@@ -287,9 +287,9 @@ async fn record_login(
     our_code: &str,
     audit: LoginAudit,
     now: i64,
-) -> Result<(String, GrantId), crate::store::StoreError> {
+) -> Result<(UserId, GrantId), crate::store::StoreError> {
     let plaintext = SealedUpstreamTokens::from_upstream(tokens).to_plaintext();
-    let new_user_id = format!("usr_{}", opaque::random_base64url(16));
+    let new_user_id = UserId::generate();
     let new_grant_id = GrantId::generate();
     let code = code_row(state, row, our_code, (&new_user_id, &new_grant_id), now);
     let login = CompletedLogin {

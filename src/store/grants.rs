@@ -5,7 +5,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{Condition, QueryOrder, QuerySelect};
 
-use crate::ids::GrantId;
+use crate::ids::{GrantId, UserId};
 
 use super::login::{GrantRow, UserRow, grant, user};
 use super::{Store, StoreError};
@@ -42,7 +42,7 @@ impl Store {
     /// The live grant of a user for a client and resource.
     pub async fn live_grant_for(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client_id: &str,
         resource: &str,
     ) -> Result<Option<GrantRow>, StoreError> {
@@ -116,8 +116,8 @@ impl Store {
         Ok(())
     }
 
-    pub async fn user(&self, user_id: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(user::Entity::find_by_id(user_id.to_owned())
+    pub async fn user(&self, user_id: &UserId) -> Result<Option<UserRow>, StoreError> {
+        Ok(user::Entity::find_by_id(user_id.clone())
             .one(self.conn())
             .await?)
     }
@@ -137,7 +137,7 @@ impl Store {
         Ok(query.all(self.conn()).await?)
     }
 
-    pub async fn grants_of_user(&self, user_id: &str) -> Result<Vec<GrantRow>, StoreError> {
+    pub async fn grants_of_user(&self, user_id: &UserId) -> Result<Vec<GrantRow>, StoreError> {
         Ok(grant::Entity::find()
             .filter(grant::Column::UserId.eq(user_id))
             .order_by_asc(grant::Column::CreatedAt)

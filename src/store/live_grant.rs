@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Alias, JoinType, Query};
 use sea_orm::{ConnectionTrait, QueryResult};
 
-use crate::ids::GrantId;
+use crate::ids::{GrantId, UserId};
 
 use super::clients::client;
 use super::login::grant;
@@ -27,7 +27,7 @@ impl Store {
     /// and the access token `jti` is not deny-listed.
     pub async fn live_grant_for_token(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client_id: &str,
         resource: &str,
         jti: &str,

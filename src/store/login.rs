@@ -8,7 +8,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
-use crate::ids::GrantId;
+use crate::ids::{GrantId, UserId};
 
 use super::writer::Step;
 use super::{Store, StoreError};
@@ -24,7 +24,7 @@ pub mod user {
     #[oai(rename = "AdminUser")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub user_id: String,
+        pub user_id: crate::ids::UserId,
         /// `ownerrez`, `oauth2` or `dev`.
         pub provider: String,
         /// The upstream's id of the user (OwnerRez: `user_id`).
@@ -98,7 +98,7 @@ pub mod grant {
         pub grant_id: crate::ids::GrantId,
         /// The user's id; the listing is per user already.
         #[oai(skip)]
-        pub user_id: String,
+        pub user_id: crate::ids::UserId,
         pub client_id: String,
         pub resource: String,
         pub scope: String,
@@ -132,7 +132,7 @@ pub mod code {
         pub code_hash: String,
         pub grant_id: crate::ids::GrantId,
         pub client_id: String,
-        pub user_id: String,
+        pub user_id: crate::ids::UserId,
         pub redirect_uri: String,
         pub code_challenge: String,
         pub resource: String,
@@ -181,7 +181,7 @@ pub struct CompletedLogin {
     pub provider: String,
     pub subject: String,
     pub display_name: Option<String>,
-    pub new_user_id: String,
+    pub new_user_id: UserId,
     pub new_grant_id: GrantId,
     pub client_id: String,
     pub resource: String,
@@ -197,7 +197,7 @@ pub struct CompletedLogin {
 
 /// Makes a login's audit entry from its user id and grant id.
 pub type LoginAudit =
-    std::sync::Arc<dyn Fn(&str, &GrantId) -> super::audit::AuditRecord + Send + Sync>;
+    std::sync::Arc<dyn Fn(&UserId, &GrantId) -> super::audit::AuditRecord + Send + Sync>;
 
 impl Store {
     pub async fn insert_authorization_request(&self, row: RequestRow) -> Result<(), StoreError> {
@@ -327,7 +327,7 @@ impl Store {
         &self,
         login: CompletedLogin,
         seal_tokens: SealTokens,
-    ) -> Result<(String, GrantId), StoreError> {
+    ) -> Result<(UserId, GrantId), StoreError> {
         super::retry_when_raced(|| self.complete_login_once(login.clone(), seal_tokens.clone()))
             .await
     }
@@ -336,7 +336,7 @@ impl Store {
         &self,
         login: CompletedLogin,
         seal_tokens: SealTokens,
-    ) -> Result<(String, GrantId), StoreError> {
+    ) -> Result<(UserId, GrantId), StoreError> {
         self.write(move |txn| {
             Box::pin(async move {
                 let now = login.now;
@@ -397,7 +397,7 @@ async fn record_client_use(
 async fn find_or_create_user(
     txn: &DatabaseTransaction,
     login: &CompletedLogin,
-) -> Result<String, StoreError> {
+) -> Result<UserId, StoreError> {
     let now = login.now;
     let existing_user = user::Entity::find()
         .filter(user::Column::Provider.eq(login.provider.as_str()))
@@ -423,7 +423,7 @@ async fn find_or_create_user(
             Expr::value(login.display_name.clone().or(existing.display_name)),
         )
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::UserId.eq(existing.user_id.as_str()))
+        .filter(user::Column::UserId.eq(&existing.user_id))
         .exec(txn)
         .await?;
     Ok(existing.user_id)
@@ -434,7 +434,7 @@ async fn find_or_create_user(
 async fn carry_on_or_start_grant(
     txn: &DatabaseTransaction,
     login: &CompletedLogin,
-    user_id: &str,
+    user_id: &UserId,
     seal_tokens: &(dyn Fn(&GrantId) -> String + Send + Sync),
 ) -> Result<GrantId, StoreError> {
     let now = login.now;
@@ -469,7 +469,7 @@ async fn carry_on_or_start_grant(
         None => {
             grant::ActiveModel {
                 grant_id: Set(grant_id.clone()),
-                user_id: Set(user_id.to_owned()),
+                user_id: Set(user_id.clone()),
                 client_id: Set(login.client_id.clone()),
                 resource: Set(login.resource.clone()),
                 scope: Set(login.scope.clone()),

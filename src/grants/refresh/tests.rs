@@ -45,7 +45,7 @@ fn family() -> FamilyRow {
 fn grant() -> GrantRow {
     GrantRow {
         grant_id: "grt_1".parse().unwrap(),
-        user_id: "usr_1".into(),
+        user_id: "usr_1".parse().unwrap(),
         client_id: "client_1".into(),
         resource: RESOURCE.into(),
         scope: "mcp mcp:write".into(),

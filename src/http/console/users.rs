@@ -14,7 +14,7 @@ use super::{
     console_page, failure_page, moment, not_found_page, optional_value, query_of, required_value,
     see_other,
 };
-use crate::ids::GrantId;
+use crate::ids::{GrantId, UserId};
 use crate::routes::{
     CONSOLE_CLIENT_PATH, CONSOLE_GRANT_REVOKE_PATH, CONSOLE_USER_PATH, CONSOLE_USERS_PATH,
 };
@@ -39,11 +39,11 @@ pub async fn users_page(
     let next_href = (users.len() as u64 == PAGE_SIZE)
         .then(|| users.last())
         .flatten()
-        .map(|last| link(state, CONSOLE_USERS_PATH, "after", &last.user_id));
+        .map(|last| link(state, CONSOLE_USERS_PATH, "after", last.user_id.as_str()));
     let users = users.iter().map(|u| {
         context! {
-            href => link(state, CONSOLE_USER_PATH, "id", &u.user_id),
-            user_id => &u.user_id,
+            href => link(state, CONSOLE_USER_PATH, "id", u.user_id.as_str()),
+            user_id => u.user_id.as_str(),
             upstream_subject => &u.upstream_subject,
             provider => &u.provider,
             name => u.display_name.as_deref().map(super::super::pages::without_invisible_controls),
@@ -78,12 +78,16 @@ pub async fn user_page(
         (Ok(id), Ok(done)) => (id, done),
         (Err(bad), _) | (_, Err(bad)) => return bad.page(),
     };
-    let user = match state.store.user(user_id).await {
+    // No user has an id that is not one.
+    let Ok(user_id) = user_id.parse::<UserId>() else {
+        return not_found_page("user");
+    };
+    let user = match state.store.user(&user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => return not_found_page("user"),
         Err(error) => return failure_page(error, "could not read a user"),
     };
-    let mut grants = match state.store.grants_of_user(user_id).await {
+    let mut grants = match state.store.grants_of_user(&user_id).await {
         Ok(grants) => grants,
         Err(error) => return failure_page(error, "could not list a user's grants"),
     };
@@ -112,7 +116,7 @@ pub async fn user_page(
         });
     }
     let fields = context! {
-        user_id => user.user_id,
+        user_id => user.user_id.as_str(),
         upstream_subject => user.upstream_subject,
         provider => user.provider,
         name => user.display_name.as_deref().map(super::super::pages::without_invisible_controls),
@@ -163,7 +167,7 @@ pub async fn revoke_grant(
                 action: CONSOLE_GRANT_REVOKE_PATH,
                 hidden: &[("grant", grant_id)],
                 button: "Yes, revoke grant",
-                cancel: link(state, CONSOLE_USER_PATH, "id", &grant.user_id),
+                cancel: link(state, CONSOLE_USER_PATH, "id", grant.user_id.as_str()),
             },
         );
     }
@@ -181,7 +185,7 @@ pub async fn revoke_grant(
             see_other(
                 state,
                 CONSOLE_USER_PATH,
-                &[("id", &grant.user_id), ("done", done)],
+                &[("id", grant.user_id.as_str()), ("done", done)],
             )
         }
         Err(error) => failure_page(error, "could not revoke a grant"),
