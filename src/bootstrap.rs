@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, ProviderKind, Secret};
+use crate::ids::GrantId;
 use crate::oauth::issuer::Issuer;
 use crate::store::{Store, StoreError, default_sqlite_url};
 use crate::tokens::keyring::{KeyError, KeyTiming, SigningKeys};
@@ -319,10 +320,10 @@ pub async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), Sta
         return Ok(());
     }
     let mut count = 0;
-    let mut after: Option<String> = None;
+    let mut after: Option<GrantId> = None;
     loop {
         let page = store
-            .sealed_grant_tokens_after(after.as_deref(), REWRAP_PAGE)
+            .sealed_grant_tokens_after(after.as_ref(), REWRAP_PAGE)
             .await?;
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
@@ -347,7 +348,7 @@ pub async fn rewrap_grant_tokens(store: &Store, vault: &Vault) -> Result<(), Sta
 async fn rewrap_one_grant(
     store: &Store,
     vault: &Vault,
-    grant_id: &str,
+    grant_id: &GrantId,
     sealed: &str,
 ) -> Result<bool, StartupError> {
     if !vault.envelope_needs_rewrap(sealed) {

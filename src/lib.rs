@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod grants;
 pub mod housekeeping;
 pub mod http;
+pub mod ids;
 pub mod monitoring;
 pub mod oauth;
 pub mod random;

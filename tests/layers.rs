@@ -16,6 +16,13 @@ const LAYERS: &[(&str, &[&str])] = &[
         "leaves: time, randomness, route paths",
         &["clock", "random", "routes"],
     ),
+    // The identifiers sit below the store, not among the leaves, because a fresh id is drawn
+    // from `random`; the store's columns and every layer above name them, so none may live
+    // in `store` or `oauth` (same layer) or above.
+    (
+        "identifiers (client, user, grant, family, token hash)",
+        &["ids"],
+    ),
     (
         "protocol rules, storage, encryption",
         &["oauth", "store", "vault"],

@@ -7,6 +7,7 @@ use poem::http::{HeaderMap, header};
 use super::Gateway;
 use super::resource::GatewayResource;
 use super::respond::Refusal;
+use crate::ids::GrantId;
 use crate::oauth::scope::ScopeSet;
 use crate::store::StoreError;
 use crate::tokens::verify::{VerifyError, verify_access_token};
@@ -15,7 +16,7 @@ use crate::tokens::verify::{VerifyError, verify_access_token};
 pub struct Caller {
     pub subject: String,
     pub client_id: String,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     /// The grant's sealed upstream tokens.
     pub sealed: Option<String>,
 }
@@ -84,7 +85,12 @@ impl Gateway {
         .map_err(|error| AuthError::Refused(Refusal::InvalidToken(describe(&error))))?;
         let grant = self
             .store
-            .live_grant_for_token(&claims.sub, &claims.client_id, &claims.aud, &claims.jti)
+            .live_grant_for_token(
+                &claims.user_id(),
+                &claims.client_id,
+                &claims.aud,
+                &claims.jti,
+            )
             .await
             .map_err(AuthError::Store)?
             .ok_or(AuthError::Refused(Refusal::InvalidToken(

@@ -13,6 +13,7 @@
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
+use crate::ids::FamilyId;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce::CodeChallenge;
 use crate::store::audit::{AuditRecord, actors};
@@ -127,7 +128,7 @@ impl TokenService {
             }
         };
         let family = FamilyRow {
-            family_id: format!("fam_{}", opaque::random_base64url(16)),
+            family_id: FamilyId::generate(),
             grant_id: row.grant_id.clone(),
             client_id: client.client_id.clone(),
             code_hash: Some(code_hash.clone()),
@@ -209,9 +210,9 @@ mod tests {
     fn stored() -> CodeRow {
         CodeRow {
             code_hash: "h".into(),
-            grant_id: "grt_1".into(),
+            grant_id: "grt_1".parse().unwrap(),
             client_id: "client_1".into(),
-            user_id: "usr_1".into(),
+            user_id: "usr_1".parse().unwrap(),
             redirect_uri: REDIRECT.into(),
             code_challenge: CHALLENGE.into(),
             resource: RESOURCE.into(),

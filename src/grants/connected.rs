@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::clients::cimd::is_client_id_url;
 use crate::clients::stored::{stored_metadata, stored_redirect_uris};
+use crate::ids::{GrantId, UserId};
 use crate::oauth::redirect_uri::match_redirect_uri;
 use crate::store::clients::ClientKind;
 use crate::store::login::GrantRow;
@@ -28,7 +29,7 @@ pub enum AppIdentity {
 /// One app holding access for the user (one live grant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectedApp {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub client_id: String,
     /// The app's own name (untrusted text), or a description naming its id or host.
     pub name: String,
@@ -44,7 +45,10 @@ pub struct ConnectedApp {
 }
 
 /// The user's live grants as apps, oldest first.
-pub async fn connected_apps(store: &Store, user_id: &str) -> Result<Vec<ConnectedApp>, StoreError> {
+pub async fn connected_apps(
+    store: &Store,
+    user_id: &UserId,
+) -> Result<Vec<ConnectedApp>, StoreError> {
     let grants = store.grants_of_user(user_id).await?;
     let mut apps = Vec::new();
     for grant in grants.into_iter().filter(|g| g.revoked_at.is_none()) {
@@ -160,8 +164,8 @@ mod tests {
     #[test]
     fn last_use_is_the_latest_of_login_and_token() {
         let grant = GrantRow {
-            grant_id: "grt_1".into(),
-            user_id: "usr_1".into(),
+            grant_id: "grt_1".parse().unwrap(),
+            user_id: "usr_1".parse().unwrap(),
             client_id: "c".into(),
             resource: "https://mcp.example.com/mcp".into(),
             scope: "mcp  offline_access".into(),

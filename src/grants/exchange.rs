@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::upstream_refresh::{UpstreamTokenError, UpstreamTokenKeeper};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::TokenService;
+use crate::ids::GrantId;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 use crate::store::login::GrantRow;
@@ -144,7 +145,7 @@ impl TokenService {
         .map_err(|error| unacceptable_subject(&error))?;
         let grant = self
             .store
-            .live_grant_for(&claims.sub, &claims.client_id, &claims.aud)
+            .live_grant_for(&claims.user_id(), &claims.client_id, &claims.aud)
             .await
             .map_err(server_error)?;
         let denied = match grant {
@@ -193,7 +194,7 @@ fn revoked() -> OAuthError {
 }
 
 /// RFC 8693 §2.2.2 and RFC 6749 §5.2: the user must connect again (`invalid_grant`), or retry.
-fn exchange_error(error: UpstreamTokenError, grant_id: &str) -> OAuthError {
+fn exchange_error(error: UpstreamTokenError, grant_id: &GrantId) -> OAuthError {
     match error {
         UpstreamTokenError::GrantRevoked => revoked(),
         UpstreamTokenError::AuthorizationGone => OAuthError::new(
@@ -230,8 +231,8 @@ mod tests {
 
     fn grant(upstream_tokens: Option<&str>) -> GrantRow {
         GrantRow {
-            grant_id: "grt_1".into(),
-            user_id: "usr_1".into(),
+            grant_id: "grt_1".parse().unwrap(),
+            user_id: "usr_1".parse().unwrap(),
             client_id: "client_1".into(),
             resource: "https://h/mcp".into(),
             scope: "mcp".into(),
@@ -378,7 +379,11 @@ mod tests {
         ];
         for (error, expected) in cases {
             let name = error.to_string();
-            assert_eq!(exchange_error(error, "grt_1").code, expected, "{name}");
+            assert_eq!(
+                exchange_error(error, &"grt_1".parse().unwrap()).code,
+                expected,
+                "{name}"
+            );
         }
     }
 }

@@ -309,7 +309,7 @@ impl TokenService {
                 self.replay(client, request, &loaded.token, &scope)
             }
             (RefreshDecision::Reuse, Some(loaded)) => {
-                let family_id = loaded.family.family_id.as_str();
+                let family_id = &loaded.family.family_id;
                 self.store
                     .revoke_family(family_id, now)
                     .await

@@ -6,6 +6,7 @@
 
 use super::upstream_tokens::SealedUpstreamTokens;
 use crate::grants::service::TokenService;
+use crate::ids::GrantId;
 use crate::store::StoreError;
 use crate::store::audit::{Actor, AuditRecord};
 use crate::store::login::GrantRow;
@@ -22,7 +23,7 @@ pub struct Revocation {
 /// the vault (the grant's upstream tokens), the upstream and the clock.
 pub async fn revoke_grant(
     service: &TokenService,
-    grant_id: &str,
+    grant_id: &GrantId,
 ) -> Result<Option<Revocation>, StoreError> {
     Ok(revoke(service, grant_id)
         .await?
@@ -32,7 +33,7 @@ pub async fn revoke_grant(
 /// The revoked grant as it was, and the revocation.
 async fn revoke(
     service: &TokenService,
-    grant_id: &str,
+    grant_id: &GrantId,
 ) -> Result<Option<(GrantRow, Revocation)>, StoreError> {
     let revoked = service
         .store
@@ -55,7 +56,7 @@ async fn revoke(
 pub async fn revoke_grant_as(
     service: &TokenService,
     actor: Actor<'_>,
-    grant_id: &str,
+    grant_id: &GrantId,
     via: Option<&str>,
 ) -> Result<Option<(GrantRow, Revocation)>, StoreError> {
     let Some((grant, revocation)) = revoke(service, grant_id).await? else {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::TokenConfig;
+use crate::ids::UserId;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::Issuer;
 use crate::store::Store;
@@ -68,7 +69,7 @@ impl TokenService {
     pub(crate) fn issue(
         &self,
         client_ttl_secs: Option<i64>,
-        subject: &str,
+        subject: &UserId,
         audience: &str,
         family: &FamilyRow,
         scope: &str,
@@ -80,7 +81,7 @@ impl TokenService {
         let jti = opaque::random_base64url(16);
         let claims = AccessClaims {
             iss: self.issuer.as_str().to_owned(),
-            sub: subject.to_owned(),
+            sub: subject.to_string(),
             aud: audience.to_owned(),
             client_id: family.client_id.clone(),
             scope: scope.to_owned(),

@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use crate::clients::authenticate::AuthenticatedClient;
+use crate::ids::{FamilyId, GrantId};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 use crate::store::audit::{AuditRecord, actors};
@@ -30,7 +31,10 @@ pub enum RevocationTarget<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevocationDecision {
     /// Revoke the family (and deny-list its unexpired access tokens).
-    RevokeFamily { family_id: String, grant_id: String },
+    RevokeFamily {
+        family_id: FamilyId,
+        grant_id: GrantId,
+    },
     /// Deny-list the access token until it expires.
     DenyAccessToken { jti: String, expires_at: i64 },
     /// Answer as if revoked: unknown, already gone, or another client's.
@@ -167,8 +171,8 @@ mod tests {
 
     fn family(client_id: &str) -> FamilyRow {
         FamilyRow {
-            family_id: "fam_1".into(),
-            grant_id: "grt_1".into(),
+            family_id: "fam_1".parse().unwrap(),
+            grant_id: "grt_1".parse().unwrap(),
             client_id: client_id.into(),
             code_hash: None,
             auth_time: 1,
@@ -200,8 +204,8 @@ mod tests {
         let our_claims = claims("client_1");
         let their_claims = claims("client_2");
         let revoke_family = RevocationDecision::RevokeFamily {
-            family_id: "fam_1".into(),
-            grant_id: "grt_1".into(),
+            family_id: "fam_1".parse().unwrap(),
+            grant_id: "grt_1".parse().unwrap(),
         };
         let deny = RevocationDecision::DenyAccessToken {
             jti: "jti_1".into(),

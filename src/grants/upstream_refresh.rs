@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::upstream_tokens::SealedUpstreamTokens;
 use crate::clock::Clock;
+use crate::ids::GrantId;
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::GrantRow;
 use crate::store::{Store, StoreError};
@@ -78,7 +79,7 @@ impl UpstreamTokenKeeper {
     /// The grant's sealed tokens, opened.
     pub fn open(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         sealed: &str,
     ) -> Result<SealedUpstreamTokens, UpstreamTokenError> {
         SealedUpstreamTokens::open(&self.vault, sealed, grant_id)
@@ -89,7 +90,7 @@ impl UpstreamTokenKeeper {
     /// first when they expire within a minute.
     pub async fn usable(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         sealed: &str,
     ) -> Result<UpstreamAccess, UpstreamTokenError> {
         let tokens = self.open(grant_id, sealed)?;
@@ -106,7 +107,7 @@ impl UpstreamTokenKeeper {
     /// When another caller already refreshed since, its tokens are used.
     pub async fn replace_refused(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         refused: UpstreamAccess,
     ) -> Result<UpstreamAccess, UpstreamTokenError> {
         self.refresh(grant_id, &refused.sealed, refused.tokens)
@@ -116,7 +117,7 @@ impl UpstreamTokenKeeper {
     /// Refreshes under the grant's lease, or waits for whoever holds it.
     async fn refresh(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         observed: &str,
         tokens: SealedUpstreamTokens,
     ) -> Result<UpstreamAccess, UpstreamTokenError> {
@@ -154,7 +155,7 @@ impl UpstreamTokenKeeper {
 
     async fn refresh_with_lease(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         refresh_token: &str,
     ) -> Result<UpstreamAccess, UpstreamTokenError> {
         match self.upstream.refresh(refresh_token).await {

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::GrantId;
 use crate::upstream::UpstreamTokens;
 use crate::vault::{Vault, VaultError, context};
 
@@ -40,12 +41,12 @@ impl SealedUpstreamTokens {
     }
 
     /// Seals the tokens for the grant `grant_id`.
-    pub fn seal(&self, vault: &Vault, grant_id: &str) -> String {
+    pub fn seal(&self, vault: &Vault, grant_id: &GrantId) -> String {
         seal_plaintext(vault, &self.to_plaintext(), grant_id)
     }
 
     /// Opens what [`SealedUpstreamTokens::seal`] sealed for the grant `grant_id`.
-    pub fn open(vault: &Vault, sealed: &str, grant_id: &str) -> Result<Self, OpenError> {
+    pub fn open(vault: &Vault, sealed: &str, grant_id: &GrantId) -> Result<Self, OpenError> {
         let plain = vault.open_envelope(sealed, &context::grant_tokens(grant_id))?;
         serde_json::from_slice(&plain).map_err(|_| OpenError::Format)
     }
@@ -53,13 +54,17 @@ impl SealedUpstreamTokens {
 
 /// Seals an already serialised [`SealedUpstreamTokens`] for the grant `grant_id` (the login
 /// serialises once, before the grant id is known).
-pub fn seal_plaintext(vault: &Vault, plaintext: &[u8], grant_id: &str) -> String {
+pub fn seal_plaintext(vault: &Vault, plaintext: &[u8], grant_id: &GrantId) -> String {
     vault.seal_envelope(plaintext, &context::grant_tokens(grant_id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn grant(id: &str) -> GrantId {
+        id.parse().unwrap()
+    }
 
     fn vault() -> Vault {
         Vault::new(("1".into(), [7; 32]), None)
@@ -73,13 +78,13 @@ mod tests {
             refresh_token: Some("rt".into()),
             expires_at: Some(5),
         };
-        let sealed = tokens.seal(&vault, "grt_a");
-        let opened = SealedUpstreamTokens::open(&vault, &sealed, "grt_a").unwrap();
+        let sealed = tokens.seal(&vault, &grant("grt_a"));
+        let opened = SealedUpstreamTokens::open(&vault, &sealed, &grant("grt_a")).unwrap();
         assert_eq!(opened.access_token, "at");
         assert_eq!(opened.refresh_token.as_deref(), Some("rt"));
         assert_eq!(opened.expires_at, Some(5));
         assert!(matches!(
-            SealedUpstreamTokens::open(&vault, &sealed, "grt_b"),
+            SealedUpstreamTokens::open(&vault, &sealed, &grant("grt_b")),
             Err(OpenError::Vault(_))
         ));
     }
@@ -87,9 +92,9 @@ mod tests {
     #[test]
     fn a_sealed_value_of_another_shape_is_a_format_error() {
         let vault = vault();
-        let sealed = seal_plaintext(&vault, b"[1, 2]", "grt_a");
+        let sealed = seal_plaintext(&vault, b"[1, 2]", &grant("grt_a"));
         assert!(matches!(
-            SealedUpstreamTokens::open(&vault, &sealed, "grt_a"),
+            SealedUpstreamTokens::open(&vault, &sealed, &grant("grt_a")),
             Err(OpenError::Format)
         ));
     }

@@ -18,6 +18,7 @@ use super::registration::request_address;
 use super::session::{Account, AccountForm, AccountSession, SessionKind};
 use super::when::Moment;
 use crate::grants::connected::{AppIdentity, ConnectedApp, connected_apps};
+use crate::ids::GrantId;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::routes::{
     ACCOUNT_DISCONNECT_PATH, ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGN_OUT_PATH,
@@ -58,7 +59,7 @@ fn view_of(state: &AppState, app: ConnectedApp, now: i64) -> Value {
         .map(|rule| rule.name.clone())
         .unwrap_or_else(|| "A service no longer offered".to_owned());
     context! {
-        grant_id => app.grant_id,
+        grant_id => app.grant_id.as_str(),
         name => super::pages::without_invisible_controls(&app.name),
         identity,
         identity_host,
@@ -79,7 +80,7 @@ pub async fn account_page(
     Data(state): Data<&Arc<AppState>>,
 ) -> Response {
     let session = &signed_in.session;
-    let apps = match connected_apps(&state.store, &session.subject).await {
+    let apps = match connected_apps(&state.store, &session.user_id()).await {
         Ok(apps) => apps,
         Err(error) => {
             tracing::error!(%error, "could not list a user's connected apps");
@@ -162,14 +163,20 @@ async fn disconnect_one(
     session: &WebSession,
     grant_id: &str,
 ) -> Result<&'static str, crate::store::StoreError> {
-    match state.store.grant(grant_id).await? {
-        Some(grant) if grant.user_id == session.subject && grant.revoked_at.is_none() => Ok(
-            if revoke(state, request, session, &grant.grant_id, &grant.client_id).await? {
-                "one"
-            } else {
-                "gone"
-            },
-        ),
+    // No grant has an id that is not one.
+    let Ok(grant_id) = grant_id.parse::<GrantId>() else {
+        return Ok("gone");
+    };
+    match state.store.grant(&grant_id).await? {
+        Some(grant) if grant.user_id == *session.subject.as_str() && grant.revoked_at.is_none() => {
+            Ok(
+                if revoke(state, request, session, &grant.grant_id, &grant.client_id).await? {
+                    "one"
+                } else {
+                    "gone"
+                },
+            )
+        }
         _ => Ok("gone"),
     }
 }
@@ -180,7 +187,7 @@ async fn disconnect_all(
     request: &Request,
     session: &WebSession,
 ) -> Result<&'static str, crate::store::StoreError> {
-    let grants = state.store.grants_of_user(&session.subject).await?;
+    let grants = state.store.grants_of_user(&session.user_id()).await?;
     for grant in grants.iter().filter(|g| g.revoked_at.is_none()) {
         revoke(state, request, session, &grant.grant_id, &grant.client_id).await?;
     }
@@ -193,7 +200,7 @@ async fn revoke(
     state: &AppState,
     request: &Request,
     session: &WebSession,
-    grant_id: &str,
+    grant_id: &GrantId,
     client_id: &str,
 ) -> Result<bool, crate::store::StoreError> {
     let address = request_address(request, state.config.registration.trust_forwarded_for);

@@ -9,6 +9,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use super::AppState;
 use super::admin::AdminToken;
 use super::admin_response::{AdminFailure, AdminResult};
+use crate::ids::{GrantId, UserId};
 use crate::store::audit::Actor;
 use crate::store::login::{GrantRow, UserRow};
 
@@ -32,7 +33,7 @@ pub struct GrantList {
 
 #[derive(Debug, Object)]
 pub struct GrantRevocation {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     /// Whether the upstream confirmed revoking the user's upstream token. The grant is revoked
     /// here regardless.
     pub upstream_revoked: bool,
@@ -63,7 +64,7 @@ impl AdminUsersApi {
         users
             .map(|users| {
                 let next_cursor = (users.len() as u64 == limit)
-                    .then(|| users.last().map(|u| u.user_id.clone()))
+                    .then(|| users.last().map(|u| u.user_id.to_string()))
                     .flatten();
                 Json(UserPage { users, next_cursor })
             })
@@ -94,12 +95,13 @@ impl AdminUsersApi {
 
 impl AdminUsersApi {
     async fn grants_of(&self, user_id: &str) -> Result<Json<GrantList>, AdminFailure> {
-        if self.state.store.user(user_id).await?.is_none() {
-            return Err(AdminFailure::not_found(format!(
-                "no user has the id `{user_id}`"
-            )));
+        let not_found = || AdminFailure::not_found(format!("no user has the id `{user_id}`"));
+        // No user has an id that is not one.
+        let user_id: UserId = user_id.parse().map_err(|_| not_found())?;
+        if self.state.store.user(&user_id).await?.is_none() {
+            return Err(not_found());
         }
-        let grants = self.state.store.grants_of_user(user_id).await?;
+        let grants = self.state.store.grants_of_user(&user_id).await?;
         Ok(Json(GrantList { grants }))
     }
 
@@ -110,12 +112,14 @@ impl AdminUsersApi {
     ) -> Result<Json<GrantRevocation>, AdminFailure> {
         let not_found =
             || AdminFailure::not_found(format!("no live grant has the id `{grant_id}`"));
+        // No grant has an id that is not one.
+        let parsed: GrantId = grant_id.parse().map_err(|_| not_found())?;
         let (_, revocation) =
-            crate::grants::revoke_grant_as(&self.state.tokens, actor, grant_id, None)
+            crate::grants::revoke_grant_as(&self.state.tokens, actor, &parsed, None)
                 .await?
                 .ok_or_else(not_found)?;
         Ok(Json(GrantRevocation {
-            grant_id: grant_id.to_owned(),
+            grant_id: parsed,
             upstream_revoked: revocation.upstream_revoked,
         }))
     }

@@ -17,6 +17,7 @@ use super::authorize::{
 use super::registration::request_address;
 use crate::grants::upstream_login::{self, LoginRefusal};
 use crate::grants::upstream_tokens::{SealedUpstreamTokens, seal_plaintext};
+use crate::ids::{GrantId, UserId};
 use crate::monitoring::LoginFailure;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::routes::CALLBACK_PATH;
@@ -238,16 +239,7 @@ async fn issue_our_code(
             .client(&client_id)
             .source(address.as_deref())
     });
-    let (user_id, grant_id) = match record_login(
-        state,
-        row,
-        tokens,
-        code_row(state, row, &our_code, now),
-        audit,
-        now,
-    )
-    .await
-    {
+    let (user_id, grant_id) = match record_login(state, row, tokens, &our_code, audit, now).await {
         Ok(ids) => ids,
         Err(error) => {
             tracing::error!(%error, "could not record the login");
@@ -261,12 +253,21 @@ async fn issue_our_code(
     Ok(our_code)
 }
 
-fn code_row(state: &AppState, row: &RequestRow, code: &str, now: i64) -> CodeRow {
+/// The code's row, bound to the user and grant a first login creates; the store binds it to
+/// the existing ones when the user or the grant already exists (`Store::complete_login`).
+fn code_row(
+    state: &AppState,
+    row: &RequestRow,
+    code: &str,
+    ids: (&UserId, &GrantId),
+    now: i64,
+) -> CodeRow {
+    let (user_id, grant_id) = ids;
     CodeRow {
         code_hash: opaque::hash(code),
-        grant_id: String::new(),
+        grant_id: grant_id.clone(),
         client_id: row.client_id.clone(),
-        user_id: String::new(),
+        user_id: user_id.clone(),
         redirect_uri: row.redirect_uri.clone(),
         code_challenge: row.code_challenge.clone(),
         resource: row.resource.clone(),
@@ -283,17 +284,20 @@ async fn record_login(
     state: &AppState,
     row: &RequestRow,
     tokens: &UpstreamTokens,
-    code: CodeRow,
+    our_code: &str,
     audit: LoginAudit,
     now: i64,
-) -> Result<(String, String), crate::store::StoreError> {
+) -> Result<(UserId, GrantId), crate::store::StoreError> {
     let plaintext = SealedUpstreamTokens::from_upstream(tokens).to_plaintext();
+    let new_user_id = UserId::generate();
+    let new_grant_id = GrantId::generate();
+    let code = code_row(state, row, our_code, (&new_user_id, &new_grant_id), now);
     let login = CompletedLogin {
         provider: state.upstream.name().to_owned(),
         subject: tokens.subject.clone(),
         display_name: tokens.display_name.clone(),
-        new_user_id: format!("usr_{}", opaque::random_base64url(16)),
-        new_grant_id: format!("grt_{}", opaque::random_base64url(16)),
+        new_user_id,
+        new_grant_id,
         client_id: row.client_id.clone(),
         resource: row.resource.clone(),
         scope: row.scope.clone(),

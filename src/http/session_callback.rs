@@ -10,12 +10,12 @@ use super::AppState;
 use super::authorize::error_page;
 use super::callback::{exchange_upstream_code, upstream_code};
 use super::session::{audit_console, signed_in_response};
+use crate::ids::UserId;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::routes::{ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, CONSOLE_PATH, CONSOLE_SIGN_IN_PATH};
 use crate::sessions::Purpose;
 use crate::store::StoreError;
 use crate::telemetry::untrusted;
-use crate::tokens::opaque;
 use crate::vault::context;
 
 /// A consumed web sign-in.
@@ -143,7 +143,7 @@ async fn admit_user(
     display_name: Option<&str>,
     label: &str,
 ) -> Response {
-    let new_user_id = format!("usr_{}", opaque::random_base64url(16));
+    let new_user_id = UserId::generate();
     let user_id = match state
         .store
         .user_for_upstream_identity(
@@ -165,7 +165,7 @@ async fn admit_user(
         }
     };
     let home = state.issuer.endpoint(ACCOUNT_PATH);
-    signed_in_response(state, Purpose::Account, &user_id, label, &home).await
+    signed_in_response(state, Purpose::Account, user_id.as_str(), label, &home).await
 }
 
 fn capitalised(text: &str) -> String {

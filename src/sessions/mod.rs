@@ -15,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::ids::UserId;
 use crate::store::web_sessions::{WebSessionRow, WebSignInRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
@@ -85,6 +86,11 @@ impl WebSession {
     /// The token every form of this session carries as `csrf`.
     pub fn csrf_token(&self) -> &str {
         &self.csrf
+    }
+
+    /// An account session's user: the id the session row holds, taken as stored.
+    pub fn user_id(&self) -> UserId {
+        UserId::from_stored(self.subject.clone())
     }
 
     /// Who acts, for the audit trail: `operator:<subject>` or `user:<subject>`.

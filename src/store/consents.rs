@@ -12,6 +12,7 @@ use sea_orm::sea_query::Query;
 
 use super::writer::Step;
 use super::{Store, StoreError};
+use crate::ids::UserId;
 
 pub mod remembered_consent {
     use sea_orm::entity::prelude::*;
@@ -34,7 +35,7 @@ pub mod remembered_consent {
         /// cover another registration of the same software (`oauth::consent`).
         pub software_id: Option<String>,
         /// Null until the login completes; such a row covers nothing.
-        pub user_id: Option<String>,
+        pub user_id: Option<crate::ids::UserId>,
         pub created_at: i64,
         pub expires_at: i64,
     }
@@ -50,7 +51,7 @@ pub type RememberedConsentRow = remembered_consent::Model;
 use remembered_consent::{Column, Entity};
 
 /// Sets whose approval `request_hash`'s was, when it was remembered and has no user yet.
-pub(super) fn consent_user(request_hash: &str, user_id: &str) -> sea_orm::UpdateMany<Entity> {
+pub(super) fn consent_user(request_hash: &str, user_id: &UserId) -> sea_orm::UpdateMany<Entity> {
     Entity::update_many()
         .col_expr(Column::UserId, Expr::value(user_id))
         .filter(Column::RequestHash.eq(request_hash))
@@ -114,7 +115,7 @@ impl Store {
     /// Forgets a user's approvals of a client for a resource (its grant was revoked).
     pub async fn forget_consents(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client_id: &str,
         resource: &str,
     ) -> Result<u64, StoreError> {

@@ -13,6 +13,7 @@ use sea_orm::{Condition, DatabaseTransaction, QueryOrder, QuerySelect};
 use super::StoreError;
 use super::clients::{ClientKind, client, registration_token};
 use super::login::grant;
+use crate::ids::UserId;
 
 /// Deletes, within `txn`, one dynamic client to make room (see the module); its slot of the
 /// counter passes to the caller. `None` when no client may go.
@@ -93,7 +94,7 @@ async fn evict_first(
 pub(super) async fn mark_superseded_by(
     txn: &DatabaseTransaction,
     client_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
 ) -> Result<(), StoreError> {
     client::Entity::update_many()

@@ -5,6 +5,8 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{Condition, QueryOrder, QuerySelect};
 
+use crate::ids::{GrantId, UserId};
+
 use super::login::{GrantRow, UserRow, grant, user};
 use super::{Store, StoreError};
 
@@ -13,9 +15,9 @@ impl Store {
     /// walk through all of them that holds one page in memory): (grant id, sealed tokens).
     pub async fn sealed_grant_tokens_after(
         &self,
-        after: Option<&str>,
+        after: Option<&GrantId>,
         limit: u64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(GrantId, String)>, StoreError> {
         let mut query = grant::Entity::find()
             .select_only()
             .column(grant::Column::GrantId)
@@ -35,7 +37,7 @@ impl Store {
     /// Replaces a grant's sealed tokens if they are still `old` (a concurrent refresh wins).
     pub async fn replace_sealed_grant_tokens(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         old: &str,
         new: String,
     ) -> Result<bool, StoreError> {
@@ -51,7 +53,7 @@ impl Store {
     /// The live grant of a user for a client and resource.
     pub async fn live_grant_for(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client_id: &str,
         resource: &str,
     ) -> Result<Option<GrantRow>, StoreError> {
@@ -69,7 +71,7 @@ impl Store {
     /// update: exactly one caller wins, on any instance.
     pub async fn claim_refresh_lease(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         observed: &str,
         until: i64,
         now: i64,
@@ -92,7 +94,7 @@ impl Store {
     /// Stores refreshed upstream tokens and releases the lease.
     pub async fn store_refreshed_upstream(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         sealed: String,
         expires_at: Option<i64>,
         now: i64,
@@ -113,7 +115,7 @@ impl Store {
     }
 
     /// Gives up a refresh lease (the upstream was unreachable; another caller may try).
-    pub async fn release_refresh_lease(&self, grant_id: &str) -> Result<(), StoreError> {
+    pub async fn release_refresh_lease(&self, grant_id: &GrantId) -> Result<(), StoreError> {
         grant::Entity::update_many()
             .col_expr(
                 grant::Column::RefreshLeaseUntil,
@@ -125,8 +127,8 @@ impl Store {
         Ok(())
     }
 
-    pub async fn user(&self, user_id: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(user::Entity::find_by_id(user_id.to_owned())
+    pub async fn user(&self, user_id: &UserId) -> Result<Option<UserRow>, StoreError> {
+        Ok(user::Entity::find_by_id(user_id.clone())
             .one(self.conn())
             .await?)
     }
@@ -146,7 +148,7 @@ impl Store {
         Ok(query.all(self.conn()).await?)
     }
 
-    pub async fn grants_of_user(&self, user_id: &str) -> Result<Vec<GrantRow>, StoreError> {
+    pub async fn grants_of_user(&self, user_id: &UserId) -> Result<Vec<GrantRow>, StoreError> {
         Ok(grant::Entity::find()
             .filter(grant::Column::UserId.eq(user_id))
             .order_by_asc(grant::Column::CreatedAt)
@@ -169,15 +171,15 @@ impl Store {
             .await?)
     }
 
-    pub async fn grant(&self, grant_id: &str) -> Result<Option<GrantRow>, StoreError> {
-        Ok(grant::Entity::find_by_id(grant_id.to_owned())
+    pub async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRow>, StoreError> {
+        Ok(grant::Entity::find_by_id(grant_id.clone())
             .one(self.conn())
             .await?)
     }
 
     /// When a token of the grant was last issued by a refresh or a code (its newest refresh
     /// token); `None` when it has none. Its families and their tokens are found by index.
-    pub async fn grant_last_token_at(&self, grant_id: &str) -> Result<Option<i64>, StoreError> {
+    pub async fn grant_last_token_at(&self, grant_id: &GrantId) -> Result<Option<i64>, StoreError> {
         use super::tokens::{family, refresh};
         let families: Vec<String> = family::Entity::find()
             .select_only()

@@ -7,6 +7,8 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Alias, JoinType, Query};
 use sea_orm::{ConnectionTrait, QueryResult};
 
+use crate::ids::{GrantId, UserId};
+
 use super::clients::client;
 use super::login::grant;
 use super::tokens::denylist;
@@ -15,7 +17,7 @@ use super::{Store, StoreError};
 /// A live grant as the gateway needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveGrant {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     /// The sealed upstream tokens; `None` once they were dropped.
     pub upstream_tokens: Option<String>,
 }
@@ -25,7 +27,7 @@ impl Store {
     /// and the access token `jti` is not deny-listed.
     pub async fn live_grant_for_token(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client_id: &str,
         resource: &str,
         jti: &str,

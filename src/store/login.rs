@@ -8,6 +8,8 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
+use crate::ids::{GrantId, UserId};
+
 use super::writer::Step;
 use super::{Store, StoreError};
 
@@ -22,7 +24,7 @@ pub mod user {
     #[oai(rename = "AdminUser")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub user_id: String,
+        pub user_id: crate::ids::UserId,
         /// `ownerrez`, `oauth2` or `dev`.
         pub provider: String,
         /// The upstream's id of the user (OwnerRez: `user_id`).
@@ -93,10 +95,10 @@ pub mod grant {
     #[oai(rename = "AdminGrant")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub grant_id: String,
+        pub grant_id: crate::ids::GrantId,
         /// The user's id; the listing is per user already.
         #[oai(skip)]
-        pub user_id: String,
+        pub user_id: crate::ids::UserId,
         pub client_id: String,
         pub resource: String,
         pub scope: String,
@@ -128,9 +130,9 @@ pub mod code {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub code_hash: String,
-        pub grant_id: String,
+        pub grant_id: crate::ids::GrantId,
         pub client_id: String,
-        pub user_id: String,
+        pub user_id: crate::ids::UserId,
         pub redirect_uri: String,
         pub code_challenge: String,
         pub resource: String,
@@ -171,7 +173,7 @@ pub(super) fn drop_upstream_tokens() -> sea_orm::UpdateMany<grant::Entity> {
 pub use request::RequestStatus;
 
 /// Seals a login's upstream tokens for the grant id it is given.
-pub type SealTokens = std::sync::Arc<dyn Fn(&str) -> String + Send + Sync>;
+pub type SealTokens = std::sync::Arc<dyn Fn(&GrantId) -> String + Send + Sync>;
 
 /// Everything a completed login writes, in one transaction.
 #[derive(Clone)]
@@ -179,8 +181,8 @@ pub struct CompletedLogin {
     pub provider: String,
     pub subject: String,
     pub display_name: Option<String>,
-    pub new_user_id: String,
-    pub new_grant_id: String,
+    pub new_user_id: UserId,
+    pub new_grant_id: GrantId,
     pub client_id: String,
     pub resource: String,
     pub scope: String,
@@ -194,7 +196,8 @@ pub struct CompletedLogin {
 }
 
 /// Makes a login's audit entry from its user id and grant id.
-pub type LoginAudit = std::sync::Arc<dyn Fn(&str, &str) -> super::audit::AuditRecord + Send + Sync>;
+pub type LoginAudit =
+    std::sync::Arc<dyn Fn(&UserId, &GrantId) -> super::audit::AuditRecord + Send + Sync>;
 
 impl Store {
     pub async fn insert_authorization_request(&self, row: RequestRow) -> Result<(), StoreError> {
@@ -324,7 +327,7 @@ impl Store {
         &self,
         login: CompletedLogin,
         seal_tokens: SealTokens,
-    ) -> Result<(String, String), StoreError> {
+    ) -> Result<(UserId, GrantId), StoreError> {
         super::retry_when_raced(|| self.complete_login_once(login.clone(), seal_tokens.clone()))
             .await
     }
@@ -333,7 +336,7 @@ impl Store {
         &self,
         login: CompletedLogin,
         seal_tokens: SealTokens,
-    ) -> Result<(String, String), StoreError> {
+    ) -> Result<(UserId, GrantId), StoreError> {
         self.write(move |txn| {
             Box::pin(async move {
                 let now = login.now;
@@ -394,7 +397,7 @@ async fn record_client_use(
 async fn find_or_create_user(
     txn: &DatabaseTransaction,
     login: &CompletedLogin,
-) -> Result<String, StoreError> {
+) -> Result<UserId, StoreError> {
     let now = login.now;
     let existing_user = user::Entity::find()
         .filter(user::Column::Provider.eq(login.provider.as_str()))
@@ -420,7 +423,7 @@ async fn find_or_create_user(
             Expr::value(login.display_name.clone().or(existing.display_name)),
         )
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::UserId.eq(existing.user_id.as_str()))
+        .filter(user::Column::UserId.eq(&existing.user_id))
         .exec(txn)
         .await?;
     Ok(existing.user_id)
@@ -431,9 +434,9 @@ async fn find_or_create_user(
 async fn carry_on_or_start_grant(
     txn: &DatabaseTransaction,
     login: &CompletedLogin,
-    user_id: &str,
-    seal_tokens: &(dyn Fn(&str) -> String + Send + Sync),
-) -> Result<String, StoreError> {
+    user_id: &UserId,
+    seal_tokens: &(dyn Fn(&GrantId) -> String + Send + Sync),
+) -> Result<GrantId, StoreError> {
     let now = login.now;
     // Only a live grant is carried on: a revoked one stays revoked with everything issued
     // under it, and this login starts a new grant.
@@ -458,7 +461,7 @@ async fn carry_on_or_start_grant(
                     Expr::value(login.upstream_expires_at),
                 )
                 .col_expr(grant::Column::UpdatedAt, Expr::value(now))
-                .filter(grant::Column::GrantId.eq(grant_id.as_str()))
+                .filter(grant::Column::GrantId.eq(&grant_id))
                 .filter(grant::Column::RevokedAt.is_null())
                 .exec(txn)
                 .await?;
@@ -466,7 +469,7 @@ async fn carry_on_or_start_grant(
         None => {
             grant::ActiveModel {
                 grant_id: Set(grant_id.clone()),
-                user_id: Set(user_id.to_owned()),
+                user_id: Set(user_id.clone()),
                 client_id: Set(login.client_id.clone()),
                 resource: Set(login.resource.clone()),
                 scope: Set(login.scope.clone()),

@@ -15,6 +15,8 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{OnConflict, Query, SelectStatement};
 use sea_orm::{ActiveValue::Set, Condition, DatabaseTransaction};
 
+use crate::ids::{FamilyId, GrantId};
+
 use super::clients::client;
 use super::consents::remembered_consent;
 use super::login::{GrantRow, code, drop_upstream_tokens, grant, user};
@@ -67,7 +69,7 @@ impl Store {
 
     pub async fn revoke_grant(
         &self,
-        grant_id: &str,
+        grant_id: &GrantId,
         now: i64,
     ) -> Result<Vec<GrantRow>, StoreError> {
         self.revoke_grants(
@@ -92,7 +94,7 @@ impl Store {
 
     /// Revokes a family: its refresh tokens stop working and the access tokens issued with
     /// them (still unexpired) are deny-listed.
-    pub async fn revoke_family(&self, family_id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn revoke_family(&self, family_id: &FamilyId, now: i64) -> Result<(), StoreError> {
         self.revoke_families(
             Condition::all().add(family::Column::FamilyId.eq(family_id)),
             now,

@@ -8,6 +8,8 @@ use sea_orm::Condition;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Query, SelectStatement};
 
+use crate::ids::FamilyId;
+
 use super::login::{code, grant};
 use super::writer::Step;
 use super::{Store, StoreError};
@@ -19,8 +21,8 @@ pub mod family {
     #[sea_orm(table_name = "refresh_families")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub family_id: String,
-        pub grant_id: String,
+        pub family_id: crate::ids::FamilyId,
+        pub grant_id: crate::ids::GrantId,
         pub client_id: String,
         pub code_hash: Option<String>,
         pub auth_time: i64,
@@ -46,7 +48,7 @@ pub mod refresh {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub token_hash: String,
-        pub family_id: String,
+        pub family_id: crate::ids::FamilyId,
         pub scope: String,
         pub access_jti: String,
         pub access_expires_at: i64,
@@ -117,7 +119,7 @@ impl Store {
                 let live_grant = Query::select()
                     .column(grant::Column::GrantId)
                     .from(grant::Entity)
-                    .and_where(grant::Column::GrantId.eq(family.grant_id.as_str()))
+                    .and_where(grant::Column::GrantId.eq(&family.grant_id))
                     .and_where(grant::Column::RevokedAt.is_null())
                     .to_owned();
                 let spent = code::Entity::update_many()
@@ -149,8 +151,8 @@ impl Store {
             .await?)
     }
 
-    pub async fn family(&self, family_id: &str) -> Result<Option<FamilyRow>, StoreError> {
-        Ok(family::Entity::find_by_id(family_id.to_owned())
+    pub async fn family(&self, family_id: &FamilyId) -> Result<Option<FamilyRow>, StoreError> {
+        Ok(family::Entity::find_by_id(family_id.clone())
             .one(self.conn())
             .await?)
     }
@@ -177,7 +179,7 @@ impl Store {
                         family::Column::AbsoluteExpiresAt,
                         Expr::col(family::Column::AbsoluteExpiresAt).into(),
                     )
-                    .filter(family::Column::FamilyId.eq(successor.family_id.as_str()))
+                    .filter(family::Column::FamilyId.eq(&successor.family_id))
                     .filter(family::Column::RevokedAt.is_null())
                     .filter(family::Column::AbsoluteExpiresAt.gt(now))
                     .exec(txn)
@@ -189,7 +191,7 @@ impl Store {
                     .col_expr(refresh::Column::RotatedAt, Expr::value(now))
                     .col_expr(refresh::Column::Successor, Expr::value(sealed_response))
                     .filter(refresh::Column::TokenHash.eq(token_hash))
-                    .filter(refresh::Column::FamilyId.eq(successor.family_id.as_str()))
+                    .filter(refresh::Column::FamilyId.eq(&successor.family_id))
                     .filter(refresh::Column::RotatedAt.is_null())
                     .filter(refresh::Column::IdleExpiresAt.gt(now))
                     .exec(txn)

@@ -7,6 +7,7 @@ use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, TransactionTrait};
 
 use super::login::user;
 use super::{Store, StoreError};
+use crate::ids::UserId;
 
 pub mod session {
     use sea_orm::entity::prelude::*;
@@ -184,9 +185,9 @@ impl Store {
         provider: &str,
         subject: &str,
         display_name: Option<&str>,
-        new_user_id: &str,
+        new_user_id: &UserId,
         now: i64,
-    ) -> Result<String, StoreError> {
+    ) -> Result<UserId, StoreError> {
         super::retry_when_raced(|| async {
             let existing = user::Entity::find()
                 .filter(user::Column::Provider.eq(provider))
@@ -197,7 +198,7 @@ impl Store {
                 return Ok(existing.user_id);
             }
             user::ActiveModel {
-                user_id: Set(new_user_id.to_owned()),
+                user_id: Set(new_user_id.clone()),
                 provider: Set(provider.to_owned()),
                 upstream_subject: Set(subject.to_owned()),
                 display_name: Set(display_name.map(str::to_owned)),
@@ -206,7 +207,7 @@ impl Store {
             }
             .insert(self.conn())
             .await?;
-            Ok(new_user_id.to_owned())
+            Ok(new_user_id.clone())
         })
         .await
     }

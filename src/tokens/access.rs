@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::UserId;
+
 /// The `typ` header of an RFC 9068 access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
@@ -18,4 +20,12 @@ pub struct AccessClaims {
     pub exp: i64,
     pub jti: String,
     pub auth_time: i64,
+}
+
+impl AccessClaims {
+    /// The user the token was issued to. Its signature is ours and `sub` is a user id we
+    /// stored, so it is taken as stored, not re-checked.
+    pub fn user_id(&self) -> UserId {
+        UserId::from_stored(self.sub.clone())
+    }
 }

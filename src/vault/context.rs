@@ -4,8 +4,10 @@
 //! or column does not open. The strings are part of the data at rest: changing one makes every
 //! value sealed under the old spelling unreadable, so they are pinned by a test below.
 
+use crate::ids::GrantId;
+
 /// A grant's upstream tokens (an envelope, see [`super::Vault::seal_envelope`]).
-pub fn grant_tokens(grant_id: &str) -> String {
+pub fn grant_tokens(grant_id: &GrantId) -> String {
     format!("grant:{grant_id}")
 }
 
@@ -36,7 +38,10 @@ mod tests {
 
     #[test]
     fn the_stored_spellings_do_not_change() {
-        assert_eq!(grant_tokens("grt_1"), "grant:grt_1");
+        assert_eq!(
+            grant_tokens(&GrantId::from_stored("grt_1".into())),
+            "grant:grt_1"
+        );
         assert_eq!(upstream_pkce("ab"), "upstream_pkce:ab");
         assert_eq!(rotation_response("cd"), "refresh_successor:cd");
         assert_eq!(signing_key("k1"), "signing_key:k1");

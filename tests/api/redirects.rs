@@ -116,30 +116,33 @@ async fn an_out_of_range_loopback_port_is_refused_not_a_crash() {
     assert_eq!(ok.status(), 200, "the highest port is a port");
 }
 
+/// `sql` with `?` placeholders, for either engine.
+fn statement(backend: sea_orm::DatabaseBackend, sql: &str, values: Vec<SqlValue>) -> Statement {
+    let sql = if backend == sea_orm::DatabaseBackend::Postgres {
+        let mut n = 0;
+        sql.chars()
+            .map(|c| {
+                if c == '?' {
+                    n += 1;
+                    format!("${n}")
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// Writes a dynamic client straight into the database, as an older version could have stored
 /// it, with a registration access token; returns the token.
 async fn insert_old_client(app: &TestApp, client_id: &str, metadata: &Value) -> String {
     let db = Database::connect(&app.db.url).await.unwrap();
     let backend = db.get_database_backend();
     let now = app.clock_now();
-    let insert = |sql: &str, values: Vec<SqlValue>| {
-        let sql = if backend == sea_orm::DatabaseBackend::Postgres {
-            let mut n = 0;
-            sql.chars()
-                .map(|c| {
-                    if c == '?' {
-                        n += 1;
-                        format!("${n}")
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        } else {
-            sql.to_owned()
-        };
-        Statement::from_sql_and_values(backend, sql, values)
-    };
+    let insert = |sql: &str, values: Vec<SqlValue>| statement(backend, sql, values);
     db.execute(insert(
         "INSERT INTO clients (client_id, kind, client_name, metadata, token_endpoint_auth_method, created_at, updated_at, disabled) VALUES (?, 'dynamic', ?, ?, 'none', ?, ?, ?)",
         vec![
@@ -235,6 +238,78 @@ async fn a_stored_client_that_fails_todays_rules_still_answers() {
     assert_eq!(read["client_id"], client_id);
     assert_eq!(read["software_id"], "kept");
     assert_eq!(read["redirect_uris"].as_array().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn a_stored_user_and_grant_with_ids_and_scope_todays_rules_refuse_still_answer() {
+    let app = spawn_app().await;
+    let client_id = "client_of_an_old_grant";
+    insert_old_client(
+        &app,
+        client_id,
+        &json!({"client_name": "Old", "redirect_uris": []}),
+    )
+    .await;
+    // Ids no parse accepts (blank, a space, non-ASCII) and an empty scope: loaded as stored.
+    let (user_id, grant_id) = ("usr_old", "grt old é");
+    let db = Database::connect(&app.db.url).await.unwrap();
+    let backend = db.get_database_backend();
+    let now = app.clock_now();
+    db.execute(statement(
+        backend,
+        "INSERT INTO users (user_id, provider, upstream_subject, display_name, created_at, updated_at) VALUES (?, 'dev', 'old-subject', NULL, ?, ?)",
+        vec![user_id.into(), now.into(), now.into()],
+    ))
+    .await
+    .unwrap();
+    db.execute(statement(
+        backend,
+        "INSERT INTO grants (grant_id, user_id, client_id, resource, scope, upstream_tokens, created_at, updated_at) VALUES (?, ?, ?, '', '', NULL, ?, ?)",
+        vec![grant_id.into(), user_id.into(), client_id.into(), now.into(), now.into()],
+    ))
+    .await
+    .unwrap();
+    db.execute(statement(
+        backend,
+        "INSERT INTO users (user_id, provider, upstream_subject, display_name, created_at, updated_at) VALUES ('', 'dev', 'blank-subject', NULL, ?, ?)",
+        vec![now.into(), now.into()],
+    ))
+    .await
+    .unwrap();
+    db.close().await.ok();
+
+    let users = app
+        .admin(Method::GET, "/admin/v1/users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200);
+    let users: Value = users.json().await.unwrap();
+    let ids: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"") && ids.contains(&user_id), "{ids:?}");
+
+    let grants = app
+        .admin(Method::GET, &format!("/admin/v1/users/{user_id}/grants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grants.status(), 200);
+    let grants: Value = grants.json().await.unwrap();
+    assert_eq!(grants["grants"][0]["grant_id"], grant_id, "as stored");
+    assert_eq!(grants["grants"][0]["scope"], "", "as stored");
+
+    // The client's page in the admin API reads its grants too.
+    let client = app
+        .admin(Method::GET, &format!("/admin/v1/clients/{client_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(client.status(), 200);
 }
 
 #[tokio::test]

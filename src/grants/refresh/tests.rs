@@ -9,7 +9,7 @@ const RESOURCE: &str = "https://mcp.example/mcp";
 fn token() -> RefreshRow {
     RefreshRow {
         token_hash: "h1".into(),
-        family_id: "fam_1".into(),
+        family_id: "fam_1".parse().unwrap(),
         scope: "mcp mcp:write".into(),
         access_jti: "jti_1".into(),
         access_expires_at: NOW + 3000,
@@ -30,8 +30,8 @@ fn rotated(ago: i64, successor: bool) -> RefreshRow {
 
 fn family() -> FamilyRow {
     FamilyRow {
-        family_id: "fam_1".into(),
-        grant_id: "grt_1".into(),
+        family_id: "fam_1".parse().unwrap(),
+        grant_id: "grt_1".parse().unwrap(),
         client_id: "client_1".into(),
         code_hash: Some("c".into()),
         auth_time: NOW - 600,
@@ -44,8 +44,8 @@ fn family() -> FamilyRow {
 
 fn grant() -> GrantRow {
     GrantRow {
-        grant_id: "grt_1".into(),
-        user_id: "usr_1".into(),
+        grant_id: "grt_1".parse().unwrap(),
+        user_id: "usr_1".parse().unwrap(),
         client_id: "client_1".into(),
         resource: RESOURCE.into(),
         scope: "mcp mcp:write".into(),

@@ -176,8 +176,8 @@ pub async fn client_page(
     let grants_capped = grants.len() as u64 == PAGE_SIZE;
     let grants = grants.iter().map(|g| {
         context! {
-            user_href => link(state, CONSOLE_USER_PATH, "id", &g.user_id),
-            user_id => &g.user_id,
+            user_href => link(state, CONSOLE_USER_PATH, "id", g.user_id.as_str()),
+            user_id => g.user_id.as_str(),
             resource => &g.resource,
             scope => &g.scope,
             created => moment(Some(g.created_at), now),

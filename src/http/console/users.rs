@@ -14,6 +14,7 @@ use super::{
     console_page, failure_page, moment, not_found_page, optional_value, query_of, required_value,
     see_other,
 };
+use crate::ids::{GrantId, UserId};
 use crate::routes::{
     CONSOLE_CLIENT_PATH, CONSOLE_GRANT_REVOKE_PATH, CONSOLE_USER_PATH, CONSOLE_USERS_PATH,
 };
@@ -38,11 +39,11 @@ pub async fn users_page(
     let next_href = (users.len() as u64 == PAGE_SIZE)
         .then(|| users.last())
         .flatten()
-        .map(|last| link(state, CONSOLE_USERS_PATH, "after", &last.user_id));
+        .map(|last| link(state, CONSOLE_USERS_PATH, "after", last.user_id.as_str()));
     let users = users.iter().map(|u| {
         context! {
-            href => link(state, CONSOLE_USER_PATH, "id", &u.user_id),
-            user_id => &u.user_id,
+            href => link(state, CONSOLE_USER_PATH, "id", u.user_id.as_str()),
+            user_id => u.user_id.as_str(),
             upstream_subject => &u.upstream_subject,
             provider => &u.provider,
             name => u.display_name.as_deref().map(super::super::pages::without_invisible_controls),
@@ -77,12 +78,16 @@ pub async fn user_page(
         (Ok(id), Ok(done)) => (id, done),
         (Err(bad), _) | (_, Err(bad)) => return bad.page(),
     };
-    let user = match state.store.user(user_id).await {
+    // No user has an id that is not one.
+    let Ok(user_id) = user_id.parse::<UserId>() else {
+        return not_found_page("user");
+    };
+    let user = match state.store.user(&user_id).await {
         Ok(Some(user)) => user,
         Ok(None) => return not_found_page("user"),
         Err(error) => return failure_page(error, "could not read a user"),
     };
-    let mut grants = match state.store.grants_of_user(user_id).await {
+    let mut grants = match state.store.grants_of_user(&user_id).await {
         Ok(grants) => grants,
         Err(error) => return failure_page(error, "could not list a user's grants"),
     };
@@ -99,7 +104,7 @@ pub async fn user_page(
             Err(error) => return failure_page(error, "could not read a client"),
         };
         views.push(context! {
-            grant_id => &g.grant_id,
+            grant_id => g.grant_id.as_str(),
             client_id => &g.client_id,
             client_name => client_name.as_deref().map(super::super::pages::without_invisible_controls),
             client_href => link(state, CONSOLE_CLIENT_PATH, "id", &g.client_id),
@@ -111,7 +116,7 @@ pub async fn user_page(
         });
     }
     let fields = context! {
-        user_id => user.user_id,
+        user_id => user.user_id.as_str(),
         upstream_subject => user.upstream_subject,
         provider => user.provider,
         name => user.display_name.as_deref().map(super::super::pages::without_invisible_controls),
@@ -143,7 +148,11 @@ pub async fn revoke_grant(
         Ok(grant) => grant,
         Err(bad) => return bad.page(),
     };
-    let grant = match state.store.grant(grant_id).await {
+    // No grant has an id that is not one.
+    let Ok(parsed_grant_id) = grant_id.parse::<GrantId>() else {
+        return not_found_page("grant");
+    };
+    let grant = match state.store.grant(&parsed_grant_id).await {
         Ok(Some(grant)) => grant,
         Ok(None) => return not_found_page("grant"),
         Err(error) => return failure_page(error, "could not read a grant"),
@@ -158,21 +167,25 @@ pub async fn revoke_grant(
                 action: CONSOLE_GRANT_REVOKE_PATH,
                 hidden: &[("grant", grant_id)],
                 button: "Yes, revoke grant",
-                cancel: link(state, CONSOLE_USER_PATH, "id", &grant.user_id),
+                cancel: link(state, CONSOLE_USER_PATH, "id", grant.user_id.as_str()),
             },
         );
     }
     let operator = Operator::of(state, request, &form.session);
-    let revoked =
-        crate::grants::revoke_grant_as(&state.tokens, operator.actor(), grant_id, Some("console"))
-            .await;
+    let revoked = crate::grants::revoke_grant_as(
+        &state.tokens,
+        operator.actor(),
+        &parsed_grant_id,
+        Some("console"),
+    )
+    .await;
     match revoked {
         Ok(found) => {
             let done = if found.is_some() { "revoked" } else { "gone" };
             see_other(
                 state,
                 CONSOLE_USER_PATH,
-                &[("id", &grant.user_id), ("done", done)],
+                &[("id", grant.user_id.as_str()), ("done", done)],
             )
         }
         Err(error) => failure_page(error, "could not revoke a grant"),

@@ -29,9 +29,9 @@ async fn login(store: &Store, i: usize) -> String {
     let code_hash = format!("code_{i}");
     let code = CodeRow {
         code_hash: code_hash.clone(),
-        grant_id: String::new(),
+        grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: "client_1".into(),
-        user_id: String::new(),
+        user_id: format!("usr_{i}").parse().unwrap(),
         redirect_uri: "https://host.example/cb".into(),
         code_challenge: "c".into(),
         resource: "https://mcp.example/mcp".into(),
@@ -46,8 +46,8 @@ async fn login(store: &Store, i: usize) -> String {
         provider: "dev".into(),
         subject: format!("subject_{i}"),
         display_name: None,
-        new_user_id: format!("usr_{i}"),
-        new_grant_id: format!("grt_{i}"),
+        new_user_id: format!("usr_{i}").parse().unwrap(),
+        new_grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: "client_1".into(),
         resource: "https://mcp.example/mcp".into(),
         scope: "mcp".into(),
@@ -74,8 +74,8 @@ async fn login(store: &Store, i: usize) -> String {
 /// Redeems login `i`'s code as the token endpoint does: the family and its first token.
 async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
     let family = FamilyRow {
-        family_id: format!("fam_{i}"),
-        grant_id: format!("grt_{i}"),
+        family_id: format!("fam_{i}").parse().unwrap(),
+        grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: "client_1".into(),
         code_hash: Some(format!("code_{i}")),
         auth_time: NOW,
