@@ -134,9 +134,11 @@ impl Gateway {
             0,
         )
         .map_err(|error| AuthError::Refused(Refusal::InvalidToken(describe(&error))))?;
-        let kid = key_id(token).ok_or(AuthError::Refused(Refusal::InvalidToken(describe(
-            &VerifyError::Malformed,
-        ))))?;
+        // Cannot fail: a token that verified has a header naming its key.
+        let Some(kid) = key_id(token) else {
+            let malformed = describe(&VerifyError::Malformed);
+            return Err(AuthError::Refused(Refusal::InvalidToken(malformed)));
+        };
         let verified = Arc::new(VerifiedToken { claims, kid });
         self.verified.insert(digest, verified.clone(), now);
         Ok(verified)
