@@ -2,11 +2,14 @@
 //! live in one query. The token never leaves this module's caller: it is not forwarded, logged
 //! or echoed.
 
+use std::sync::Arc;
+
 use poem::http::{HeaderMap, header};
 
 use super::Gateway;
 use super::resource::GatewayResource;
 use super::respond::Refusal;
+use super::verified::{VerifiedToken, key_id, token_digest};
 use crate::ids::GrantId;
 use crate::oauth::scope::ScopeSet;
 use crate::store::StoreError;
@@ -14,11 +17,20 @@ use crate::tokens::verify::{VerifyError, verify_access_token};
 
 /// An authenticated caller with a live grant.
 pub struct Caller {
-    pub subject: String,
-    pub client_id: String,
+    pub token: Arc<VerifiedToken>,
     pub grant_id: GrantId,
     /// The grant's sealed upstream tokens.
     pub sealed: Option<String>,
+}
+
+impl Caller {
+    pub fn subject(&self) -> &str {
+        &self.token.claims.sub
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.token.claims.client_id
+    }
 }
 
 pub enum AuthError {
@@ -74,15 +86,8 @@ impl Gateway {
         let token = bearer_token(headers)
             .map_err(AuthError::Refused)?
             .ok_or(AuthError::Refused(Refusal::NoToken))?;
-        let claims = verify_access_token(
-            &self.keys,
-            token,
-            self.issuer.as_str(),
-            Some(&resource.uri),
-            self.clock.now(),
-            0,
-        )
-        .map_err(|error| AuthError::Refused(Refusal::InvalidToken(describe(&error))))?;
+        let token = self.verify(resource, token)?;
+        let claims = &token.claims;
         let grant = self
             .store
             .live_grant_for_token(
@@ -105,11 +110,44 @@ impl Gateway {
             return Err(AuthError::Refused(Refusal::InsufficientScope));
         }
         Ok(Caller {
-            subject: claims.sub,
-            client_id: claims.client_id,
+            token,
             grant_id: grant.grant_id,
             sealed: grant.upstream_tokens,
         })
+    }
+
+    /// The token's claims for `resource`: remembered from an earlier request, or verified
+    /// offline (signature, issuer, audience, lifetime) and remembered.
+    fn verify(
+        &self,
+        resource: &GatewayResource,
+        token: &str,
+    ) -> Result<Arc<VerifiedToken>, AuthError> {
+        let now = self.clock.now();
+        let digest = token_digest(token);
+        if let Some(known) = self.verified.get(&digest, now)
+            && known.claims.aud == resource.uri
+            && self.keys.verification_key(&known.kid).is_some()
+        {
+            return Ok(known);
+        }
+        let claims = verify_access_token(
+            &self.keys,
+            token,
+            self.issuer.as_str(),
+            Some(&resource.uri),
+            now,
+            0,
+        )
+        .map_err(|error| AuthError::Refused(Refusal::InvalidToken(describe(&error))))?;
+        // Cannot fail: a token that verified has a header naming its key.
+        let Some(kid) = key_id(token) else {
+            let malformed = describe(&VerifyError::Malformed);
+            return Err(AuthError::Refused(Refusal::InvalidToken(malformed)));
+        };
+        let verified = Arc::new(VerifiedToken { claims, kid });
+        self.verified.insert(digest, verified.clone(), now);
+        Ok(verified)
     }
 }
 

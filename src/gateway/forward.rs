@@ -140,8 +140,8 @@ impl Gateway {
         bearer.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, bearer);
         for (name, value) in [
-            (&resource.subject_header, &caller.subject),
-            (&resource.client_id_header, &caller.client_id),
+            (&resource.subject_header, caller.subject()),
+            (&resource.client_id_header, caller.client_id()),
         ] {
             if let (Some(name), Ok(value)) = (name, HeaderValue::from_str(value)) {
                 headers.insert(name.clone(), value);

@@ -16,6 +16,7 @@ mod backend;
 mod forward;
 mod resource;
 mod respond;
+mod verified;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use forward::{Forwarded, Outgoing, server_error};
 pub use resource::GatewayResource;
 use resource::METADATA_SEGMENT;
 use respond::{error, refuse};
+use verified::VerifiedTokens;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
@@ -47,6 +49,8 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     keeper: UpstreamTokenKeeper,
     body_read_timeout: Duration,
+    /// Tokens whose signature has verified (their grants are still checked per request).
+    verified: VerifiedTokens,
 }
 
 /// What a request is for.
@@ -88,6 +92,7 @@ impl Gateway {
             clock: keeper.clock.clone(),
             keeper,
             body_read_timeout: Duration::from_secs(config.server.body_read_timeout_secs),
+            verified: VerifiedTokens::default(),
         })
     }
 

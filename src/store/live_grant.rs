@@ -3,9 +3,11 @@
 //! partial index on live grants, the clients and denylist primary keys), so it costs the same
 //! with a million rows as with ten.
 
+use std::sync::LazyLock;
+
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Alias, JoinType, Query};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use crate::ids::{GrantId, UserId};
 
@@ -32,34 +34,15 @@ impl Store {
         resource: &str,
         jti: &str,
     ) -> Result<Option<LiveGrant>, StoreError> {
-        let g = Alias::new("g");
-        let c = Alias::new("c");
-        let denied = Query::select()
-            .expr(Expr::val(1))
-            .from(denylist::Entity)
-            .and_where(denylist::Column::Jti.eq(jti))
-            .to_owned();
-        let query = Query::select()
-            .column((g.clone(), grant::Column::GrantId))
-            .column((g.clone(), grant::Column::UpstreamTokens))
-            .from_as(grant::Entity, g.clone())
-            .join_as(
-                JoinType::InnerJoin,
-                client::Entity,
-                c.clone(),
-                Expr::col((c.clone(), client::Column::ClientId))
-                    .equals((g.clone(), grant::Column::ClientId)),
-            )
-            .and_where(Expr::col((g.clone(), grant::Column::UserId)).eq(user_id))
-            .and_where(Expr::col((g.clone(), grant::Column::ClientId)).eq(client_id))
-            .and_where(Expr::col((g.clone(), grant::Column::Resource)).eq(resource))
-            .and_where(Expr::col((g.clone(), grant::Column::RevokedAt)).is_null())
-            .and_where(Expr::col((c, client::Column::Disabled)).eq(false))
-            .and_where(Expr::exists(denied).not())
-            .limit(1)
-            .to_owned();
         let backend = self.conn().get_database_backend();
-        let row = self.conn().query_one(backend.build(&query)).await?;
+        // Built once per backend: building it took more CPU than running it. The values
+        // follow the placeholders in the order the query names them.
+        let values = [user_id.as_str(), client_id, resource]
+            .into_iter()
+            .map(Value::from)
+            .chain([Value::from(false), Value::from(jti)]);
+        let statement = Statement::from_sql_and_values(backend, live_grant_sql(backend), values);
+        let row = self.conn().query_one(statement).await?;
         row.map(|row: QueryResult| {
             Ok(LiveGrant {
                 grant_id: row.try_get("", "grant_id")?,
@@ -68,4 +51,50 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// The statement's SQL on `backend`.
+fn live_grant_sql(backend: DbBackend) -> &'static str {
+    static SQLITE: LazyLock<String> = LazyLock::new(|| build_sql(DbBackend::Sqlite));
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| build_sql(DbBackend::Postgres));
+    match backend {
+        DbBackend::Postgres => &POSTGRES,
+        _ => &SQLITE,
+    }
+}
+
+fn build_sql(backend: DbBackend) -> String {
+    let g = Alias::new("g");
+    let c = Alias::new("c");
+    let denied = Query::select()
+        .expr(Expr::cust("1"))
+        .from(denylist::Entity)
+        .and_where(denylist::Column::Jti.eq(""))
+        .to_owned();
+    let query = Query::select()
+        .column((g.clone(), grant::Column::GrantId))
+        .column((g.clone(), grant::Column::UpstreamTokens))
+        .from_as(grant::Entity, g.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            client::Entity,
+            c.clone(),
+            Expr::col((c.clone(), client::Column::ClientId))
+                .equals((g.clone(), grant::Column::ClientId)),
+        )
+        .and_where(Expr::col((g.clone(), grant::Column::UserId)).eq(""))
+        .and_where(Expr::col((g.clone(), grant::Column::ClientId)).eq(""))
+        .and_where(Expr::col((g.clone(), grant::Column::Resource)).eq(""))
+        .and_where(Expr::col((g.clone(), grant::Column::RevokedAt)).is_null())
+        .and_where(Expr::col((c, client::Column::Disabled)).eq(false))
+        .and_where(Expr::exists(denied).not())
+        .to_owned();
+    // No LIMIT: the partial unique index on live grants allows one row at most.
+    let statement = backend.build(&query);
+    assert_eq!(
+        statement.values.map(|values| values.0.len()),
+        Some(5),
+        "live_grant_for_token binds user, client, resource, disabled and jti"
+    );
+    statement.sql
 }

@@ -317,3 +317,50 @@ async fn a_grant_revoked_on_another_instance_is_refused_on_the_next_request() {
         "only the requests before the revocation"
     );
 }
+
+#[tokio::test]
+async fn a_token_let_through_before_is_checked_again_on_every_request() {
+    // The gateway remembers that a token's signature verified; its lifetime, its grant, its
+    // client and the deny-list are still checked each time.
+    let expired = gateway().await;
+    assert_eq!(ping(expired.mcp(Method::POST)).await.status(), 200);
+    expired.app.clock.advance(3601);
+    let response = ping(expired.mcp(Method::POST)).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        www_authenticate(&response),
+        invalid_token_challenge("the token has expired")
+    );
+
+    let g = gateway().await;
+    assert_eq!(ping(g.mcp(Method::POST)).await.status(), 200);
+    let revoked = g
+        .app
+        .revoke(
+            ClientAuth::Public(&g.client_id),
+            &[
+                ("token", g.access().as_str()),
+                ("token_type_hint", "access_token"),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    let response = ping(g.mcp(Method::POST)).await;
+    assert_eq!(response.status(), 401, "a deny-listed access token");
+    assert!(www_authenticate(&response).contains(r#"error="invalid_token""#));
+
+    let g = gateway().await;
+    assert_eq!(ping(g.mcp(Method::POST)).await.status(), 200);
+    let disabled = g
+        .app
+        .admin(Method::PATCH, &format!("/admin/v1/clients/{}", g.client_id))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    let response = ping(g.mcp(Method::POST)).await;
+    assert_eq!(response.status(), 401, "a disabled client");
+    assert!(www_authenticate(&response).contains(r#"error="invalid_token""#));
+    assert_eq!(g.backend.requests().len(), 1);
+}

@@ -12,6 +12,13 @@ impl Gateway {
     /// Past OwnerRez's 30-day token lifetime; our own tokens are refreshed (no upstream call)
     /// and the new access token returned.
     async fn access_after_upstream_expiry(&self) -> String {
+        let body = self.refresh_after_upstream_expiry().await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Past OwnerRez's 30-day token lifetime, our refresh grant's answer (new access and
+    /// refresh tokens; no upstream call yet).
+    pub async fn refresh_after_upstream_expiry(&self) -> Value {
         self.app.clock.advance(30 * 24 * 3600 + 10);
         let refreshed = self
             .app
@@ -29,8 +36,7 @@ impl Gateway {
             .await
             .unwrap();
         assert_eq!(refreshed.status(), 200);
-        let body: Value = refreshed.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
+        refreshed.json().await.unwrap()
     }
 
     async fn ping_with(&self, token: &str) -> reqwest::Response {

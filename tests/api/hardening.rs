@@ -2,8 +2,7 @@
 //! with a slow request, or reach a dev login or a weak webhook password on a deployment; and
 //! browsers are told to stay on https.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authbridge::app::Application;
@@ -11,43 +10,15 @@ use authbridge::config::{Config, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::browser::{Browser, query_of};
-use crate::helpers::{TestDb, spawn_app_with, test_config};
+use crate::helpers::{CapturedLog, TestDb, spawn_app_with, test_config};
 
 /// A webhook password as `openssl rand -base64 24` makes one.
 pub const STRONG_WEBHOOK_PASSWORD: &str = "q3Vx8Rk2TzP0mN7wLs4YbHc9JfGd1Ae6";
 
-/// Log output captured in memory, as the text format writes it.
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLog {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl Write for CapturedLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn attacker_supplied_values_cannot_forge_log_lines() {
-    // The test runtime runs the server on this thread, so a thread-local subscriber sees
-    // every event it logs, in the production text format.
-    let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Every event the server logs, in the production text format.
+    let (log, _guard) = CapturedLog::start(tracing::Level::INFO);
 
     let app = spawn_app_with(TestDb::new().await, |c| {
         c.upstream.ownerrez.webhook_user = Some("ownerrez".into());

@@ -282,3 +282,61 @@ impl TestApp {
         self.db
     }
 }
+
+/// What the server logs, captured in memory as the text format writes it (no colour).
+///
+/// `#[tokio::test]` runs the server's tasks on the test's own thread, so a subscriber set as
+/// that thread's default sees every event the server logs and nothing from the tests running
+/// beside it on other threads.
+#[derive(Clone, Default)]
+pub struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    /// Captures this thread's events at `level` and above until the guard is dropped.
+    pub fn start(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
+        // tracing caches per call site whether anyone listens. While a single dispatcher is
+        // registered in the process, a call site first reached on another thread is asked of
+        // that thread's default (none) and cached as "never", for this thread too: events
+        // then vanish depending on which test reached a line first. A second dispatcher (a
+        // process-wide one that drops everything) makes every call site ask all of them.
+        static DISCARD_ELSEWHERE: std::sync::Once = std::sync::Once::new();
+        DISCARD_ELSEWHERE.call_once(|| {
+            let _ =
+                tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::new());
+        });
+        let log = Self::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(level)
+            .with_writer(move || writer.clone())
+            .finish();
+        // Also takes the `log` crate's records (as the server's own set-up does), which some
+        // dependencies write instead of tracing events.
+        let guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+        (log, guard)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The lines containing `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

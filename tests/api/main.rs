@@ -61,6 +61,7 @@ mod audit;
 // Gateway mode: the resources authbridge serves itself.
 mod gateway;
 mod gateway_auth;
+mod gateway_log;
 mod gateway_tokens;
 
 // Across every endpoint: HTTP basics, hostile input, storage at rest, metrics, the CLI.
