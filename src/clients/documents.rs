@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::admin::{AdminError, MAX_PAGE};
 use super::registry::Registry;
+use super::stored::stored_redirect_uris;
 use crate::store::client_documents::ClientDocumentRow;
 
 /// A cached metadata document.
@@ -28,14 +29,8 @@ impl DocumentView {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let redirect_uris = document
-            .get("redirect_uris")
-            .and_then(Value::as_array)
-            .map(|uris| {
-                uris.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .as_object()
+            .map(stored_redirect_uris)
             .unwrap_or_default();
         Self {
             url: row.url,

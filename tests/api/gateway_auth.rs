@@ -173,11 +173,8 @@ async fn a_disabled_client_is_refused() {
     let g = gateway().await;
     let disabled = g
         .app
-        .admin(Method::PATCH, &format!("/admin/v1/clients/{}", g.client_id))
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+        .admin_update_client(&g.client_id, &json!({"disabled": true}))
+        .await;
     assert_eq!(disabled.status(), 200);
     let response = ping(g.mcp(Method::POST)).await;
     assert_eq!(response.status(), 401);
@@ -353,11 +350,8 @@ async fn a_token_let_through_before_is_checked_again_on_every_request() {
     assert_eq!(ping(g.mcp(Method::POST)).await.status(), 200);
     let disabled = g
         .app
-        .admin(Method::PATCH, &format!("/admin/v1/clients/{}", g.client_id))
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+        .admin_update_client(&g.client_id, &json!({"disabled": true}))
+        .await;
     assert_eq!(disabled.status(), 200);
     let response = ping(g.mcp(Method::POST)).await;
     assert_eq!(response.status(), 401, "a disabled client");
