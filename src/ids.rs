@@ -223,6 +223,14 @@ impl Default for UserId {
     }
 }
 
+impl ClientId {
+    /// A fresh client id, `client_` and 128 random bits: never a URL, so it cannot be taken
+    /// for a Client ID Metadata Document.
+    pub fn generate() -> Self {
+        Self(format!("client_{}", crate::random::random_base64url(16)))
+    }
+}
+
 impl UserId {
     /// A fresh user id, `usr_` and 128 random bits.
     pub fn generate() -> Self {

@@ -32,6 +32,19 @@ fn client_id_parse_accepts_generated_and_url_ids_and_refuses_the_rest() {
 }
 
 #[test]
+fn client_id_generate_gives_ids_the_parse_accepts_and_never_urls() {
+    let generated = ClientId::generate();
+    assert!(generated.as_str().starts_with("client_"), "{generated}");
+    assert!(!generated.as_str().contains(':') && !generated.as_str().contains('/'));
+    assert_ne!(generated, ClientId::generate());
+    assert_eq!(generated.as_str().parse::<ClientId>(), Ok(generated));
+    // The longest client id metadata document URL (the column's width) is accepted.
+    let longest = format!("https://app.example/{}", "a".repeat(MAX_ID_BYTES - 20));
+    assert_eq!(longest.len(), MAX_ID_BYTES);
+    assert!(longest.parse::<ClientId>().is_ok());
+}
+
+#[test]
 fn user_id_parse_accepts_generated_ids_and_refuses_blank_ones() {
     let generated = UserId::generate();
     assert!(generated.as_str().starts_with("usr_"));
