@@ -286,6 +286,7 @@ async fn clients(
             create_client(&registry, new, &output).await?;
         }
         ClientsCommand::Delete { client_id, output } => {
+            let client_id = authbridge::clients::admin::named_client_id(&client_id)?;
             registry.admin_delete(CLI_ACTOR, &client_id).await?;
             if output.json {
                 print_json(&json!({ "deleted": client_id }))?;
@@ -413,7 +414,7 @@ impl From<KeySummary> for KeyOutput {
 /// A client as the CLI shows it: the admin API's fields, with times in RFC 3339.
 #[derive(Serialize)]
 struct ClientOutput {
-    client_id: String,
+    client_id: authbridge::ids::ClientId,
     kind: String,
     client_name: Option<String>,
     redirect_uris: Vec<String>,

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::registry::{ClientKind, Registry, apply_metadata, generate_client_id, new_client};
 use super::stored::{stored_metadata, stored_redirect_uris};
+use crate::ids::ClientId;
 use crate::oauth::client_metadata::{ClientMetadata, MetadataError};
 use crate::store::StoreError;
 use crate::store::audit::{Actor, AuditRecord, AuditRow};
@@ -54,7 +55,7 @@ pub struct ClientChanges {
 #[derive(Debug, Clone, Serialize, poem_openapi::Object)]
 #[oai(rename = "AdminClient")]
 pub struct ClientView {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// `dynamic` (registered by a host) or `admin` (created by an operator).
     pub kind: String,
     pub client_name: Option<String>,
@@ -117,10 +118,7 @@ impl Registry {
         new: NewClient,
     ) -> Result<(ClientView, Option<String>), AdminError> {
         let client_id = match new.client_id {
-            Some(id) => {
-                validate_chosen_client_id(&id)?;
-                id
-            }
+            Some(id) => validate_chosen_client_id(&id)?,
             None => generate_client_id(),
         };
         let body = json!({
@@ -133,7 +131,7 @@ impl Registry {
             return Err(AdminError::Invalid("client_name is required".into()));
         }
         if self.store().client(&client_id).await?.is_some() {
-            return Err(AdminError::Conflict(client_id));
+            return Err(AdminError::Conflict(client_id.to_string()));
         }
         let (row, secret) = new_client(client_id.clone(), ClientKind::Admin, &metadata, self.now());
         self.store()
@@ -141,7 +139,7 @@ impl Registry {
             .await
             .map_err(|error| match error {
                 // Two operators choosing the same id at once: the primary key decides.
-                StoreError::Db(_) => AdminError::Conflict(client_id.clone()),
+                StoreError::Db(_) => AdminError::Conflict(client_id.to_string()),
                 other => AdminError::Store(other),
             })?;
         let view = ClientView::from_row(&row);
@@ -162,19 +160,19 @@ impl Registry {
         filter.limit = filter.limit.clamp(1, MAX_PAGE);
         let rows = self.store().list_clients(&filter).await?;
         let next = (rows.len() as u64 == filter.limit)
-            .then(|| rows.last().map(|r| r.client_id.clone()))
+            .then(|| rows.last().map(|r| r.client_id.to_string()))
             .flatten();
         Ok((rows.iter().map(ClientView::from_row).collect(), next))
     }
 
-    pub async fn admin_get(&self, client_id: &str) -> Result<ClientView, AdminError> {
+    pub async fn admin_get(&self, client_id: &ClientId) -> Result<ClientView, AdminError> {
         Ok(ClientView::from_row(&self.existing(client_id).await?))
     }
 
     pub async fn admin_update<'a>(
         &self,
         actor: impl Into<Actor<'a>>,
-        client_id: &str,
+        client_id: &ClientId,
         changes: ClientChanges,
     ) -> Result<ClientView, AdminError> {
         let mut row = self.existing(client_id).await?;
@@ -204,7 +202,7 @@ impl Registry {
             row.disabled = disabled;
         }
         if !self.store().update_client(&row).await? {
-            return Err(AdminError::NotFound(client_id.to_owned()));
+            return Err(AdminError::NotFound(client_id.to_string()));
         }
         let after = ClientView::from_row(&row);
         self.audit(
@@ -220,11 +218,11 @@ impl Registry {
     pub async fn admin_delete<'a>(
         &self,
         actor: impl Into<Actor<'a>>,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<(), AdminError> {
         let before = ClientView::from_row(&self.existing(client_id).await?);
         if !self.store().delete_client(client_id, self.now()).await? {
-            return Err(AdminError::NotFound(client_id.to_owned()));
+            return Err(AdminError::NotFound(client_id.to_string()));
         }
         self.audit(
             actor,
@@ -240,7 +238,7 @@ impl Registry {
     pub async fn admin_rotate_secret<'a>(
         &self,
         actor: impl Into<Actor<'a>>,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<String, AdminError> {
         let mut row = self.existing(client_id).await?;
         if row.secret_hash.is_none() {
@@ -252,7 +250,7 @@ impl Registry {
         row.secret_hash = Some(opaque::hash(&secret));
         row.updated_at = self.now();
         if !self.store().update_client(&row).await? {
-            return Err(AdminError::NotFound(client_id.to_owned()));
+            return Err(AdminError::NotFound(client_id.to_string()));
         }
         self.audit(actor, "client.rotate_secret", client_id, json!({}))
             .await?;
@@ -279,18 +277,18 @@ impl Registry {
         Ok(self.store().audit_filtered(&filter).await?)
     }
 
-    async fn existing(&self, client_id: &str) -> Result<ClientRow, AdminError> {
+    async fn existing(&self, client_id: &ClientId) -> Result<ClientRow, AdminError> {
         self.store()
             .client(client_id)
             .await?
-            .ok_or_else(|| AdminError::NotFound(client_id.to_owned()))
+            .ok_or_else(|| AdminError::NotFound(client_id.to_string()))
     }
 
     async fn audit<'a>(
         &self,
         actor: impl Into<Actor<'a>>,
         action: &str,
-        client_id: &str,
+        client_id: &ClientId,
         summary: Value,
     ) -> Result<(), AdminError> {
         let actor = actor.into();
@@ -303,18 +301,29 @@ impl Registry {
     }
 }
 
+/// The client an operator names (an admin API path, a console form, the CLI): an id that does
+/// not parse names no client, and answers as an unknown one does.
+pub fn named_client_id(raw: &str) -> Result<ClientId, AdminError> {
+    raw.parse()
+        .map_err(|_| AdminError::NotFound(raw.to_owned()))
+}
+
 /// An operator-chosen client id: 1 to 128 URL-safe characters, and never an `http(s)` URL
 /// (those name Client ID Metadata Documents).
-fn validate_chosen_client_id(id: &str) -> Result<(), AdminError> {
+fn validate_chosen_client_id(id: &str) -> Result<ClientId, AdminError> {
     let charset_ok = id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
-    if id.is_empty() || id.len() > 128 || !charset_ok {
-        return Err(AdminError::Invalid(
+    let invalid = || {
+        AdminError::Invalid(
             "client_id must be 1 to 128 characters of A-Z, a-z, 0-9, -, _, . and ~".into(),
-        ));
+        )
+    };
+    if id.is_empty() || id.len() > 128 || !charset_ok {
+        return Err(invalid());
     }
-    Ok(())
+    // Narrower than `ClientId`'s own rule, so this never refuses; kept as a check all the same.
+    id.parse().map_err(|_| invalid())
 }
 
 impl Registry {
@@ -324,7 +333,7 @@ impl Registry {
     pub async fn admin_set_resource_server<'a>(
         &self,
         actor: impl Into<Actor<'a>>,
-        client_id: &str,
+        client_id: &ClientId,
         resource: Option<&str>,
         configured: &[String],
     ) -> Result<ClientView, AdminError> {
@@ -352,7 +361,7 @@ impl Registry {
         row.resource_server_for = canonical.clone();
         row.updated_at = self.now();
         if !self.store().update_client(&row).await? {
-            return Err(AdminError::NotFound(client_id.to_owned()));
+            return Err(AdminError::NotFound(client_id.to_string()));
         }
         self.audit(
             actor,
@@ -369,7 +378,7 @@ impl Registry {
     pub async fn admin_revoke_client_tokens<'a>(
         &self,
         actor: impl Into<Actor<'a>>,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<(), AdminError> {
         self.existing(client_id).await?;
         self.store()
@@ -387,7 +396,7 @@ impl Registry {
     pub async fn admin_set_access_token_ttl<'a>(
         &self,
         actor: impl Into<Actor<'a>>,
-        client_id: &str,
+        client_id: &ClientId,
         secs: Option<i64>,
         max_secs: i64,
     ) -> Result<ClientView, AdminError> {
@@ -404,7 +413,7 @@ impl Registry {
             .set_client_access_token_ttl(client_id, secs)
             .await?
         {
-            return Err(AdminError::NotFound(client_id.to_owned()));
+            return Err(AdminError::NotFound(client_id.to_string()));
         }
         self.audit(
             actor,

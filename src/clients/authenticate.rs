@@ -3,6 +3,7 @@
 //! answer on which hosts register again.
 
 use super::cimd::is_client_id_url;
+use crate::ids::ClientId;
 use crate::oauth::client_auth::{PresentedClient, check_auth_method};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::Store;
@@ -11,7 +12,7 @@ use crate::tokens::opaque;
 /// A client whose credentials checked out.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// A client without a secret (PKCE is its only proof).
     pub public: bool,
     /// The resource this client serves, when an operator marked it as a resource server.
@@ -49,7 +50,7 @@ impl AuthenticatedClient {
     /// A client `rs` for tests: public or confidential, serving `resource` or none.
     pub fn for_tests(public: bool, resource: Option<&str>) -> Self {
         Self {
-            client_id: "rs".into(),
+            client_id: ClientId::from_stored("rs".into()),
             public,
             resource_server_for: resource.map(str::to_owned),
             access_token_ttl_secs: None,
@@ -70,12 +71,16 @@ pub async fn authenticate_client(
     allow_http_loopback: bool,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let refuse = |m: &str| OAuthError::new(ErrorCode::InvalidClient, m);
-    let client_id = presented.client_id();
-    if documents_enabled && is_client_id_url(client_id, allow_http_loopback) {
+    let unknown = || refuse("unknown client: it may have been deleted or expired; register again");
+    // The presented id is outside input: one that does not parse names no client.
+    let Ok(client_id) = presented.client_id().parse::<ClientId>() else {
+        return Err(unknown());
+    };
+    if documents_enabled && is_client_id_url(client_id.as_str(), allow_http_loopback) {
         // A metadata-document client is public: it has no secret to present.
         return match presented {
             PresentedClient::Public { .. } => Ok(AuthenticatedClient {
-                client_id: client_id.to_owned(),
+                client_id,
                 public: true,
                 resource_server_for: None,
                 access_token_ttl_secs: None,
@@ -89,15 +94,13 @@ pub async fn authenticate_client(
         };
     }
     let row = store
-        .client(client_id)
+        .client(&client_id)
         .await
         .map_err(|error| {
             tracing::error!(%error, "client lookup failed");
             OAuthError::new(ErrorCode::ServerError, "the client could not be looked up")
         })?
-        .ok_or_else(|| {
-            refuse("unknown client: it may have been deleted or expired; register again")
-        })?;
+        .ok_or_else(unknown)?;
     if row.disabled {
         return Err(refuse("this client has been disabled"));
     }

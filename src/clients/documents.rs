@@ -6,13 +6,14 @@ use serde_json::Value;
 use super::admin::{AdminError, MAX_PAGE};
 use super::registry::Registry;
 use super::stored::stored_redirect_uris;
+use crate::ids::ClientId;
 use crate::store::client_documents::ClientDocumentRow;
 
 /// A cached metadata document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentView {
     /// The document's URL, which is the client's id.
-    pub url: String,
+    pub url: ClientId,
     pub client_name: Option<String>,
     pub redirect_uris: Vec<String>,
     pub fetched_at: i64,
@@ -58,7 +59,7 @@ impl Registry {
             .list_client_documents(search, after, limit)
             .await?;
         let next = (rows.len() as u64 == limit)
-            .then(|| rows.last().map(|r| r.url.clone()))
+            .then(|| rows.last().map(|r| r.url.to_string()))
             .flatten();
         Ok((rows.into_iter().map(DocumentView::from_row).collect(), next))
     }
@@ -71,7 +72,7 @@ mod tests {
     #[test]
     fn a_stored_document_is_read_as_stored_and_never_fails() {
         let row = |document: &str| ClientDocumentRow {
-            url: "https://app.example/client.json".into(),
+            url: ClientId::from_stored("https://app.example/client.json".into()),
             document: document.into(),
             fetched_at: 1,
             expires_at: 2,

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
 use crate::config::RegistrationConfig;
+use crate::ids::ClientId;
 use crate::oauth::client_metadata::{
     ClientMetadata, GENERATED_FIELDS, MetadataError, MetadataRules,
 };
@@ -61,11 +62,15 @@ pub enum Management<'a> {
 /// response (RFC 7591 §3.2.1).
 #[derive(Debug, Clone)]
 pub struct ClientInformation {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub body: Map<String, Value>,
     /// False when an identical recent registration was returned instead of a new client.
     pub created: bool,
 }
+
+/// Why an RFC 7592 request may not manage the client it names, whatever the reason.
+pub const NOT_MANAGED: &str =
+    "the registration access token is missing, wrong, or not for this client";
 
 pub struct Registry {
     store: Store,
@@ -250,12 +255,10 @@ impl Registry {
     /// `invalid_token`, so a caller learns nothing about other clients.
     pub async fn authorize_management(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         bearer: Option<&str>,
     ) -> Result<ClientRow, RegistrationError> {
-        let invalid = RegistrationError::InvalidToken(
-            "the registration access token is missing, wrong, or not for this client",
-        );
+        let invalid = RegistrationError::InvalidToken(NOT_MANAGED);
         let Some(token) = bearer else {
             return Err(invalid);
         };
@@ -264,7 +267,7 @@ impl Registry {
             .client_by_registration_token(&opaque::hash(token))
             .await?
         {
-            Some(row) if row.client_id == client_id && row.kind == ClientKind::Dynamic => Ok(row),
+            Some(row) if &row.client_id == client_id && row.kind == ClientKind::Dynamic => Ok(row),
             _ => Err(invalid),
         }
     }
@@ -347,7 +350,7 @@ impl Registry {
             .filter(|(name, _)| !GENERATED_FIELDS.contains(&name.as_str()))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
-        body.insert("client_id".into(), row.client_id.clone().into());
+        body.insert("client_id".into(), row.client_id.as_str().into());
         body.insert("client_id_issued_at".into(), row.created_at.into());
         if let Some(secret) = secret {
             body.insert("client_secret".into(), secret.into());
@@ -365,7 +368,7 @@ impl Registry {
         body
     }
 
-    pub fn registration_client_uri(&self, client_id: &str) -> String {
+    pub fn registration_client_uri(&self, client_id: &ClientId) -> String {
         self.issuer
             .endpoint(&format!("{REGISTER_PATH}/{client_id}"))
     }
@@ -374,7 +377,7 @@ impl Registry {
 /// A new client of `kind` with `metadata`, and its secret when its method has one (shown
 /// once).
 pub fn new_client(
-    client_id: String,
+    client_id: ClientId,
     kind: ClientKind,
     metadata: &ClientMetadata,
     now: i64,
@@ -383,7 +386,7 @@ pub fn new_client(
 }
 
 /// A client created at `now` with no metadata yet, never used.
-pub(crate) fn blank_client(client_id: String, kind: ClientKind, now: i64) -> ClientRow {
+pub(crate) fn blank_client(client_id: ClientId, kind: ClientKind, now: i64) -> ClientRow {
     ClientRow {
         client_id,
         kind,
@@ -433,8 +436,8 @@ pub fn apply_metadata(
 
 /// `client_<22 base64url characters>`: 128 random bits, never a URL, so it cannot be confused
 /// with a Client ID Metadata Document.
-pub fn generate_client_id() -> String {
-    format!("client_{}", opaque::random_base64url(16))
+pub fn generate_client_id() -> ClientId {
+    ClientId::generate()
 }
 
 /// SHA-256 over the source and the metadata with object keys sorted, so key order does not

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::cimd::{CimdError, ClientDocumentResolver, is_client_id_url};
 use super::registry::ClientKind;
 use super::stored::{stored_metadata, stored_redirect_uris};
+use crate::ids::ClientId;
 use crate::store::clients::ClientRow;
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
@@ -24,7 +25,7 @@ pub enum ClientOrigin {
 /// A client as the authorization endpoint needs it.
 #[derive(Debug, Clone)]
 pub struct ResolvedClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The registered name, or a fallback that names the client id.
     pub name: String,
     pub origin: ClientOrigin,
@@ -62,17 +63,17 @@ pub async fn resolve_client(
     documents: &ClientDocumentResolver,
     documents_enabled: bool,
     allow_http_loopback: bool,
-    client_id: &str,
+    client_id: &ClientId,
 ) -> Result<ResolvedClient, ResolveError> {
-    if documents_enabled && is_client_id_url(client_id, allow_http_loopback) {
+    if documents_enabled && is_client_id_url(client_id.as_str(), allow_http_loopback) {
         let document = documents.resolve(client_id).await?;
-        let host = url::Url::parse(client_id)
+        let host = url::Url::parse(client_id.as_str())
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
         let fingerprint = fingerprint(&json!(["document", document.raw]));
         return Ok(ResolvedClient {
-            client_id: client_id.to_owned(),
+            client_id: client_id.clone(),
             name: document.client_name.clone().unwrap_or_else(|| host.clone()),
             origin: ClientOrigin::MetadataDocument { host },
             redirect_uris: document.redirect_uris,
@@ -122,7 +123,7 @@ pub fn stored_client_fingerprint(row: &ClientRow) -> String {
 /// `ResolvedClient::may_redirect_errors` for a request that was already verified and stored
 /// (the consent form's answer): only a registered client still there, not disabled, and
 /// admin-created or approved by a user. A metadata-document client never is.
-pub async fn may_redirect_errors(store: &Store, client_id: &str) -> Result<bool, StoreError> {
+pub async fn may_redirect_errors(store: &Store, client_id: &ClientId) -> Result<bool, StoreError> {
     Ok(store
         .client(client_id)
         .await?

@@ -43,7 +43,11 @@ mod tests {
         ClientRow {
             metadata: metadata.into(),
             token_endpoint_auth_method: "none".into(),
-            ..blank_client("client_x".into(), ClientKind::Dynamic, 0)
+            ..blank_client(
+                crate::ids::ClientId::from_stored("client_x".into()),
+                ClientKind::Dynamic,
+                0,
+            )
         }
     }
 

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::registry::Registry;
+use crate::ids::ClientId;
 use crate::store::audit::{AuditRecord, actors};
 
 /// The fields of a client's metadata an audit entry shows (never a secret).
@@ -24,7 +25,7 @@ impl Registry {
         &self,
         address: Option<&str>,
         action: &str,
-        client_id: &str,
+        client_id: &ClientId,
         summary: &Value,
     ) {
         let record = AuditRecord::new(self.now(), actors::REGISTRANT, action, summary)
@@ -40,7 +41,7 @@ impl Registry {
         &self,
         actor: &str,
         action: &str,
-        client_ids: &[String],
+        client_ids: &[ClientId],
         summary: &Value,
     ) {
         let now = self.now();

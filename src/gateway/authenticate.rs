@@ -92,7 +92,7 @@ impl Gateway {
             .store
             .live_grant_for_token(
                 &claims.user_id(),
-                &claims.client_id,
+                &claims.client(),
                 &claims.aud,
                 &claims.jti,
             )

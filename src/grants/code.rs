@@ -13,7 +13,7 @@
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
-use crate::ids::FamilyId;
+use crate::ids::{ClientId, FamilyId};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce::CodeChallenge;
 use crate::store::audit::{AuditRecord, actors};
@@ -43,7 +43,7 @@ pub enum CodeDecision {
 
 /// Decides on a code request by `client_id`, given the stored code (`None`: unknown).
 pub fn decide_redemption(
-    client_id: &str,
+    client_id: &ClientId,
     request: &CodeRequest<'_>,
     code: Option<&CodeRow>,
     now: i64,
@@ -55,7 +55,7 @@ pub fn decide_redemption(
 }
 
 fn check_code_request(
-    client_id: &str,
+    client_id: &ClientId,
     request: &CodeRequest<'_>,
     code: Option<&CodeRow>,
     now: i64,
@@ -73,7 +73,7 @@ fn check_code_request(
         )
     })?;
     let code = code.ok_or_else(|| grant_error("the authorization code is unknown or expired"))?;
-    if code.client_id != client_id {
+    if &code.client_id != client_id {
         return Err(grant_error(
             "the authorization code was issued to another client",
         ));
@@ -211,7 +211,7 @@ mod tests {
         CodeRow {
             code_hash: "h".into(),
             grant_id: "grt_1".parse().unwrap(),
-            client_id: "client_1".into(),
+            client_id: "client_1".parse().unwrap(),
             user_id: "usr_1".parse().unwrap(),
             redirect_uri: REDIRECT.into(),
             code_challenge: CHALLENGE.into(),
@@ -295,7 +295,7 @@ mod tests {
         ];
         for (name, client_id, request, code, expected) in cases {
             assert_eq!(
-                decide_redemption(client_id, &request, code.as_ref(), NOW),
+                decide_redemption(&client_id.parse().unwrap(), &request, code.as_ref(), NOW),
                 expected,
                 "{name}"
             );
@@ -392,7 +392,12 @@ mod tests {
         ];
         for (name, client_id, request, code, expected) in refusals {
             assert_eq!(
-                refused_with(decide_redemption(client_id, &request, code.as_ref(), NOW)),
+                refused_with(decide_redemption(
+                    &client_id.parse().unwrap(),
+                    &request,
+                    code.as_ref(),
+                    NOW
+                )),
                 Some(expected),
                 "{name}"
             );

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::clients::cimd::is_client_id_url;
 use crate::clients::stored::{stored_metadata, stored_redirect_uris};
-use crate::ids::{GrantId, UserId};
+use crate::ids::{ClientId, GrantId, UserId};
 use crate::oauth::redirect_uri::match_redirect_uri;
 use crate::store::clients::ClientKind;
 use crate::store::login::GrantRow;
@@ -30,7 +30,7 @@ pub enum AppIdentity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectedApp {
     pub grant_id: GrantId,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The app's own name (untrusted text), or a description naming its id or host.
     pub name: String,
     pub identity: AppIdentity,
@@ -66,9 +66,12 @@ struct DescribedClient {
     redirect_uris: Vec<String>,
 }
 
-async fn describe_client(store: &Store, client_id: &str) -> Result<DescribedClient, StoreError> {
-    if is_client_id_url(client_id, true) {
-        let host = url::Url::parse(client_id)
+async fn describe_client(
+    store: &Store,
+    client_id: &ClientId,
+) -> Result<DescribedClient, StoreError> {
+    if is_client_id_url(client_id.as_str(), true) {
+        let host = url::Url::parse(client_id.as_str())
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
@@ -166,7 +169,7 @@ mod tests {
         let grant = GrantRow {
             grant_id: "grt_1".parse().unwrap(),
             user_id: "usr_1".parse().unwrap(),
-            client_id: "c".into(),
+            client_id: "c".parse().unwrap(),
             resource: "https://mcp.example.com/mcp".into(),
             scope: "mcp  offline_access".into(),
             upstream_tokens: None,

@@ -145,7 +145,7 @@ impl TokenService {
         .map_err(|error| unacceptable_subject(&error))?;
         let grant = self
             .store
-            .live_grant_for(&claims.user_id(), &claims.client_id, &claims.aud)
+            .live_grant_for(&claims.user_id(), &claims.client(), &claims.aud)
             .await
             .map_err(server_error)?;
         let denied = match grant {
@@ -233,7 +233,7 @@ mod tests {
         GrantRow {
             grant_id: "grt_1".parse().unwrap(),
             user_id: "usr_1".parse().unwrap(),
-            client_id: "client_1".into(),
+            client_id: "client_1".parse().unwrap(),
             resource: "https://h/mcp".into(),
             scope: "mcp".into(),
             upstream_tokens: upstream_tokens.map(str::to_owned),

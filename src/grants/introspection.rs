@@ -119,7 +119,7 @@ impl TokenService {
         let grant_live = !denied
             && self
                 .store
-                .live_grant_for(&claims.user_id(), &claims.client_id, &claims.aud)
+                .live_grant_for(&claims.user_id(), &claims.client(), &claims.aud)
                 .await?
                 .is_some();
         Ok(StoredAccess { denied, grant_live })

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
+use crate::ids::ClientId;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::{OFFLINE_ACCESS, ScopeError, ScopeSet};
 use crate::store::audit::{AuditRecord, actors};
@@ -59,7 +60,7 @@ pub enum RefreshDecision {
 
 /// Decides on a refresh request by `client_id`, given what is stored (`None`: unknown token).
 pub fn decide_refresh(
-    client_id: &str,
+    client_id: &ClientId,
     request: &RefreshRequest<'_>,
     stored: Option<StoredRefresh<'_>>,
     grace_secs: i64,
@@ -72,7 +73,7 @@ pub fn decide_refresh(
 }
 
 fn check_refresh_request(
-    client_id: &str,
+    client_id: &ClientId,
     request: &RefreshRequest<'_>,
     stored: Option<StoredRefresh<'_>>,
     grace_secs: i64,
@@ -89,7 +90,7 @@ fn check_refresh_request(
         family,
         grant,
     } = stored.ok_or_else(|| grant_error("the refresh token is unknown"))?;
-    if family.client_id != client_id {
+    if &family.client_id != client_id {
         return Err(grant_error(
             "the refresh token was issued to another client",
         ));

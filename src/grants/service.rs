@@ -83,7 +83,7 @@ impl TokenService {
             iss: self.issuer.as_str().to_owned(),
             sub: subject.to_string(),
             aud: audience.to_owned(),
-            client_id: family.client_id.clone(),
+            client_id: family.client_id.to_string(),
             scope: scope.to_owned(),
             iat: now,
             exp: now + ttl,

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::clients::authenticate::AuthenticatedClient;
-use crate::ids::{FamilyId, GrantId};
+use crate::ids::{ClientId, FamilyId, GrantId};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 use crate::store::audit::{AuditRecord, actors};
@@ -47,15 +47,15 @@ pub fn required_token(token: Option<&str>) -> Result<&str, OAuthError> {
 }
 
 /// Decides on a revocation by `client_id` of the token described by `target`.
-pub fn decide_revocation(client_id: &str, target: RevocationTarget<'_>) -> RevocationDecision {
+pub fn decide_revocation(client_id: &ClientId, target: RevocationTarget<'_>) -> RevocationDecision {
     match target {
         RevocationTarget::RefreshToken {
             family: Some(family),
-        } if family.client_id == client_id => RevocationDecision::RevokeFamily {
+        } if &family.client_id == client_id => RevocationDecision::RevokeFamily {
             family_id: family.family_id.clone(),
             grant_id: family.grant_id.clone(),
         },
-        RevocationTarget::AccessToken(Some(claims)) if claims.client_id == client_id => {
+        RevocationTarget::AccessToken(Some(claims)) if client_id.as_str() == claims.client_id => {
             RevocationDecision::DenyAccessToken {
                 jti: claims.jti.clone(),
                 expires_at: claims.exp,
@@ -173,7 +173,7 @@ mod tests {
         FamilyRow {
             family_id: "fam_1".parse().unwrap(),
             grant_id: "grt_1".parse().unwrap(),
-            client_id: client_id.into(),
+            client_id: client_id.parse().unwrap(),
             code_hash: None,
             auth_time: 1,
             created_at: 1,
@@ -248,7 +248,11 @@ mod tests {
             ),
         ];
         for (name, target, expected) in cases {
-            assert_eq!(decide_revocation("client_1", target), expected, "{name}");
+            assert_eq!(
+                decide_revocation(&"client_1".parse().unwrap(), target),
+                expected,
+                "{name}"
+            );
         }
     }
 

@@ -18,7 +18,7 @@ use super::registration::request_address;
 use super::session::{Account, AccountForm, AccountSession, SessionKind};
 use super::when::Moment;
 use crate::grants::connected::{AppIdentity, ConnectedApp, connected_apps};
-use crate::ids::GrantId;
+use crate::ids::{ClientId, GrantId};
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::routes::{
     ACCOUNT_DISCONNECT_PATH, ACCOUNT_PATH, ACCOUNT_SIGN_IN_PATH, ACCOUNT_SIGN_OUT_PATH,
@@ -201,7 +201,7 @@ async fn revoke(
     request: &Request,
     session: &WebSession,
     grant_id: &GrantId,
-    client_id: &str,
+    client_id: &ClientId,
 ) -> Result<bool, crate::store::StoreError> {
     let address = request_address(request, state.config.registration.trust_forwarded_for);
     let actor_name = session.actor();

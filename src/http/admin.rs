@@ -18,7 +18,7 @@ use super::admin_types::{
     ResourceServerRequest, UpdateClientRequest,
 };
 use super::registration::request_address;
-use crate::clients::admin::{ClientChanges, ClientView, NewClient};
+use crate::clients::admin::{ClientChanges, ClientView, NewClient, named_client_id};
 use crate::sessions::operators::admin_token_holder;
 use crate::store::audit::Actor;
 use crate::store::clients::{ClientFilter, ClientKind};
@@ -172,7 +172,10 @@ impl AdminApi {
         _token: AdminToken,
         client_id: Path<String>,
     ) -> AdminResult<Json<ClientView>> {
-        let client = self.state.registry.admin_get(&client_id).await;
+        let client = match named_client_id(&client_id) {
+            Ok(client_id) => self.state.registry.admin_get(&client_id).await,
+            Err(error) => Err(error),
+        };
         client.map(Json).into()
     }
 
@@ -193,11 +196,15 @@ impl AdminApi {
             redirect_uris: body.0.redirect_uris,
             disabled: body.0.disabled,
         };
-        let client = self
-            .state
-            .registry
-            .admin_update(&token.0, &client_id, changes)
-            .await;
+        let client = match named_client_id(&client_id) {
+            Ok(client_id) => {
+                self.state
+                    .registry
+                    .admin_update(&token.0, &client_id, changes)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         client.map(Json).into()
     }
 
@@ -212,7 +219,10 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
     ) -> AdminResult<NoContent> {
-        let deleted = self.state.registry.admin_delete(&token.0, &client_id).await;
+        let deleted = match named_client_id(&client_id) {
+            Ok(client_id) => self.state.registry.admin_delete(&token.0, &client_id).await,
+            Err(error) => Err(error),
+        };
         deleted.map(|()| NoContent::Done).into()
     }
 
@@ -235,11 +245,20 @@ impl AdminApi {
             .iter()
             .map(|r| r.uri.as_str().to_owned())
             .collect();
-        let client = self
-            .state
-            .registry
-            .admin_set_resource_server(&token.0, &client_id, Some(&body.0.resource), &configured)
-            .await;
+        let client = match named_client_id(&client_id) {
+            Ok(client_id) => {
+                self.state
+                    .registry
+                    .admin_set_resource_server(
+                        &token.0,
+                        &client_id,
+                        Some(&body.0.resource),
+                        &configured,
+                    )
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         client.map(Json).into()
     }
 
@@ -254,11 +273,15 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
     ) -> AdminResult<Json<ClientView>> {
-        let client = self
-            .state
-            .registry
-            .admin_set_resource_server(&token.0, &client_id, None, &[])
-            .await;
+        let client = match named_client_id(&client_id) {
+            Ok(client_id) => {
+                self.state
+                    .registry
+                    .admin_set_resource_server(&token.0, &client_id, None, &[])
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         client.map(Json).into()
     }
 
@@ -274,11 +297,15 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
     ) -> AdminResult<NoContent> {
-        let revoked = self
-            .state
-            .registry
-            .admin_revoke_client_tokens(&token.0, &client_id)
-            .await;
+        let revoked = match named_client_id(&client_id) {
+            Ok(client_id) => {
+                self.state
+                    .registry
+                    .admin_revoke_client_tokens(&token.0, &client_id)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         revoked.map(|()| NoContent::Done).into()
     }
 
@@ -293,11 +320,15 @@ impl AdminApi {
         token: AdminToken,
         client_id: Path<String>,
     ) -> AdminResult<SecretIssued> {
-        let rotated = self
-            .state
-            .registry
-            .admin_rotate_secret(&token.0, &client_id)
-            .await;
+        let rotated = match named_client_id(&client_id) {
+            Ok(client_id) => {
+                self.state
+                    .registry
+                    .admin_rotate_secret(&token.0, &client_id)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         rotated
             .map(|client_secret| {
                 SecretIssued::Issued(Json(ClientSecret { client_secret }), "no-store".into())

@@ -10,7 +10,8 @@ use poem_openapi::{Object, OpenApi};
 use super::AppState;
 use super::admin::{AdminIdentity, AdminTags, AdminToken};
 use super::admin_response::AdminResult;
-use crate::clients::admin::ClientView;
+use crate::clients::admin::{ClientView, named_client_id};
+use crate::ids::ClientId;
 
 pub struct AdminLifetimesApi {
     pub state: Arc<AppState>,
@@ -39,6 +40,10 @@ impl AdminLifetimesApi {
         client_id: Path<String>,
         body: Json<AccessTokenLifetimeRequest>,
     ) -> AdminResult<Json<ClientView>> {
+        let client_id = match named_client_id(&client_id) {
+            Ok(client_id) => client_id,
+            Err(error) => return Err::<Json<ClientView>, _>(error).into(),
+        };
         self.set(&token.0, &client_id, Some(body.0.access_token_ttl_secs))
             .await
     }
@@ -54,6 +59,10 @@ impl AdminLifetimesApi {
         token: AdminToken,
         client_id: Path<String>,
     ) -> AdminResult<Json<ClientView>> {
+        let client_id = match named_client_id(&client_id) {
+            Ok(client_id) => client_id,
+            Err(error) => return Err::<Json<ClientView>, _>(error).into(),
+        };
         self.set(&token.0, &client_id, None).await
     }
 }
@@ -62,7 +71,7 @@ impl AdminLifetimesApi {
     async fn set(
         &self,
         actor: &AdminIdentity,
-        client_id: &str,
+        client_id: &ClientId,
         secs: Option<i64>,
     ) -> AdminResult<Json<ClientView>> {
         let max = self.state.tokens.lifetimes.max_secs();

@@ -63,7 +63,7 @@ pub struct AuditEntry {
     /// `housekeeping` or `server`.
     pub actor: String,
     pub action: String,
-    pub client_id: Option<String>,
+    pub client_id: Option<crate::ids::ClientId>,
     /// The address of the request that made the change, when a request made it.
     pub source_address: Option<String>,
     /// What changed: `before` and `after` summaries. Never a secret.

@@ -17,6 +17,7 @@ use super::AppState;
 use super::consent;
 use super::pages::{self, ConsentPage, ErrorPage};
 use crate::clients::resolve::{ClientOrigin, ResolveError, ResolvedClient, resolve_client};
+use crate::ids::ClientId;
 use crate::oauth::authorize::{AuthorizeQuery, Prompt, ValidAuthorization, validate_authorization};
 use crate::oauth::consent::ConsentTerms;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -129,14 +130,15 @@ pub async fn authorize(request: &Request, Data(state): Data<&Arc<AppState>>) -> 
     // An approval this browser remembers skips the page when it covers this request, unless
     // the client asks for consent.
     let terms = ConsentTerms {
-        client_id: &client.client_id,
+        client_id: client.client_id.as_str(),
         client_fingerprint: &client.fingerprint,
         software: client.software.as_deref(),
         redirect_uri: redirect_uri.as_str(),
         resource: valid.resource.as_str(),
         scope: &valid.scope,
     };
-    if valid.prompt == Prompt::Default && consent::is_remembered(state, request, &terms, now).await
+    if valid.prompt == Prompt::Default
+        && consent::is_remembered(state, request, &client.client_id, &terms, now).await
     {
         tracing::info!(client_id = %client.client_id, "remembered approval: straight to the upstream");
         return begin_upstream(state, &pending.handle, &pending.browser, pending.cookies).await;
@@ -169,7 +171,11 @@ async fn verify_client_and_redirect_uri(
             "The request does not say which app is asking (client_id is missing).",
         ));
     };
-    let client = resolve_requesting_client(state, client_id).await?;
+    // Outside input: an id that does not parse names no client, and is answered as one.
+    let Ok(client_id) = client_id.parse::<ClientId>() else {
+        return Err(unverified_request_page(&ResolveError::Unknown.to_string()));
+    };
+    let client = resolve_requesting_client(state, &client_id).await?;
 
     // Exact (or loopback with any port) among the registered ones. It is required, so that
     // the token request can be required to repeat it (RFC 6749 §4.1.3).
@@ -192,7 +198,7 @@ async fn verify_client_and_redirect_uri(
 /// look is told apart from an unknown client so the user knows whether retrying can help.
 async fn resolve_requesting_client(
     state: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
 ) -> Result<ResolvedClient, Response> {
     let documents = &state.config.client_metadata_documents;
     match resolve_client(

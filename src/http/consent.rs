@@ -15,6 +15,7 @@ use poem::{Request, Response, handler};
 use super::AppState;
 use super::authorize::{begin_upstream, error_page, error_redirect, stored_redirect_uri};
 use crate::clients::resolve::may_redirect_errors;
+use crate::ids::ClientId;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::oauth::consent::{ConsentTerms, is_covered};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -177,7 +178,7 @@ async fn remember_approval(
 /// fingerprint is its current one): an approval covers other registrations of exactly that
 /// software (`oauth::consent`). A client changed meanwhile, or a failed lookup, gives `None`:
 /// the approval then covers its own client only.
-async fn approved_software(state: &AppState, client_id: &str, shown: &str) -> Option<String> {
+async fn approved_software(state: &AppState, client_id: &ClientId, shown: &str) -> Option<String> {
     let row = state.store.client(client_id).await.ok().flatten()?;
     if row.kind != crate::clients::registry::ClientKind::Dynamic
         || crate::clients::resolve::stored_client_fingerprint(&row) != shown
@@ -188,10 +189,12 @@ async fn approved_software(state: &AppState, client_id: &str, shown: &str) -> Op
 }
 
 /// Whether this browser holds a remembered approval, from a completed login and not expired,
-/// that covers `requested`. A database failure shows the page.
+/// that covers `requested` (the terms of `client_id`'s request). A database failure shows the
+/// page.
 pub async fn is_remembered(
     state: &AppState,
     request: &Request,
+    client_id: &ClientId,
     requested: &ConsentTerms<'_>,
     now: i64,
 ) -> bool {
@@ -203,12 +206,7 @@ pub async fn is_remembered(
     };
     match state
         .store
-        .remembered_consents(
-            &opaque::hash(&handle),
-            requested.client_id,
-            requested.software,
-            now,
-        )
+        .remembered_consents(&opaque::hash(&handle), client_id, requested.software, now)
         .await
     {
         Ok(approvals) => approvals
@@ -223,7 +221,7 @@ pub async fn is_remembered(
 
 fn approved_terms(row: &RememberedConsentRow) -> ConsentTerms<'_> {
     ConsentTerms {
-        client_id: &row.client_id,
+        client_id: row.client_id.as_str(),
         client_fingerprint: &row.client_fingerprint,
         software: row.software_id.as_deref(),
         redirect_uri: &row.redirect_uri,

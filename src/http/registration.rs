@@ -11,10 +11,12 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::errors::{ErrorBody, OAuthFailure};
-use crate::clients::registry::{ClientInformation, RegistrationError};
+use crate::clients::registry::{ClientInformation, NOT_MANAGED, RegistrationError};
 use crate::clients::trail::metadata_summary;
+use crate::ids::ClientId;
 use crate::monitoring::RegistrationRefusal;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::clients::ClientRow;
 
 #[derive(Tags)]
 enum RegistrationTags {
@@ -214,12 +216,7 @@ impl RegistrationApi {
     /// Read a registered client (RFC 7592 §2.1), with its registration access token.
     #[oai(path = "/register/:client_id", method = "get")]
     async fn read(&self, request: &Request, client_id: Path<String>) -> RegistrationResponse {
-        match self
-            .state
-            .registry
-            .authorize_management(&client_id, bearer_token(request))
-            .await
-        {
+        match self.authorize(request, &client_id).await {
             Ok(row) => ok(self.state.registry.read(&row)),
             Err(error) => error.into(),
         }
@@ -235,10 +232,7 @@ impl RegistrationApi {
         body: Json<Value>,
     ) -> RegistrationResponse {
         let registry = &self.state.registry;
-        let row = match registry
-            .authorize_management(&client_id, bearer_token(request))
-            .await
-        {
+        let row = match self.authorize(request, &client_id).await {
             Ok(row) => row,
             Err(error) => return error.into(),
         };
@@ -265,10 +259,7 @@ impl RegistrationApi {
     #[oai(path = "/register/:client_id", method = "delete")]
     async fn delete(&self, request: &Request, client_id: Path<String>) -> RegistrationResponse {
         let registry = &self.state.registry;
-        let row = match registry
-            .authorize_management(&client_id, bearer_token(request))
-            .await
-        {
+        let row = match self.authorize(request, &client_id).await {
             Ok(row) => row,
             Err(error) => return error.into(),
         };
@@ -293,6 +284,22 @@ impl RegistrationApi {
 }
 
 impl RegistrationApi {
+    /// RFC 7592 §2: the client the path names, if the bearer may manage it. An id that does
+    /// not parse names no client, and is refused the same way.
+    async fn authorize(
+        &self,
+        request: &Request,
+        path: &Path<String>,
+    ) -> Result<ClientRow, RegistrationError> {
+        let Ok(client_id) = path.0.parse::<ClientId>() else {
+            return Err(RegistrationError::InvalidToken(NOT_MANAGED));
+        };
+        self.state
+            .registry
+            .authorize_management(&client_id, bearer_token(request))
+            .await
+    }
+
     fn address(&self, request: &Request) -> Option<String> {
         request_address(request, self.state.config.registration.trust_forwarded_for)
     }

@@ -6,6 +6,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
 
 use super::{Store, StoreError};
+use crate::ids::ClientId;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "admin_audit")]
@@ -17,7 +18,7 @@ pub struct Model {
     /// `reaper`, `housekeeping`, …
     pub actor: String,
     pub action: String,
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// JSON: what changed (before/after), never a secret.
     pub summary: String,
     /// The address the request came from, when a request made the change.
@@ -38,7 +39,7 @@ pub struct AuditRecord {
     pub actor: String,
     pub source_address: Option<String>,
     pub action: String,
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     pub summary: String,
 }
 
@@ -93,8 +94,8 @@ impl AuditRecord {
     }
 
     /// The client the change is about.
-    pub fn client(mut self, client_id: &str) -> Self {
-        self.client_id = Some(client_id.to_owned());
+    pub fn client(mut self, client_id: &ClientId) -> Self {
+        self.client_id = Some(client_id.clone());
         self
     }
 
@@ -110,7 +111,8 @@ impl AuditRecord {
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
-    /// The client the change is about.
+    /// The client the change is about, compared with the stored text as it is: a filter is
+    /// not an id, and an entry whose stored id today's rules refuse can still be found.
     pub client_id: Option<String>,
     /// Recorded at or after (Unix seconds).
     pub since: Option<i64>,
@@ -160,7 +162,7 @@ impl Store {
         at: i64,
         actor: &str,
         action: &str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         summary: String,
     ) -> Result<(), StoreError> {
         self.record_audits(vec![AuditRecord {
@@ -168,7 +170,7 @@ impl Store {
             actor: actor.to_owned(),
             source_address: None,
             action: action.to_owned(),
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.cloned(),
             summary,
         }])
         .await

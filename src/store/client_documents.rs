@@ -10,13 +10,14 @@ use sea_orm::entity::prelude::*;
 
 use super::counters::{self, CLIENT_DOCUMENTS};
 use super::{Store, StoreError};
+use crate::ids::ClientId;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "client_documents")]
 pub struct Model {
     /// The document's URL, which is also the client's `client_id`.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub url: String,
+    pub url: crate::ids::ClientId,
     /// The response body exactly as served (JSON text).
     pub document: String,
     pub fetched_at: i64,
@@ -39,9 +40,9 @@ impl Store {
     /// The cached document at `url`, whether or not it has expired.
     pub async fn client_document(
         &self,
-        url: &str,
+        url: &ClientId,
     ) -> Result<Option<ClientDocumentRow>, StoreError> {
-        Ok(Entity::find_by_id(url.to_owned()).one(self.conn()).await?)
+        Ok(Entity::find_by_id(url.clone()).one(self.conn()).await?)
     }
 
     /// Stores a row, replacing any earlier copy of the same URL. A new URL takes a slot of the
@@ -66,7 +67,7 @@ impl Store {
             .col_expr(Column::ExpiresAt, Expr::value(row.expires_at))
             .col_expr(Column::Failure, Expr::value(row.failure.clone()))
             .col_expr(Column::FailureTemporary, Expr::value(row.failure_temporary))
-            .filter(Column::Url.eq(row.url.as_str()))
+            .filter(Column::Url.eq(&row.url))
             .exec(&txn)
             .await?;
         if replaced.rows_affected == 0 {
@@ -118,10 +119,10 @@ impl Store {
     }
 
     /// Forgets the cached row of `url`, if any.
-    pub async fn delete_client_document(&self, url: &str) -> Result<(), StoreError> {
+    pub async fn delete_client_document(&self, url: &ClientId) -> Result<(), StoreError> {
         super::retry_when_busy(|| async {
             let txn = self.conn().begin().await?;
-            let deleted = Entity::delete_by_id(url.to_owned()).exec(&txn).await?;
+            let deleted = Entity::delete_by_id(url.clone()).exec(&txn).await?;
             counters::release_slots(&txn, CLIENT_DOCUMENTS, deleted.rows_affected).await?;
             txn.commit().await?;
             Ok(())

@@ -8,6 +8,7 @@ use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, TransactionT
 use super::counters::{self, DYNAMIC_CLIENTS};
 use super::writer::Step;
 use super::{Store, StoreError};
+use crate::ids::ClientId;
 
 pub use client::{ClientKind, UnknownClientKind};
 
@@ -56,7 +57,7 @@ pub mod client {
     #[sea_orm(table_name = "clients")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub client_id: String,
+        pub client_id: crate::ids::ClientId,
         pub kind: ClientKind,
         pub client_name: Option<String>,
         /// The registered metadata as JSON.
@@ -96,7 +97,7 @@ pub mod registration_token {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub token_hash: String,
-        pub client_id: String,
+        pub client_id: crate::ids::ClientId,
         pub created_at: i64,
     }
 
@@ -122,7 +123,8 @@ pub struct ClientFilter {
     pub created_before: Option<i64>,
     pub used_after: Option<i64>,
     pub used_before: Option<i64>,
-    /// Keyset pagination: clients whose `client_id` sorts after this.
+    /// Keyset pagination: clients whose `client_id` sorts after this. A position, not an id:
+    /// the last id of a page as stored, which today's rules may refuse.
     pub after_client_id: Option<String>,
     pub limit: u64,
 }
@@ -148,13 +150,13 @@ fn active(row: &ClientRow) -> client::ActiveModel {
 }
 
 impl Store {
-    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+    pub async fn client(&self, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
         // No client id holds NUL, and PostgreSQL cannot even compare text with one: the query
         // would fail, and an unknown client would become a server error.
-        if client_id.contains('\0') {
+        if client_id.as_str().contains('\0') {
             return Ok(None);
         }
-        Ok(client::Entity::find_by_id(client_id.to_owned())
+        Ok(client::Entity::find_by_id(client_id.clone())
             .one(self.conn())
             .await?)
     }
@@ -230,7 +232,7 @@ impl Store {
         model.superseded_at = sea_orm::ActiveValue::NotSet;
         let result = client::Entity::update_many()
             .set(model)
-            .filter(client::Column::ClientId.eq(row.client_id.as_str()))
+            .filter(client::Column::ClientId.eq(&row.client_id))
             .exec(self.conn())
             .await?;
         Ok(result.rows_affected == 1)
@@ -240,7 +242,7 @@ impl Store {
     /// the client exists.
     pub async fn set_client_access_token_ttl(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         secs: Option<i64>,
     ) -> Result<bool, StoreError> {
         let result = client::Entity::update_many()
@@ -254,7 +256,7 @@ impl Store {
     /// Deletes a client; its registration tokens go with it, and its grants are revoked (with
     /// their codes, families and unexpired access tokens) and deleted, in one transaction.
     /// Returns whether it existed.
-    pub async fn delete_client(&self, client_id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn delete_client(&self, client_id: &ClientId, now: i64) -> Result<bool, StoreError> {
         super::retry_when_busy(|| async {
             let txn = self.conn().begin().await?;
             // The kind is part of the condition, so the counter follows exactly what was
@@ -266,7 +268,7 @@ impl Store {
                 .await?
                 .rows_affected;
             counters::release_slots(&txn, DYNAMIC_CLIENTS, dynamic).await?;
-            let other = client::Entity::delete_by_id(client_id.to_owned())
+            let other = client::Entity::delete_by_id(client_id.clone())
                 .exec(&txn)
                 .await?
                 .rows_affected;
@@ -353,7 +355,7 @@ impl Store {
         created_before: i64,
         unused_before: i64,
         now: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<ClientId>, StoreError> {
         let never_authorized = Condition::all()
             .add(client::Column::FirstAuthorizedAt.is_null())
             .add(client::Column::CreatedAt.lt(created_before));
@@ -364,7 +366,7 @@ impl Store {
                     .add(client::Column::LastUsedAt.is_null())
                     .add(client::Column::CreatedAt.lt(unused_before)),
             );
-        let doomed: Vec<String> = client::Entity::find()
+        let doomed: Vec<ClientId> = client::Entity::find()
             .select_only()
             .column(client::Column::ClientId)
             .filter(client::Column::Kind.eq(ClientKind::Dynamic))
@@ -388,7 +390,7 @@ pub enum CappedInsert {
     Inserted,
     /// The cap was full: this never-authorized (or superseded) client was deleted to make room.
     MadeRoom {
-        evicted: String,
+        evicted: ClientId,
     },
     /// The cap was full and nothing could make room; nothing was written.
     Full,

@@ -12,7 +12,7 @@ use sea_orm::sea_query::Query;
 
 use super::writer::Step;
 use super::{Store, StoreError};
-use crate::ids::UserId;
+use crate::ids::{ClientId, UserId};
 
 pub mod remembered_consent {
     use sea_orm::entity::prelude::*;
@@ -25,7 +25,7 @@ pub mod remembered_consent {
         pub request_hash: String,
         /// SHA-256 of the browser's remembered-consent handle.
         pub handle_hash: String,
-        pub client_id: String,
+        pub client_id: crate::ids::ClientId,
         pub client_fingerprint: String,
         pub redirect_uri: String,
         pub resource: String,
@@ -94,7 +94,7 @@ impl Store {
     pub async fn remembered_consents(
         &self,
         handle_hash: &str,
-        client_id: &str,
+        client_id: &ClientId,
         software: Option<&str>,
         now: i64,
     ) -> Result<Vec<RememberedConsentRow>, StoreError> {
@@ -116,7 +116,7 @@ impl Store {
     pub async fn forget_consents(
         &self,
         user_id: &UserId,
-        client_id: &str,
+        client_id: &ClientId,
         resource: &str,
     ) -> Result<u64, StoreError> {
         Ok(Entity::delete_many()

@@ -13,14 +13,14 @@ use sea_orm::{Condition, DatabaseTransaction, QueryOrder, QuerySelect};
 use super::StoreError;
 use super::clients::{ClientKind, client, registration_token};
 use super::login::grant;
-use crate::ids::UserId;
+use crate::ids::{ClientId, UserId};
 
 /// Deletes, within `txn`, one dynamic client to make room (see the module); its slot of the
 /// counter passes to the caller. `None` when no client may go.
 pub(super) async fn make_room(
     txn: &DatabaseTransaction,
     now: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<ClientId>, StoreError> {
     let never_authorized = Condition::all().add(client::Column::FirstAuthorizedAt.is_null());
     if let Some(evicted) =
         evict_first(txn, never_authorized, client::Column::CreatedAt, now).await?
@@ -43,11 +43,11 @@ async fn evict_first(
     condition: Condition,
     order: client::Column,
     now: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<ClientId>, StoreError> {
     const CANDIDATES: u64 = 8;
     const LISTS: usize = 4;
     for _ in 0..LISTS {
-        let first: Vec<String> = client::Entity::find()
+        let first: Vec<ClientId> = client::Entity::find()
             .select_only()
             .column(client::Column::ClientId)
             .filter(client::Column::Kind.eq(ClientKind::Dynamic))
@@ -63,17 +63,17 @@ async fn evict_first(
         }
         for client_id in first {
             let deleted = client::Entity::delete_many()
-                .filter(client::Column::ClientId.eq(client_id.as_str()))
+                .filter(client::Column::ClientId.eq(&client_id))
                 .filter(client::Column::Kind.eq(ClientKind::Dynamic))
                 .filter(condition.clone())
                 .exec(txn)
                 .await?;
             if deleted.rows_affected == 1 {
                 registration_token::Entity::delete_many()
-                    .filter(registration_token::Column::ClientId.eq(client_id.as_str()))
+                    .filter(registration_token::Column::ClientId.eq(&client_id))
                     .exec(txn)
                     .await?;
-                let grants = Condition::all().add(grant::Column::ClientId.eq(client_id.as_str()));
+                let grants = Condition::all().add(grant::Column::ClientId.eq(&client_id));
                 super::revocation::revoke_grants_in(txn, grants.clone(), now).await?;
                 grant::Entity::delete_many()
                     .filter(grants)
@@ -93,7 +93,7 @@ async fn evict_first(
 /// on its next use; it only makes room, after never-authorized clients, when the cap is full.
 pub(super) async fn mark_superseded_by(
     txn: &DatabaseTransaction,
-    client_id: &str,
+    client_id: &ClientId,
     user_id: &UserId,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -106,7 +106,7 @@ pub(super) async fn mark_superseded_by(
         .filter(client::Column::SupersededAt.is_not_null())
         .exec(txn)
         .await?;
-    let Some(newer) = client::Entity::find_by_id(client_id.to_owned())
+    let Some(newer) = client::Entity::find_by_id(client_id.clone())
         .one(txn)
         .await?
     else {

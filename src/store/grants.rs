@@ -5,7 +5,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{Condition, QueryOrder, QuerySelect};
 
-use crate::ids::{GrantId, UserId};
+use crate::ids::{ClientId, GrantId, UserId};
 
 use super::login::{GrantRow, UserRow, grant, user};
 use super::{Store, StoreError};
@@ -54,7 +54,7 @@ impl Store {
     pub async fn live_grant_for(
         &self,
         user_id: &UserId,
-        client_id: &str,
+        client_id: &ClientId,
         resource: &str,
     ) -> Result<Option<GrantRow>, StoreError> {
         Ok(grant::Entity::find()
@@ -159,7 +159,7 @@ impl Store {
     /// A client's live grants, oldest first, at most `limit` (found by `grants_client`).
     pub async fn live_grants_of_client(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
         limit: u64,
     ) -> Result<Vec<GrantRow>, StoreError> {
         Ok(grant::Entity::find()

@@ -9,7 +9,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Alias, JoinType, Query};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
-use crate::ids::{GrantId, UserId};
+use crate::ids::{ClientId, GrantId, UserId};
 
 use super::clients::client;
 use super::login::grant;
@@ -30,14 +30,14 @@ impl Store {
     pub async fn live_grant_for_token(
         &self,
         user_id: &UserId,
-        client_id: &str,
+        client_id: &ClientId,
         resource: &str,
         jti: &str,
     ) -> Result<Option<LiveGrant>, StoreError> {
         let backend = self.conn().get_database_backend();
         // Built once per backend: building it took more CPU than running it. The values
         // follow the placeholders in the order the query names them.
-        let values = [user_id.as_str(), client_id, resource]
+        let values = [user_id.as_str(), client_id.as_str(), resource]
             .into_iter()
             .map(Value::from)
             .chain([Value::from(false), Value::from(jti)]);

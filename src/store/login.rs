@@ -8,7 +8,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
-use crate::ids::{GrantId, UserId};
+use crate::ids::{ClientId, GrantId, UserId};
 
 use super::writer::Step;
 use super::{Store, StoreError};
@@ -48,7 +48,7 @@ pub mod request {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub request_hash: String,
-        pub client_id: String,
+        pub client_id: crate::ids::ClientId,
         pub redirect_uri: String,
         pub state: Option<String>,
         pub code_challenge: String,
@@ -99,7 +99,7 @@ pub mod grant {
         /// The user's id; the listing is per user already.
         #[oai(skip)]
         pub user_id: crate::ids::UserId,
-        pub client_id: String,
+        pub client_id: crate::ids::ClientId,
         pub resource: String,
         pub scope: String,
         /// Sealed; never shown.
@@ -131,7 +131,7 @@ pub mod code {
         #[sea_orm(primary_key, auto_increment = false)]
         pub code_hash: String,
         pub grant_id: crate::ids::GrantId,
-        pub client_id: String,
+        pub client_id: crate::ids::ClientId,
         pub user_id: crate::ids::UserId,
         pub redirect_uri: String,
         pub code_challenge: String,
@@ -183,7 +183,7 @@ pub struct CompletedLogin {
     pub display_name: Option<String>,
     pub new_user_id: UserId,
     pub new_grant_id: GrantId,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub resource: String,
     pub scope: String,
     pub upstream_expires_at: Option<i64>,
@@ -373,7 +373,7 @@ impl Store {
 /// Sets the client's first use (once) and last use.
 async fn record_client_use(
     txn: &DatabaseTransaction,
-    client_id: &str,
+    client_id: &ClientId,
     now: i64,
 ) -> Result<(), StoreError> {
     super::clients::client::Entity::update_many()
@@ -442,7 +442,7 @@ async fn carry_on_or_start_grant(
     // under it, and this login starts a new grant.
     let existing_grant = grant::Entity::find()
         .filter(grant::Column::UserId.eq(user_id))
-        .filter(grant::Column::ClientId.eq(login.client_id.as_str()))
+        .filter(grant::Column::ClientId.eq(&login.client_id))
         .filter(grant::Column::Resource.eq(login.resource.as_str()))
         .filter(grant::Column::RevokedAt.is_null())
         .one(txn)

@@ -82,7 +82,7 @@ impl Store {
     /// Revokes every grant of a client (disabled, or all its tokens revoked by an operator).
     pub async fn revoke_grants_of_client(
         &self,
-        client_id: &str,
+        client_id: &crate::ids::ClientId,
         now: i64,
     ) -> Result<Vec<GrantRow>, StoreError> {
         self.revoke_grants(

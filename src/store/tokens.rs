@@ -8,7 +8,7 @@ use sea_orm::Condition;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Query, SelectStatement};
 
-use crate::ids::FamilyId;
+use crate::ids::{ClientId, FamilyId};
 
 use super::login::{code, grant};
 use super::writer::Step;
@@ -23,7 +23,7 @@ pub mod family {
         #[sea_orm(primary_key, auto_increment = false)]
         pub family_id: crate::ids::FamilyId,
         pub grant_id: crate::ids::GrantId,
-        pub client_id: String,
+        pub client_id: crate::ids::ClientId,
         pub code_hash: Option<String>,
         pub auth_time: i64,
         pub created_at: i64,
@@ -207,7 +207,7 @@ impl Store {
     }
 
     /// Marks a client as just used (the reaper reads this); a used client is not superseded.
-    pub async fn touch_client(&self, client_id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn touch_client(&self, client_id: &ClientId, now: i64) -> Result<(), StoreError> {
         let update = super::clients::client::Entity::update_many()
             .col_expr(super::clients::client::Column::LastUsedAt, Expr::value(now))
             .col_expr(

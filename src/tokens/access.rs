@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::UserId;
+use crate::ids::{ClientId, UserId};
 
 /// The `typ` header of an RFC 9068 access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -27,5 +27,11 @@ impl AccessClaims {
     /// stored, so it is taken as stored, not re-checked.
     pub fn user_id(&self) -> UserId {
         UserId::from_stored(self.sub.clone())
+    }
+
+    /// The client the token was issued to. The claim stays a plain string on the wire; its
+    /// signature is ours and it names a client id we stored, so it is taken as stored.
+    pub fn client(&self) -> ClientId {
+        ClientId::from_stored(self.client_id.clone())
     }
 }

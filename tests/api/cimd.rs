@@ -8,6 +8,7 @@ use std::time::Duration;
 use authbridge::clients::cimd::{CimdError, ClientDocumentResolver};
 use authbridge::clock::ManualClock;
 use authbridge::config::ClientMetadataDocumentConfig;
+use authbridge::ids::ClientId;
 use authbridge::store::Store;
 use poem::http::StatusCode;
 use poem::listener::TcpAcceptor;
@@ -16,6 +17,11 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::helpers::TestDb;
+
+/// A client id as the HTTP layer hands it on, parsed.
+fn id(client_id: &str) -> ClientId {
+    client_id.parse().expect("a client id")
+}
 
 const START: i64 = 1_800_000_000;
 
@@ -214,7 +220,7 @@ async fn harness_with(adjust: impl FnOnce(&mut ClientMetadataDocumentConfig)) ->
 
 /// Asserts that no valid document is cached for `url` (a remembered failure may be).
 async fn assert_no_document_cached(h: &Harness, url: &str) {
-    let row = h.store.client_document(url).await.unwrap();
+    let row = h.store.client_document(&id(url)).await.unwrap();
     assert!(
         row.as_ref()
             .is_none_or(|row| row.failure.is_some() && row.document.is_empty()),
@@ -256,7 +262,7 @@ async fn valid_document_is_accepted_and_cached() {
 
     let client = h
         .resolver
-        .resolve(&url)
+        .resolve(&id(&url))
         .await
         .expect("the document is accepted");
 
@@ -277,7 +283,7 @@ async fn valid_document_is_accepted_and_cached() {
     assert_eq!(request.accept.as_deref(), Some("application/json"));
     let row = h
         .store
-        .client_document(&url)
+        .client_document(&id(&url))
         .await
         .unwrap()
         .expect("cached");
@@ -289,7 +295,7 @@ async fn valid_document_is_accepted_and_cached() {
 async fn opaque_client_id_is_refused_without_a_request() {
     let h = harness().await;
     for client_id in ["my-client", "http://app.example.com/client.json"] {
-        let error = h.resolver.resolve(client_id).await.unwrap_err();
+        let error = h.resolver.resolve(&id(client_id)).await.unwrap_err();
         assert!(
             matches!(error, CimdError::InvalidUrl),
             "{client_id}: {error:?}"
@@ -307,7 +313,7 @@ async fn redirect_is_refused_and_not_followed() {
     h.server
         .serve("/moved", [Reply::status(302).header("location", &target)]);
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(matches!(error, CimdError::Redirect), "{error:?}");
     assert!(!error.is_temporary());
@@ -319,7 +325,7 @@ async fn not_found_is_refused() {
     let h = harness().await;
     let url = h.server.url("/missing.json");
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(matches!(error, CimdError::Status(404)), "{error:?}");
     assert!(!error.is_temporary());
@@ -335,7 +341,7 @@ async fn document_of_exactly_the_size_limit_is_accepted() {
     h.server.serve("/limit.json", [Reply::ok(text).streamed()]);
 
     h.resolver
-        .resolve(&url)
+        .resolve(&id(&url))
         .await
         .expect("5120 bytes are accepted");
 }
@@ -347,7 +353,7 @@ async fn oversized_document_is_refused() {
     let text = document_of_size(&url, 5121);
     h.server.serve("/big.json", [Reply::ok(text)]);
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(matches!(error, CimdError::TooLarge), "{error:?}");
     assert_no_document_cached(&h, &url).await;
@@ -360,7 +366,7 @@ async fn oversized_document_without_content_length_is_refused() {
     let text = document_of_size(&url, 64 * 1024);
     h.server.serve("/big.json", [Reply::ok(text).streamed()]);
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(matches!(error, CimdError::TooLarge), "{error:?}");
 }
@@ -373,7 +379,7 @@ async fn client_id_mismatch_is_refused() {
     h.server
         .serve("/clients/app.json", [Reply::ok(document(&other))]);
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(matches!(error, CimdError::ClientIdMismatch), "{error:?}");
     assert!(!error.is_temporary());
@@ -392,7 +398,7 @@ async fn loopback_target_is_refused_when_the_test_switch_is_off() {
     ] {
         h.server
             .serve("/clients/app.json", [Reply::ok(document(&url))]);
-        let error = h.resolver.resolve(&url).await.unwrap_err();
+        let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
         assert!(
             matches!(error, CimdError::ForbiddenAddress),
             "{url}: {error:?}"
@@ -400,7 +406,7 @@ async fn loopback_target_is_refused_when_the_test_switch_is_off() {
         assert!(!error.is_temporary());
     }
     let url = h.server.url("/clients/app.json");
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
     assert!(
         matches!(error, CimdError::InvalidUrl),
         "plain http: {error:?}"
@@ -423,7 +429,7 @@ async fn secret_based_auth_method_is_refused() {
     h.server
         .serve("/clients/app.json", [Reply::ok(text.to_string())]);
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(matches!(error, CimdError::SecretAuthMethod(_)), "{error:?}");
     assert_no_document_cached(&h, &url).await;
@@ -436,7 +442,7 @@ async fn slow_server_times_out_as_a_temporary_failure() {
     let reply = Reply::ok(document(&url)).delayed(Duration::from_secs(3));
     h.server.serve("/slow.json", [reply]);
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(matches!(error, CimdError::Timeout), "{error:?}");
     assert!(error.is_temporary());
@@ -449,9 +455,9 @@ async fn second_resolve_within_max_age_is_served_from_the_cache() {
     let reply = Reply::ok(document(&url)).header("cache-control", "max-age=300");
     h.server.serve("/clients/app.json", [reply]);
 
-    let first = h.resolver.resolve(&url).await.unwrap();
+    let first = h.resolver.resolve(&id(&url)).await.unwrap();
     h.clock.advance(299);
-    let second = h.resolver.resolve(&url).await.unwrap();
+    let second = h.resolver.resolve(&id(&url)).await.unwrap();
 
     assert_eq!(first, second);
     assert_eq!(h.server.hits("/clients/app.json"), 1);
@@ -464,12 +470,12 @@ async fn expired_document_is_fetched_again() {
     let reply = Reply::ok(document(&url)).header("cache-control", "max-age=300");
     h.server.serve("/clients/app.json", [reply]);
 
-    h.resolver.resolve(&url).await.unwrap();
+    h.resolver.resolve(&id(&url)).await.unwrap();
     h.clock.advance(300);
-    h.resolver.resolve(&url).await.unwrap();
+    h.resolver.resolve(&id(&url)).await.unwrap();
 
     assert_eq!(h.server.hits("/clients/app.json"), 2);
-    let row = h.store.client_document(&url).await.unwrap().unwrap();
+    let row = h.store.client_document(&id(&url)).await.unwrap().unwrap();
     assert_eq!((row.fetched_at, row.expires_at), (START + 300, START + 600));
 }
 
@@ -491,8 +497,8 @@ async fn cache_lifetime_is_clamped_to_the_configured_bounds() {
             reply = reply.header("cache-control", value);
         }
         h.server.serve(path, [reply]);
-        h.resolver.resolve(&url).await.unwrap();
-        let row = h.store.client_document(&url).await.unwrap().unwrap();
+        h.resolver.resolve(&id(&url)).await.unwrap();
+        let row = h.store.client_document(&id(&url)).await.unwrap().unwrap();
         assert_eq!(row.expires_at, START + lifetime, "{path}");
     }
 }
@@ -504,11 +510,11 @@ async fn no_store_document_is_not_cached() {
     let reply = Reply::ok(document(&url)).header("cache-control", "no-store");
     h.server.serve("/clients/app.json", [reply]);
 
-    h.resolver.resolve(&url).await.unwrap();
-    h.resolver.resolve(&url).await.unwrap();
+    h.resolver.resolve(&id(&url)).await.unwrap();
+    h.resolver.resolve(&id(&url)).await.unwrap();
 
     assert_eq!(h.server.hits("/clients/app.json"), 2);
-    assert_eq!(h.store.client_document(&url).await.unwrap(), None);
+    assert_eq!(h.store.client_document(&id(&url)).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -520,18 +526,18 @@ async fn failure_is_cached_briefly() {
         [Reply::status(500), Reply::ok(document(&url))],
     );
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
     assert!(matches!(error, CimdError::Status(500)), "{error:?}");
     assert!(error.is_temporary());
 
     // A bad URL cannot make the server fetch on every request.
-    let again = h.resolver.resolve(&url).await.unwrap_err();
+    let again = h.resolver.resolve(&id(&url)).await.unwrap_err();
     assert!(again.is_temporary(), "{again:?}");
     assert_eq!(h.server.hits("/clients/app.json"), 1);
 
     h.clock.advance(60);
     h.resolver
-        .resolve(&url)
+        .resolve(&id(&url))
         .await
         .expect("after the failure expires, the document is fetched again");
     assert_eq!(h.server.hits("/clients/app.json"), 2);
@@ -550,7 +556,7 @@ async fn private_key_jwt_is_refused_until_it_is_implemented() {
     h.server
         .serve("/clients/app.json", [Reply::ok(text.to_string())]);
 
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
 
     assert!(
         matches!(error, CimdError::UnsupportedAuthMethod(_)),
@@ -570,7 +576,7 @@ async fn fetches_to_one_host_are_limited_in_number_at_once() {
         let reply = Reply::ok(document(&url)).delayed(Duration::from_millis(150));
         h.server.serve(&path, [reply]);
         let resolver = h.resolver.clone();
-        resolving.spawn(async move { resolver.resolve(&url).await.map(|_| ()) });
+        resolving.spawn(async move { resolver.resolve(&id(&url)).await.map(|_| ()) });
     }
     while let Some(result) = resolving.join_next().await {
         result
@@ -591,21 +597,21 @@ async fn failed_refetch_does_not_serve_the_expired_document() {
     let fresh = Reply::ok(document(&url)).header("cache-control", "max-age=60");
     h.server
         .serve("/clients/app.json", [fresh, Reply::status(404)]);
-    h.resolver.resolve(&url).await.unwrap();
+    h.resolver.resolve(&id(&url)).await.unwrap();
 
     h.clock.advance(60);
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
     assert!(matches!(error, CimdError::Status(404)), "{error:?}");
     assert_no_document_cached(&h, &url).await;
 
     // The failure is remembered briefly, then the URL is fetched again; the expired document
     // is never served.
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
     assert!(error.to_string().contains("404"), "{error}");
     assert!(!error.is_temporary());
     assert_eq!(h.server.hits("/clients/app.json"), 2);
     h.clock.advance(30);
-    let error = h.resolver.resolve(&url).await.unwrap_err();
+    let error = h.resolver.resolve(&id(&url)).await.unwrap_err();
     assert!(matches!(error, CimdError::Status(404)), "{error:?}");
     assert_eq!(h.server.hits("/clients/app.json"), 3);
 }

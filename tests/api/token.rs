@@ -979,7 +979,7 @@ async fn housekeeping_bounds_rotated_tokens_and_upstream_tokens() {
     // A revoked grant stays listed for 30 days, and goes once its family has expired (day 90).
     app.registry
         .store()
-        .revoke_grants_of_client(&client_id, app.clock_now())
+        .revoke_grants_of_client(&client_id.parse().unwrap(), app.clock_now())
         .await
         .unwrap();
     app.clock.advance(29 * DAY);

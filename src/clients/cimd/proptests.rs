@@ -89,6 +89,9 @@ proptest! {
             && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))));
         prop_assert!(url.fragment().is_none() && url.username().is_empty() && url.password().is_none());
         prop_assert!(url.path() != "/" && !url.path().split('/').any(|s| s == "." || s == ".."));
+        // The HTTP layer parses every client id before it looks here: no document URL may be
+        // refused there.
+        prop_assert!(candidate.parse::<crate::ids::ClientId>().is_ok());
     }
 
     /// Any document: no panic; only the refusals a document can earn (never a network or

@@ -16,6 +16,7 @@ use super::network::{ForbiddenAddressError, GuardedResolver, is_allowed_target};
 use super::{CimdError, ClientDocument, cache_lifetime, is_client_id_url, validate_document};
 use crate::clock::Clock;
 use crate::config::{ClientMetadataDocumentConfig, RegistrationConfig};
+use crate::ids::ClientId;
 use crate::store::Store;
 use crate::store::client_documents::ClientDocumentRow;
 
@@ -74,14 +75,14 @@ impl ClientDocumentResolver {
     /// The document at `client_id`: the cached copy (or remembered failure) if still fresh,
     /// else fetched, validated and cached for as long as its `Cache-Control` allows (within
     /// the configured bounds).
-    pub async fn resolve(&self, client_id: &str) -> Result<ClientDocument, CimdError> {
-        if !is_client_id_url(client_id, self.config.allow_http_loopback) {
+    pub async fn resolve(&self, client_id: &ClientId) -> Result<ClientDocument, CimdError> {
+        if !is_client_id_url(client_id.as_str(), self.config.allow_http_loopback) {
             return Err(CimdError::InvalidUrl);
         }
         if let Some(answer) = self.cached(client_id).await? {
             return answer;
         }
-        let host = Url::parse(client_id)
+        let host = Url::parse(client_id.as_str())
             .ok()
             .and_then(|url| url.host_str().map(str::to_owned))
             .unwrap_or_default();
@@ -94,7 +95,8 @@ impl ClientDocumentResolver {
             return answer;
         }
         let outcome = self.fetch(client_id).await.and_then(|fetched| {
-            let document = validate_document(client_id, &fetched.text, &self.custom_schemes)?;
+            let document =
+                validate_document(client_id.as_str(), &fetched.text, &self.custom_schemes)?;
             Ok((document, fetched))
         });
         let (document, fetched) = match outcome {
@@ -113,7 +115,7 @@ impl ClientDocumentResolver {
             Some(secs) => {
                 let now = self.clock.now();
                 self.cache(ClientDocumentRow {
-                    url: client_id.to_owned(),
+                    url: client_id.clone(),
                     document: fetched.text,
                     fetched_at: now,
                     expires_at: now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)),
@@ -132,7 +134,7 @@ impl ClientDocumentResolver {
     /// rules).
     async fn cached(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Option<Result<ClientDocument, CimdError>>, CimdError> {
         let Some(row) = self.store.client_document(client_id).await? else {
             return Ok(None);
@@ -148,10 +150,10 @@ impl ClientDocumentResolver {
                 for_secs: self.config.failure_cache_secs,
             })));
         }
-        match validate_document(client_id, &row.document, &self.custom_schemes) {
+        match validate_document(client_id.as_str(), &row.document, &self.custom_schemes) {
             Ok(document) => Ok(Some(Ok(document))),
             Err(error) => {
-                tracing::info!(url = client_id, %error, "cached document no longer valid");
+                tracing::info!(url = %client_id, %error, "cached document no longer valid");
                 Ok(None)
             }
         }
@@ -160,7 +162,7 @@ impl ClientDocumentResolver {
     /// Remembers that `client_id` failed, for `failure_cache_secs`, replacing any cached copy
     /// (an expired copy must not be served after a failed refetch either). A failure of our
     /// own (the store, our fetch limit) says nothing about the URL and is not remembered.
-    async fn remember_failure(&self, client_id: &str, error: &CimdError) {
+    async fn remember_failure(&self, client_id: &ClientId, error: &CimdError) {
         if matches!(error, CimdError::Store(_) | CimdError::Busy) {
             return;
         }
@@ -170,7 +172,7 @@ impl ClientDocumentResolver {
         let now = self.clock.now();
         let for_secs = i64::try_from(self.config.failure_cache_secs).unwrap_or(i64::MAX);
         self.cache(ClientDocumentRow {
-            url: client_id.to_owned(),
+            url: client_id.clone(),
             document: String::new(),
             fetched_at: now,
             expires_at: now.saturating_add(for_secs),
@@ -211,14 +213,14 @@ impl ClientDocumentResolver {
 
     /// Drops the cached copy of `client_id`. A failure here only leaves garbage behind, which
     /// expires, and must not hide the outcome of the fetch.
-    async fn forget(&self, client_id: &str) {
+    async fn forget(&self, client_id: &ClientId) {
         if let Err(error) = self.store.delete_client_document(client_id).await {
-            tracing::warn!(url = client_id, %error, "could not drop a client metadata document");
+            tracing::warn!(url = %client_id, %error, "could not drop a client metadata document");
         }
     }
 
-    async fn fetch(&self, client_id: &str) -> Result<FetchedDocument, CimdError> {
-        let url = Url::parse(client_id).map_err(|_| CimdError::InvalidUrl)?;
+    async fn fetch(&self, client_id: &ClientId) -> Result<FetchedDocument, CimdError> {
+        let url = Url::parse(client_id.as_str()).map_err(|_| CimdError::InvalidUrl)?;
         // reqwest does not call the resolver for an IP literal, so check it here.
         let literal = match url.host() {
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),

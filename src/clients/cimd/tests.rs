@@ -57,12 +57,23 @@ fn client_id_urls() {
     ];
     for (name, url) in accepted {
         assert!(is_client_id_url(url, false), "{name}: `{url}` refused");
+        // Parsed as a `ClientId` at every entry point first: it must pass there too.
+        assert!(
+            url.parse::<crate::ids::ClientId>().is_ok(),
+            "{name}: `{url}` is not a ClientId"
+        );
     }
     for (name, url) in refused {
         assert!(!is_client_id_url(url, false), "{name}: `{url}` accepted");
     }
     let long = format!("https://app.example.com/{}", "a".repeat(MAX_URL_LENGTH));
     assert!(!is_client_id_url(&long, false), "longer than the column");
+    let longest = &long[..MAX_URL_LENGTH];
+    assert!(is_client_id_url(longest, false), "as long as the column");
+    assert!(
+        longest.parse::<crate::ids::ClientId>().is_ok(),
+        "the longest is a ClientId"
+    );
 }
 
 #[test]

@@ -16,6 +16,9 @@ fn canonical_json_ignores_key_order() {
 #[test]
 fn client_ids_are_never_urls() {
     let id = generate_client_id();
+    let id = id.as_str();
     assert!(id.starts_with("client_") && id.len() == 7 + 22, "{id}");
     assert!(!id.contains(':') && !id.contains('/'));
+    // What a client sends back is parsed as outside input: a generated id must pass.
+    assert_eq!(id.parse::<crate::ids::ClientId>().unwrap().as_str(), id);
 }

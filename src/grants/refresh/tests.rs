@@ -32,7 +32,7 @@ fn family() -> FamilyRow {
     FamilyRow {
         family_id: "fam_1".parse().unwrap(),
         grant_id: "grt_1".parse().unwrap(),
-        client_id: "client_1".into(),
+        client_id: "client_1".parse().unwrap(),
         code_hash: Some("c".into()),
         auth_time: NOW - 600,
         created_at: NOW - 600,
@@ -46,7 +46,7 @@ fn grant() -> GrantRow {
     GrantRow {
         grant_id: "grt_1".parse().unwrap(),
         user_id: "usr_1".parse().unwrap(),
-        client_id: "client_1".into(),
+        client_id: "client_1".parse().unwrap(),
         resource: RESOURCE.into(),
         scope: "mcp mcp:write".into(),
         upstream_tokens: None,
@@ -79,7 +79,13 @@ fn decide(
         family,
         grant,
     };
-    decide_refresh("client_1", request, Some(stored), GRACE, NOW)
+    decide_refresh(
+        &"client_1".parse().unwrap(),
+        request,
+        Some(stored),
+        GRACE,
+        NOW,
+    )
 }
 
 fn refused(decision: RefreshDecision) -> Option<ErrorCode> {
@@ -185,7 +191,7 @@ fn refusals_change_nothing() {
         ..family()
     };
     let other_client = FamilyRow {
-        client_id: "client_2".into(),
+        client_id: "client_2".parse().unwrap(),
         ..family()
     };
     let revoked_grant = GrantRow {
@@ -300,7 +306,13 @@ fn refusals_change_nothing() {
         );
     }
     assert_eq!(
-        refused(decide_refresh("client_1", &request(None), None, GRACE, NOW)),
+        refused(decide_refresh(
+            &"client_1".parse().unwrap(),
+            &request(None),
+            None,
+            GRACE,
+            NOW
+        )),
         Some(ErrorCode::InvalidGrant),
         "an unknown token"
     );

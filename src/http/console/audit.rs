@@ -13,6 +13,7 @@ use super::{
     BadInput, ConsoleSession, PAGE_SIZE, console_page, failure_page, moment, optional_value,
     query_of,
 };
+use crate::ids::ClientId;
 use crate::routes::{CONSOLE_AUDIT_PATH, CONSOLE_CLIENT_PATH};
 use crate::store::audit::AuditFilter;
 
@@ -116,9 +117,9 @@ pub async fn audit_page(
             actor_href => only("actor", &r.actor),
             action => &r.action,
             action_href => only("action", &r.action),
-            client_id => &r.client_id,
-            client_href => r.client_id.as_deref().map(|id| super::clients::link(state, CONSOLE_CLIENT_PATH, "id", id)),
-            target_href => r.client_id.as_deref().map(|id| only("target", id)),
+            client_id => r.client_id.as_ref().map(ClientId::as_str),
+            client_href => r.client_id.as_ref().map(|id| super::clients::link(state, CONSOLE_CLIENT_PATH, "id", id.as_str())),
+            target_href => r.client_id.as_ref().map(|id| only("target", id.as_str())),
             source => &r.source_address,
             summary => &r.summary,
         }

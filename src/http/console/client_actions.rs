@@ -14,7 +14,8 @@ use super::{
     Confirmation, ConsoleForm, Operator, bad_request_page, confirmation_page, confirmed,
     failure_page, not_found_page, optional_value, required_value, see_other,
 };
-use crate::clients::admin::{AdminError, ClientChanges};
+use crate::clients::admin::{AdminError, ClientChanges, named_client_id};
+use crate::ids::ClientId;
 use crate::routes::{CONSOLE_CLIENT_ACTION_PATH, CONSOLE_CLIENT_PATH, CONSOLE_CLIENTS_PATH};
 use crate::store::audit::Actor;
 
@@ -78,9 +79,13 @@ pub async fn client_action(
         );
     }
     let operator = Operator::of(state, request, &form.session);
-    let result = match perform(state, &form, operator.actor(), client_id, action).await {
-        Some(result) => result,
-        None => return bad_request_page("This action is not known."),
+    let result = match named_client_id(client_id) {
+        Ok(client_id) => perform(state, &form, operator.actor(), &client_id, action).await,
+        // An id that does not parse names no client: answered as an unknown one is.
+        Err(error) => KNOWN_ACTIONS.contains(&action).then_some(Err(error)),
+    };
+    let Some(result) = result else {
+        return bad_request_page("This action is not known.");
     };
     match result {
         Ok(response) => response,
@@ -92,13 +97,23 @@ pub async fn client_action(
     }
 }
 
+/// The actions [`perform`] carries out.
+const KNOWN_ACTIONS: &[&str] = &[
+    "disable",
+    "enable",
+    "revoke-tokens",
+    "delete",
+    "rotate-secret",
+    "resource-server",
+];
+
 /// Carries out a confirmed `action` on `client_id` as `actor`: the page to answer with, or
 /// the registry's refusal; `None` for an action the console does not know.
 async fn perform(
     state: &Arc<AppState>,
     form: &ConsoleForm,
     actor: Actor<'_>,
-    client_id: &str,
+    client_id: &ClientId,
     action: &str,
 ) -> Option<Result<Response, AdminError>> {
     let registry = &state.registry;
@@ -106,7 +121,7 @@ async fn perform(
         see_other(
             state,
             CONSOLE_CLIENT_PATH,
-            &[("id", client_id), ("done", done)],
+            &[("id", client_id.as_str()), ("done", done)],
         )
     };
     Some(match action {
@@ -128,10 +143,13 @@ async fn perform(
             .admin_revoke_client_tokens(actor, client_id)
             .await
             .map(|()| done("revoked")),
-        "delete" => registry
-            .admin_delete(actor, client_id)
-            .await
-            .map(|()| see_other(state, CONSOLE_CLIENTS_PATH, &[("deleted", client_id)])),
+        "delete" => registry.admin_delete(actor, client_id).await.map(|()| {
+            see_other(
+                state,
+                CONSOLE_CLIENTS_PATH,
+                &[("deleted", client_id.as_str())],
+            )
+        }),
         "rotate-secret" => registry
             .admin_rotate_secret(actor, client_id)
             .await

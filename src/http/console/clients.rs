@@ -14,7 +14,8 @@ use super::{
     BadInput, ConsoleForm, ConsoleSession, Operator, PAGE_SIZE, console_page, failure_page, moment,
     not_found_page, optional_value, query_of, required_value,
 };
-use crate::clients::admin::{AdminError, ClientView, NewClient};
+use crate::clients::admin::{AdminError, ClientView, NewClient, named_client_id};
+use crate::ids::ClientId;
 use crate::routes::{
     CONSOLE_AUDIT_PATH, CONSOLE_CLIENT_ACTION_PATH, CONSOLE_CLIENT_PATH, CONSOLE_CLIENTS_PATH,
     CONSOLE_NEW_CLIENT_PATH, CONSOLE_USER_PATH,
@@ -28,9 +29,9 @@ fn client_value(state: &AppState, client: &ClientView, now: i64) -> Value {
         "admin" => "Created by an operator",
         _ => "Unknown kind",
     };
-    let href = link(state, CONSOLE_CLIENT_PATH, "id", &client.client_id);
+    let href = link(state, CONSOLE_CLIENT_PATH, "id", client.client_id.as_str());
     context! {
-        client_id => &client.client_id,
+        client_id => client.client_id.as_str(),
         name => client.client_name.as_deref().map(super::super::pages::without_invisible_controls),
         kind,
         href,
@@ -71,13 +72,13 @@ async fn listed(
             .await?;
         let documents = documents.iter().map(|d| {
             context! {
-                url => &d.url,
+                url => d.url.as_str(),
                 name => d.client_name.as_deref().map(super::super::pages::without_invisible_controls),
                 redirect_uris => &d.redirect_uris,
                 failure => &d.failure,
                 fetched => moment(Some(d.fetched_at), now),
                 expires => moment(Some(d.expires_at), now),
-                grants_href => link(state, CONSOLE_AUDIT_PATH, "target", &d.url),
+                grants_href => link(state, CONSOLE_AUDIT_PATH, "target", d.url.as_str()),
             }
         });
         return Ok((documents.collect(), next));
@@ -159,14 +160,18 @@ pub async fn client_page(
         (Ok(id), Ok(done)) => (id, done),
         (Err(bad), _) | (_, Err(bad)) => return bad.page(),
     };
-    let client = match state.registry.admin_get(client_id).await {
+    let client = match named_client_id(client_id) {
+        Ok(client_id) => state.registry.admin_get(&client_id).await,
+        Err(error) => Err(error),
+    };
+    let client = match client {
         Ok(client) => client,
         Err(AdminError::NotFound(_)) => return not_found_page("client"),
         Err(error) => return failure_page(error, "could not read a client"),
     };
     let grants = match state
         .store
-        .live_grants_of_client(client_id, PAGE_SIZE)
+        .live_grants_of_client(&client.client_id, PAGE_SIZE)
         .await
     {
         Ok(grants) => grants,
@@ -323,7 +328,7 @@ pub async fn create_client(
 pub fn secret_page(
     state: &AppState,
     session: &crate::sessions::WebSession,
-    client_id: &str,
+    client_id: &ClientId,
     secret: Option<&str>,
     what: &str,
 ) -> Response {
@@ -333,10 +338,10 @@ pub fn secret_page(
         "secret",
         CONSOLE_CLIENTS_PATH,
         context! {
-            client_id,
+            client_id => client_id.as_str(),
             secret,
             what,
-            client_href => link(state, CONSOLE_CLIENT_PATH, "id", client_id),
+            client_href => link(state, CONSOLE_CLIENT_PATH, "id", client_id.as_str()),
         },
     )
 }

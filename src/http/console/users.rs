@@ -105,9 +105,9 @@ pub async fn user_page(
         };
         views.push(context! {
             grant_id => g.grant_id.as_str(),
-            client_id => &g.client_id,
+            client_id => g.client_id.as_str(),
             client_name => client_name.as_deref().map(super::super::pages::without_invisible_controls),
-            client_href => link(state, CONSOLE_CLIENT_PATH, "id", &g.client_id),
+            client_href => link(state, CONSOLE_CLIENT_PATH, "id", g.client_id.as_str()),
             resource => &g.resource,
             scopes => g.scope.split_whitespace().map(str::to_owned).collect::<Vec<_>>(),
             created => moment(Some(g.created_at), now),

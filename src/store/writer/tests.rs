@@ -8,6 +8,7 @@ use sea_orm::ConnectionTrait;
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::ids::ClientId;
 use crate::store::Store;
 use crate::store::login::{CodeRow, CompletedLogin};
 use crate::store::tokens::{FamilyRow, RefreshRow};
@@ -30,7 +31,7 @@ async fn login(store: &Store, i: usize) -> String {
     let code = CodeRow {
         code_hash: code_hash.clone(),
         grant_id: format!("grt_{i}").parse().unwrap(),
-        client_id: "client_1".into(),
+        client_id: ClientId::from_stored("client_1".into()),
         user_id: format!("usr_{i}").parse().unwrap(),
         redirect_uri: "https://host.example/cb".into(),
         code_challenge: "c".into(),
@@ -48,7 +49,7 @@ async fn login(store: &Store, i: usize) -> String {
         display_name: None,
         new_user_id: format!("usr_{i}").parse().unwrap(),
         new_grant_id: format!("grt_{i}").parse().unwrap(),
-        client_id: "client_1".into(),
+        client_id: ClientId::from_stored("client_1".into()),
         resource: "https://mcp.example/mcp".into(),
         scope: "mcp".into(),
         upstream_expires_at: None,
@@ -76,7 +77,7 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
     let family = FamilyRow {
         family_id: format!("fam_{i}").parse().unwrap(),
         grant_id: format!("grt_{i}").parse().unwrap(),
-        client_id: "client_1".into(),
+        client_id: ClientId::from_stored("client_1".into()),
         code_hash: Some(format!("code_{i}")),
         auth_time: NOW,
         created_at: NOW,
