@@ -390,3 +390,106 @@ async fn denying_an_unapproved_dynamic_client_stays_on_our_origin() {
         Some("access_denied")
     );
 }
+
+/// A client whose stored id today's parse refuses (a space, non-ASCII) is listed as stored,
+/// with its grant and its audit entry; named from outside (the admin API's path, `/token`,
+/// `/authorize`), it is answered exactly as a client nobody registered is.
+#[tokio::test]
+async fn a_stored_client_whose_id_todays_parse_refuses_is_listed_and_named_as_unknown() {
+    let app = spawn_app().await;
+    let odd = "client old é";
+    insert_old_client(
+        &app,
+        odd,
+        &json!({"client_name": "Odd", "redirect_uris": ["https://odd.example/cb"]}),
+    )
+    .await;
+    let db = Database::connect(&app.db.url).await.unwrap();
+    let backend = db.get_database_backend();
+    let now = app.clock_now();
+    db.execute(statement(
+        backend,
+        "INSERT INTO users (user_id, provider, upstream_subject, display_name, created_at, updated_at) VALUES ('usr_odd', 'dev', 'odd-subject', NULL, ?, ?)",
+        vec![now.into(), now.into()],
+    ))
+    .await
+    .unwrap();
+    db.execute(statement(
+        backend,
+        "INSERT INTO grants (grant_id, user_id, client_id, resource, scope, upstream_tokens, created_at, updated_at) VALUES ('grt_odd', 'usr_odd', ?, '', 'mcp', NULL, ?, ?)",
+        vec![odd.into(), now.into(), now.into()],
+    ))
+    .await
+    .unwrap();
+    db.execute(statement(
+        backend,
+        "INSERT INTO admin_audit (at, actor, action, client_id, summary, source_address) VALUES (?, 'cli', 'client.create', ?, '{}', NULL)",
+        vec![now.into(), odd.into()],
+    ))
+    .await
+    .unwrap();
+    db.close().await.ok();
+
+    let list: Value = app
+        .admin(Method::GET, "/admin/v1/clients?limit=200")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = list["clients"].as_array().unwrap();
+    assert!(listed.iter().any(|c| c["client_id"] == odd), "{list}");
+    let grants = app
+        .admin(Method::GET, "/admin/v1/users/usr_odd/grants")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grants.status(), 200);
+    let grants: Value = grants.json().await.unwrap();
+    assert_eq!(grants["grants"][0]["client_id"], odd, "as stored");
+    let audit = app
+        .admin(Method::GET, "/admin/v1/audit")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audit.status(), 200);
+    let audit: Value = audit.json().await.unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["client_id"] == odd), "{audit}");
+
+    // Named from outside: the odd id and an id nobody registered get the same answers.
+    let mut answers = Vec::new();
+    for client_id in [odd, "client_nobody_registered"] {
+        let admin = app
+            .admin(Method::GET, &format!("/admin/v1/clients/{client_id}"))
+            .send()
+            .await
+            .unwrap();
+        let admin_status = admin.status().as_u16();
+        let admin_error = admin.json::<Value>().await.unwrap()["error"].clone();
+        let token = app.refresh(client_id, "rt_whatever").await;
+        let token = (
+            token.status().as_u16(),
+            token.json::<Value>().await.unwrap(),
+        );
+        let page = Browser::new()
+            .get(&app.authorize_url(client_id, "https://odd.example/cb", &[]))
+            .await;
+        let page_status = page.status().as_u16();
+        let page_says_unknown = page.text().await.unwrap().contains("not registered here");
+        answers.push((
+            admin_status,
+            admin_error,
+            token,
+            page_status,
+            page_says_unknown,
+        ));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0, 404);
+    assert_eq!(answers[0].1, "not_found");
+    assert_eq!(answers[0].2.0, 401);
+    assert_eq!(answers[0].2.1["error"], "invalid_client");
+    assert!(answers[0].4, "the unknown-client page");
+}
