@@ -14,12 +14,12 @@ use serde_json::json;
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
+use crate::ids::TokenHash;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::{OFFLINE_ACCESS, ScopeError, ScopeSet};
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::GrantRow;
 use crate::store::tokens::{FamilyRow, RefreshRow};
-use crate::tokens::opaque;
 use crate::vault::context;
 
 /// The parameters of a `refresh_token` token request, as sent, and who sent it (for the log).
@@ -184,7 +184,7 @@ impl TokenService {
         request: RefreshRequest<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
-        let token_hash = request.refresh_token.map(opaque::hash);
+        let token_hash = request.refresh_token.map(TokenHash::of);
         let loaded = match &token_hash {
             Some(hash) => self.load_refresh(hash).await?,
             None => None,
@@ -211,7 +211,7 @@ impl TokenService {
         self.config.refresh_token_grace_secs as i64
     }
 
-    async fn load_refresh(&self, token_hash: &str) -> Result<Option<Loaded>, OAuthError> {
+    async fn load_refresh(&self, token_hash: &TokenHash) -> Result<Option<Loaded>, OAuthError> {
         let state = self
             .store
             .refresh_state(token_hash)
@@ -235,7 +235,7 @@ impl TokenService {
         let Some(grant) = &loaded.grant else {
             return Err(grant_error("the authorization has been revoked"));
         };
-        let token_hash = loaded.token.token_hash.as_str();
+        let token_hash = &loaded.token.token_hash;
         let (response, successor) = self.issue(
             client.access_token_ttl_secs,
             &grant.user_id,

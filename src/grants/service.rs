@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::TokenConfig;
-use crate::ids::UserId;
+use crate::ids::{TokenHash, UserId};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::Issuer;
 use crate::store::Store;
@@ -101,7 +101,7 @@ impl TokenService {
         let refresh_token = opaque::generate("rt");
         let idle = now + self.config.refresh_token_idle_ttl_secs as i64;
         let row = RefreshRow {
-            token_hash: opaque::hash(&refresh_token),
+            token_hash: TokenHash::of(&refresh_token),
             family_id: family.family_id.clone(),
             scope: scope.to_owned(),
             access_jti: jti,

@@ -8,7 +8,7 @@ use sea_orm::Condition;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Query, SelectStatement};
 
-use crate::ids::FamilyId;
+use crate::ids::{FamilyId, TokenHash};
 
 use super::login::{code, grant};
 use super::writer::Step;
@@ -47,7 +47,7 @@ pub mod refresh {
     #[sea_orm(table_name = "refresh_tokens")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub token_hash: String,
+        pub token_hash: crate::ids::TokenHash,
         pub family_id: crate::ids::FamilyId,
         pub scope: String,
         pub access_jti: String,
@@ -145,8 +145,11 @@ impl Store {
         .await
     }
 
-    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        Ok(refresh::Entity::find_by_id(token_hash.to_owned())
+    pub async fn refresh_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<RefreshRow>, StoreError> {
+        Ok(refresh::Entity::find_by_id(token_hash.clone())
             .one(self.conn())
             .await?)
     }
@@ -164,12 +167,12 @@ impl Store {
     /// the token was already rotated or has expired.
     pub async fn rotate_refresh_token(
         &self,
-        token_hash: &str,
+        token_hash: &TokenHash,
         successor: RefreshRow,
         sealed_response: Option<String>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let token_hash = token_hash.to_owned();
+        let token_hash = token_hash.clone();
         self.write(move |txn| {
             Box::pin(async move {
                 // A no-op assignment: it row-locks the family on PostgreSQL (and takes SQLite's

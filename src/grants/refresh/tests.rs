@@ -8,7 +8,7 @@ const RESOURCE: &str = "https://mcp.example/mcp";
 
 fn token() -> RefreshRow {
     RefreshRow {
-        token_hash: "h1".into(),
+        token_hash: crate::ids::TokenHash::from_stored("h1".into()),
         family_id: "fam_1".parse().unwrap(),
         scope: "mcp mcp:write".into(),
         access_jti: "jti_1".into(),

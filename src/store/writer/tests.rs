@@ -85,7 +85,7 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
         redirect_uri: None,
     };
     let first = RefreshRow {
-        token_hash: format!("rt_{i}"),
+        token_hash: crate::ids::TokenHash::from_stored(format!("rt_{i}")),
         family_id: family.family_id.clone(),
         scope: "mcp".into(),
         access_jti: format!("jti_{i}"),
