@@ -87,23 +87,18 @@ pub mod request {
 pub mod grant {
     use sea_orm::entity::prelude::*;
 
-    // Also what the admin API answers (schema `AdminGrant`): a column added here is shown to
-    // operators unless it is marked `#[oai(skip)]`, as the sealed upstream tokens are.
-    /// A grant as the admin API shows it.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, poem_openapi::Object)]
+    // The admin API shows a grant as its own type (`http::admin_users::AdminGrant`), so a
+    // column added here is not shown to operators until that type says so.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "grants")]
-    #[oai(rename = "AdminGrant")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub grant_id: crate::ids::GrantId,
-        /// The user's id; the listing is per user already.
-        #[oai(skip)]
         pub user_id: crate::ids::UserId,
         pub client_id: String,
         pub resource: String,
         pub scope: String,
         /// Sealed; never shown.
-        #[oai(skip)]
         pub upstream_tokens: Option<String>,
         /// When the stored upstream token expires, if the upstream said.
         pub upstream_expires_at: Option<i64>,
@@ -112,7 +107,6 @@ pub mod grant {
         /// Set once the grant is revoked.
         pub revoked_at: Option<i64>,
         /// Until when one instance holds the right to refresh the upstream token.
-        #[oai(skip)]
         pub refresh_lease_until: Option<i64>,
     }
 
