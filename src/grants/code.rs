@@ -15,7 +15,6 @@ use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
 use crate::ids::FamilyId;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::pkce::CodeChallenge;
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::CodeRow;
 use crate::store::tokens::FamilyRow;
@@ -85,12 +84,12 @@ fn check_code_request(
             "redirect_uri is missing or differs from the authorization request's",
         ));
     }
-    if !CodeChallenge::from_stored(code.code_challenge.clone()).verify(verifier) {
+    if !code.code_challenge.verify(verifier) {
         return Err(grant_error(
             "code_verifier does not match the code_challenge",
         ));
     }
-    check_resource(request.resource, &code.resource)?;
+    check_resource(request.resource, code.resource.as_str())?;
     if code.redeemed_at.is_some() {
         return Ok(CodeDecision::Replay);
     }
@@ -199,6 +198,10 @@ impl TokenService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::pkce::CodeChallenge;
+    use crate::oauth::redirect_uri::RedirectUri;
+    use crate::oauth::resource::ResourceUri;
+    use crate::oauth::scope::ScopeSet;
 
     const NOW: i64 = 1_750_000_000;
     /// RFC 7636 Appendix B.
@@ -213,10 +216,10 @@ mod tests {
             grant_id: "grt_1".parse().unwrap(),
             client_id: "client_1".into(),
             user_id: "usr_1".parse().unwrap(),
-            redirect_uri: REDIRECT.into(),
-            code_challenge: CHALLENGE.into(),
-            resource: RESOURCE.into(),
-            scope: "mcp".into(),
+            redirect_uri: RedirectUri::from_stored(REDIRECT.into()),
+            code_challenge: CodeChallenge::from_stored(CHALLENGE.into()),
+            resource: ResourceUri::from_stored(RESOURCE.into()),
+            scope: ScopeSet::from_stored("mcp"),
             auth_time: NOW - 10,
             created_at: NOW - 10,
             expires_at: NOW + 50,

@@ -225,8 +225,8 @@ async fn issue_our_code(
     let address = request_address(request, state.config.registration.trust_forwarded_for);
     let (client_id, resource, scope) = (
         row.client_id.clone(),
-        row.resource.clone(),
-        row.scope.clone(),
+        row.resource.to_string(),
+        row.scope.to_string(),
     );
     let audit: LoginAudit = Arc::new(move |user_id, grant_id| {
         let summary = json!({

@@ -211,9 +211,10 @@ pub async fn is_remembered(
         )
         .await
     {
-        Ok(approvals) => approvals
-            .iter()
-            .any(|approval| is_covered(&approved_terms(approval), requested)),
+        Ok(approvals) => approvals.iter().any(|approval| {
+            let scope = approval.scope.to_string();
+            is_covered(&approved_terms(approval, &scope), requested)
+        }),
         Err(error) => {
             tracing::error!(%error, "could not read remembered approvals; showing the page");
             false
@@ -221,13 +222,14 @@ pub async fn is_remembered(
     }
 }
 
-fn approved_terms(row: &RememberedConsentRow) -> ConsentTerms<'_> {
+/// `row`'s terms; `scope` is its scope's text.
+fn approved_terms<'a>(row: &'a RememberedConsentRow, scope: &'a str) -> ConsentTerms<'a> {
     ConsentTerms {
         client_id: &row.client_id,
         client_fingerprint: &row.client_fingerprint,
         software: row.software_id.as_deref(),
-        redirect_uri: &row.redirect_uri,
-        resource: &row.resource,
-        scope: &row.scope,
+        redirect_uri: row.redirect_uri.as_str(),
+        resource: row.resource.as_str(),
+        scope,
     }
 }

@@ -9,6 +9,8 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
 use crate::ids::{GrantId, UserId};
+use crate::oauth::resource::ResourceUri;
+use crate::oauth::scope::ScopeSet;
 
 use super::writer::Step;
 use super::{Store, StoreError};
@@ -49,11 +51,11 @@ pub mod request {
         #[sea_orm(primary_key, auto_increment = false)]
         pub request_hash: String,
         pub client_id: String,
-        pub redirect_uri: String,
+        pub redirect_uri: crate::oauth::redirect_uri::RedirectUri,
         pub state: Option<String>,
-        pub code_challenge: String,
-        pub scope: String,
-        pub resource: String,
+        pub code_challenge: crate::oauth::pkce::CodeChallenge,
+        pub scope: crate::oauth::scope::ScopeSet,
+        pub resource: crate::oauth::resource::ResourceUri,
         pub prompt: Option<String>,
         pub browser_hash: String,
         pub upstream_state_hash: Option<String>,
@@ -96,8 +98,8 @@ pub mod grant {
         pub grant_id: crate::ids::GrantId,
         pub user_id: crate::ids::UserId,
         pub client_id: String,
-        pub resource: String,
-        pub scope: String,
+        pub resource: crate::oauth::resource::ResourceUri,
+        pub scope: crate::oauth::scope::ScopeSet,
         /// Sealed; never shown.
         pub upstream_tokens: Option<String>,
         /// When the stored upstream token expires, if the upstream said.
@@ -127,10 +129,10 @@ pub mod code {
         pub grant_id: crate::ids::GrantId,
         pub client_id: String,
         pub user_id: crate::ids::UserId,
-        pub redirect_uri: String,
-        pub code_challenge: String,
-        pub resource: String,
-        pub scope: String,
+        pub redirect_uri: crate::oauth::redirect_uri::RedirectUri,
+        pub code_challenge: crate::oauth::pkce::CodeChallenge,
+        pub resource: crate::oauth::resource::ResourceUri,
+        pub scope: crate::oauth::scope::ScopeSet,
         pub auth_time: i64,
         pub created_at: i64,
         pub expires_at: i64,
@@ -178,8 +180,8 @@ pub struct CompletedLogin {
     pub new_user_id: UserId,
     pub new_grant_id: GrantId,
     pub client_id: String,
-    pub resource: String,
-    pub scope: String,
+    pub resource: ResourceUri,
+    pub scope: ScopeSet,
     pub upstream_expires_at: Option<i64>,
     pub code: CodeRow,
     pub now: i64,
@@ -437,7 +439,7 @@ async fn carry_on_or_start_grant(
     let existing_grant = grant::Entity::find()
         .filter(grant::Column::UserId.eq(user_id))
         .filter(grant::Column::ClientId.eq(login.client_id.as_str()))
-        .filter(grant::Column::Resource.eq(login.resource.as_str()))
+        .filter(grant::Column::Resource.eq(&login.resource))
         .filter(grant::Column::RevokedAt.is_null())
         .one(txn)
         .await?;
@@ -448,7 +450,7 @@ async fn carry_on_or_start_grant(
     match existing_grant {
         Some(_) => {
             grant::Entity::update_many()
-                .col_expr(grant::Column::Scope, Expr::value(login.scope.as_str()))
+                .col_expr(grant::Column::Scope, Expr::value(&login.scope))
                 .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
                 .col_expr(
                     grant::Column::UpstreamExpiresAt,

@@ -31,7 +31,7 @@ pub mod family {
         pub revoked_at: Option<i64>,
         /// Where the code that started the family was sent (null for families from before it
         /// was recorded): access-token lifetimes by redirect-URI pattern apply to it.
-        pub redirect_uri: Option<String>,
+        pub redirect_uri: Option<crate::oauth::redirect_uri::RedirectUri>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -49,7 +49,7 @@ pub mod refresh {
         #[sea_orm(primary_key, auto_increment = false)]
         pub token_hash: crate::ids::TokenHash,
         pub family_id: crate::ids::FamilyId,
-        pub scope: String,
+        pub scope: crate::oauth::scope::ScopeSet,
         pub access_jti: String,
         pub access_expires_at: i64,
         pub created_at: i64,

@@ -8,6 +8,10 @@ use sea_orm::ConnectionTrait;
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::oauth::pkce::CodeChallenge;
+use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::resource::ResourceUri;
+use crate::oauth::scope::ScopeSet;
 use crate::store::Store;
 use crate::store::login::{CodeRow, CompletedLogin};
 use crate::store::tokens::{FamilyRow, RefreshRow};
@@ -32,10 +36,10 @@ async fn login(store: &Store, i: usize) -> String {
         grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: "client_1".into(),
         user_id: format!("usr_{i}").parse().unwrap(),
-        redirect_uri: "https://host.example/cb".into(),
-        code_challenge: "c".into(),
-        resource: "https://mcp.example/mcp".into(),
-        scope: "mcp".into(),
+        redirect_uri: RedirectUri::from_stored("https://host.example/cb".into()),
+        code_challenge: CodeChallenge::from_stored("c".into()),
+        resource: ResourceUri::from_stored("https://mcp.example/mcp".into()),
+        scope: ScopeSet::from_stored("mcp"),
         auth_time: NOW,
         created_at: NOW,
         expires_at: NOW + 600,
@@ -49,8 +53,8 @@ async fn login(store: &Store, i: usize) -> String {
         new_user_id: format!("usr_{i}").parse().unwrap(),
         new_grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: "client_1".into(),
-        resource: "https://mcp.example/mcp".into(),
-        scope: "mcp".into(),
+        resource: ResourceUri::from_stored("https://mcp.example/mcp".into()),
+        scope: ScopeSet::from_stored("mcp"),
         upstream_expires_at: None,
         code,
         now: NOW,
@@ -87,7 +91,7 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
     let first = RefreshRow {
         token_hash: crate::ids::TokenHash::from_stored(format!("rt_{i}")),
         family_id: family.family_id.clone(),
-        scope: "mcp".into(),
+        scope: ScopeSet::from_stored("mcp"),
         access_jti: format!("jti_{i}"),
         access_expires_at: NOW + 3600,
         created_at: NOW,
