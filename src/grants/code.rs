@@ -13,12 +13,11 @@
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
-use crate::ids::FamilyId;
+use crate::ids::{FamilyId, TokenHash};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::CodeRow;
 use crate::store::tokens::FamilyRow;
-use crate::tokens::opaque;
 
 /// The parameters of an `authorization_code` token request, as sent.
 #[derive(Debug, Clone, Copy)]
@@ -108,21 +107,22 @@ impl TokenService {
         request: CodeRequest<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
-        let code_hash = request.code.map(opaque::hash).unwrap_or_default();
-        let stored = match request.code {
-            Some(_) => self.store.code(&code_hash).await.map_err(server_error)?,
+        let code_hash = request.code.map(TokenHash::of);
+        let stored = match &code_hash {
+            Some(hash) => self.store.code(hash).await.map_err(server_error)?,
             None => None,
         };
-        let row = match (
+        let (row, code_hash) = match (
             decide_redemption(&client.client_id, &request, stored.as_ref(), now),
             stored,
+            code_hash,
         ) {
-            (CodeDecision::Redeem, Some(row)) => row,
-            (CodeDecision::Replay, _) => {
-                return self.revoke_replayed(client, &code_hash, now).await;
+            (CodeDecision::Redeem, Some(row), Some(hash)) => (row, hash),
+            (CodeDecision::Replay, _, Some(hash)) => {
+                return self.revoke_replayed(client, &hash, now).await;
             }
-            (CodeDecision::Refuse(error), _) => return Err(error),
-            (CodeDecision::Redeem, None) => {
+            (CodeDecision::Refuse(error), _, _) => return Err(error),
+            (CodeDecision::Redeem | CodeDecision::Replay, _, _) => {
                 return Err(grant_error("the authorization code is unknown or expired"));
             }
         };
@@ -175,7 +175,7 @@ impl TokenService {
     async fn revoke_replayed(
         &self,
         client: &AuthenticatedClient,
-        code_hash: &str,
+        code_hash: &TokenHash,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
         tracing::warn!(client_id = %client.client_id, "authorization code replayed: revoking the tokens issued from it");
@@ -212,7 +212,7 @@ mod tests {
 
     fn stored() -> CodeRow {
         CodeRow {
-            code_hash: "h".into(),
+            code_hash: TokenHash::from_stored("h".into()),
             grant_id: "grt_1".parse().unwrap(),
             client_id: "client_1".into(),
             user_id: "usr_1".parse().unwrap(),

@@ -8,7 +8,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
-use crate::ids::{GrantId, UserId};
+use crate::ids::{GrantId, TokenHash, UserId};
 use crate::oauth::resource::ResourceUri;
 use crate::oauth::scope::ScopeSet;
 
@@ -125,7 +125,7 @@ pub mod code {
     #[sea_orm(table_name = "authorization_codes")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub code_hash: String,
+        pub code_hash: crate::ids::TokenHash,
         pub grant_id: crate::ids::GrantId,
         pub client_id: String,
         pub user_id: crate::ids::UserId,
@@ -359,8 +359,8 @@ impl Store {
         .await
     }
 
-    pub async fn code(&self, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
-        Ok(code::Entity::find_by_id(code_hash.to_owned())
+    pub async fn code(&self, code_hash: &TokenHash) -> Result<Option<CodeRow>, StoreError> {
+        Ok(code::Entity::find_by_id(code_hash.clone())
             .one(self.conn())
             .await?)
     }

@@ -24,7 +24,7 @@ pub mod family {
         pub family_id: crate::ids::FamilyId,
         pub grant_id: crate::ids::GrantId,
         pub client_id: String,
-        pub code_hash: Option<String>,
+        pub code_hash: Option<crate::ids::TokenHash>,
         pub auth_time: i64,
         pub created_at: i64,
         pub absolute_expires_at: i64,
@@ -108,12 +108,12 @@ impl Store {
     /// redeemed it first, or the grant was revoked.
     pub async fn redeem_code(
         &self,
-        code_hash: &str,
+        code_hash: &TokenHash,
         family: FamilyRow,
         first: RefreshRow,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let code_hash = code_hash.to_owned();
+        let code_hash = code_hash.clone();
         self.write(move |txn| {
             Box::pin(async move {
                 let live_grant = Query::select()

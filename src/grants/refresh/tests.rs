@@ -33,7 +33,7 @@ fn family() -> FamilyRow {
         family_id: "fam_1".parse().unwrap(),
         grant_id: "grt_1".parse().unwrap(),
         client_id: "client_1".into(),
-        code_hash: Some("c".into()),
+        code_hash: Some(crate::ids::TokenHash::from_stored("c".into())),
         auth_time: NOW - 600,
         created_at: NOW - 600,
         absolute_expires_at: NOW + 10_000,

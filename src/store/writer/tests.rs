@@ -29,8 +29,8 @@ async fn file_store(dir: &tempfile::TempDir) -> Store {
 }
 
 /// A completed login through `client_1`; returns the hash of its authorization code.
-async fn login(store: &Store, i: usize) -> String {
-    let code_hash = format!("code_{i}");
+async fn login(store: &Store, i: usize) -> crate::ids::TokenHash {
+    let code_hash = crate::ids::TokenHash::from_stored(format!("code_{i}"));
     let code = CodeRow {
         code_hash: code_hash.clone(),
         grant_id: format!("grt_{i}").parse().unwrap(),
@@ -81,7 +81,7 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
         family_id: format!("fam_{i}").parse().unwrap(),
         grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: "client_1".into(),
-        code_hash: Some(format!("code_{i}")),
+        code_hash: Some(crate::ids::TokenHash::from_stored(format!("code_{i}"))),
         auth_time: NOW,
         created_at: NOW,
         absolute_expires_at: NOW + 86_400,
@@ -100,7 +100,12 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
         successor: None,
     };
     store
-        .redeem_code(&format!("code_{i}"), family, first, NOW)
+        .redeem_code(
+            &crate::ids::TokenHash::from_stored(format!("code_{i}")),
+            family,
+            first,
+            NOW,
+        )
         .await
 }
 
