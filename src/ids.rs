@@ -212,17 +212,6 @@ identifier!(
     check: check_sha256_hex
 );
 
-// The admin API's grant (`AdminGrant`) hides its user id, and the OpenAPI derive fills a
-// hidden field with its default when it parses one: the empty id, which `from_stored("")`
-// could give as well. Nothing else uses it. Written out because the macro derives the same
-// traits for every identifier, and only this one needs a default.
-#[allow(clippy::derivable_impls)]
-impl Default for UserId {
-    fn default() -> Self {
-        Self(String::new())
-    }
-}
-
 impl ClientId {
     /// A fresh client id, `client_` and 128 random bits: never a URL, so it cannot be taken
     /// for a Client ID Metadata Document.

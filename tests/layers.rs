@@ -23,10 +23,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         "identifiers (client, user, grant, family, token hash)",
         &["ids"],
     ),
-    (
-        "protocol rules, storage, encryption",
-        &["oauth", "store", "vault"],
-    ),
+    // The protocol rules sit below the store: its columns hold their values (redirect and
+    // resource URIs, code challenges, scope sets), and they never name the store.
+    ("protocol rules", &["oauth"]),
+    ("storage, encryption", &["store", "vault"]),
     ("configuration", &["config"]),
     ("logging", &["telemetry"]),
     ("upstream providers", &["upstream"]),

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
 use crate::config::RegistrationConfig;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, TokenHash};
 use crate::oauth::client_metadata::{
     ClientMetadata, GENERATED_FIELDS, MetadataError, MetadataRules,
 };
@@ -169,7 +169,7 @@ impl Registry {
         row.registration_fingerprint = fingerprint;
         row.source = Some(source.chars().take(64).collect());
         let token = opaque::generate("reg");
-        self.insert_within_cap(&row, &opaque::hash(&token)).await?;
+        self.insert_within_cap(&row, &TokenHash::of(&token)).await?;
         tracing::info!(%client_id, auth_method = %row.token_endpoint_auth_method, "client registered");
         Ok(ClientInformation {
             client_id,
@@ -219,7 +219,7 @@ impl Registry {
     async fn insert_within_cap(
         &self,
         row: &ClientRow,
-        token_hash: &str,
+        token_hash: &TokenHash,
     ) -> Result<(), RegistrationError> {
         let cap = Some(self.config.max_dynamic_clients);
         match self
@@ -264,7 +264,7 @@ impl Registry {
         };
         match self
             .store
-            .client_by_registration_token(&opaque::hash(token))
+            .client_by_registration_token(&TokenHash::of(token))
             .await?
         {
             Some(row) if &row.client_id == client_id && row.kind == ClientKind::Dynamic => Ok(row),

@@ -13,13 +13,11 @@
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
-use crate::ids::{ClientId, FamilyId};
+use crate::ids::{ClientId, FamilyId, TokenHash};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::pkce::CodeChallenge;
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::CodeRow;
 use crate::store::tokens::FamilyRow;
-use crate::tokens::opaque;
 
 /// The parameters of an `authorization_code` token request, as sent.
 #[derive(Debug, Clone, Copy)]
@@ -85,12 +83,12 @@ fn check_code_request(
             "redirect_uri is missing or differs from the authorization request's",
         ));
     }
-    if !CodeChallenge::from_stored(code.code_challenge.clone()).verify(verifier) {
+    if !code.code_challenge.verify(verifier) {
         return Err(grant_error(
             "code_verifier does not match the code_challenge",
         ));
     }
-    check_resource(request.resource, &code.resource)?;
+    check_resource(request.resource, code.resource.as_str())?;
     if code.redeemed_at.is_some() {
         return Ok(CodeDecision::Replay);
     }
@@ -109,21 +107,22 @@ impl TokenService {
         request: CodeRequest<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
-        let code_hash = request.code.map(opaque::hash).unwrap_or_default();
-        let stored = match request.code {
-            Some(_) => self.store.code(&code_hash).await.map_err(server_error)?,
+        let code_hash = request.code.map(TokenHash::of);
+        let stored = match &code_hash {
+            Some(hash) => self.store.code(hash).await.map_err(server_error)?,
             None => None,
         };
-        let row = match (
+        let (row, code_hash) = match (
             decide_redemption(&client.client_id, &request, stored.as_ref(), now),
             stored,
+            code_hash,
         ) {
-            (CodeDecision::Redeem, Some(row)) => row,
-            (CodeDecision::Replay, _) => {
-                return self.revoke_replayed(client, &code_hash, now).await;
+            (CodeDecision::Redeem, Some(row), Some(hash)) => (row, hash),
+            (CodeDecision::Replay, _, Some(hash)) => {
+                return self.revoke_replayed(client, &hash, now).await;
             }
-            (CodeDecision::Refuse(error), _) => return Err(error),
-            (CodeDecision::Redeem, None) => {
+            (CodeDecision::Refuse(error), _, _) => return Err(error),
+            (CodeDecision::Redeem | CodeDecision::Replay, _, _) => {
                 return Err(grant_error("the authorization code is unknown or expired"));
             }
         };
@@ -176,7 +175,7 @@ impl TokenService {
     async fn revoke_replayed(
         &self,
         client: &AuthenticatedClient,
-        code_hash: &str,
+        code_hash: &TokenHash,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
         tracing::warn!(client_id = %client.client_id, "authorization code replayed: revoking the tokens issued from it");
@@ -199,6 +198,10 @@ impl TokenService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::pkce::CodeChallenge;
+    use crate::oauth::redirect_uri::RedirectUri;
+    use crate::oauth::resource::ResourceUri;
+    use crate::oauth::scope::ScopeSet;
 
     const NOW: i64 = 1_750_000_000;
     /// RFC 7636 Appendix B.
@@ -209,14 +212,14 @@ mod tests {
 
     fn stored() -> CodeRow {
         CodeRow {
-            code_hash: "h".into(),
+            code_hash: TokenHash::from_stored("h".into()),
             grant_id: "grt_1".parse().unwrap(),
             client_id: "client_1".parse().unwrap(),
             user_id: "usr_1".parse().unwrap(),
-            redirect_uri: REDIRECT.into(),
-            code_challenge: CHALLENGE.into(),
-            resource: RESOURCE.into(),
-            scope: "mcp".into(),
+            redirect_uri: RedirectUri::from_stored(REDIRECT.into()),
+            code_challenge: CodeChallenge::from_stored(CHALLENGE.into()),
+            resource: ResourceUri::from_stored(RESOURCE.into()),
+            scope: ScopeSet::from_stored("mcp"),
             auth_time: NOW - 10,
             created_at: NOW - 10,
             expires_at: NOW + 50,

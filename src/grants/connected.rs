@@ -120,19 +120,14 @@ async fn describe_client(
 fn app_of(grant: GrantRow, client: DescribedClient, last_token: Option<i64>) -> ConnectedApp {
     ConnectedApp {
         redirect_hosts: redirect_hosts(&client.redirect_uris),
-        scopes: grant
-            .scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        scopes: grant.scope.iter().map(str::to_owned).collect(),
         first_authorized_at: grant.created_at,
         last_used_at: last_token.unwrap_or(grant.updated_at).max(grant.updated_at),
         grant_id: grant.grant_id,
         client_id: grant.client_id,
         name: client.name,
         identity: client.identity,
-        resource: grant.resource,
+        resource: grant.resource.as_str().to_owned(),
     }
 }
 
@@ -153,6 +148,8 @@ fn redirect_hosts(uris: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::resource::ResourceUri;
+    use crate::oauth::scope::ScopeSet;
 
     #[test]
     fn redirect_hosts_are_distinct_and_ordered() {
@@ -170,8 +167,8 @@ mod tests {
             grant_id: "grt_1".parse().unwrap(),
             user_id: "usr_1".parse().unwrap(),
             client_id: "c".parse().unwrap(),
-            resource: "https://mcp.example.com/mcp".into(),
-            scope: "mcp  offline_access".into(),
+            resource: ResourceUri::from_stored("https://mcp.example.com/mcp".into()),
+            scope: ScopeSet::from_stored("mcp  offline_access"),
             upstream_tokens: None,
             upstream_expires_at: None,
             created_at: 100,

@@ -14,13 +14,12 @@ use serde_json::json;
 use super::{check_resource, grant_error, server_error};
 use crate::clients::authenticate::AuthenticatedClient;
 use crate::grants::service::{TokenResponse, TokenService};
-use crate::ids::ClientId;
+use crate::ids::{ClientId, TokenHash};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::{OFFLINE_ACCESS, ScopeError, ScopeSet};
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::login::GrantRow;
 use crate::store::tokens::{FamilyRow, RefreshRow};
-use crate::tokens::opaque;
 use crate::vault::context;
 
 /// The parameters of a `refresh_token` token request, as sent, and who sent it (for the log).
@@ -48,10 +47,10 @@ pub struct StoredRefresh<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshDecision {
     /// Rotate it: a new pair with this scope.
-    Rotate { scope: String },
+    Rotate { scope: ScopeSet },
     /// Rotated within the grace window: answer with that rotation's response, if it was for
     /// this scope.
-    Replay { scope: String },
+    Replay { scope: ScopeSet },
     /// Presented again after its rotation's window: revoke the family.
     Reuse,
     /// Refuse; nothing changes.
@@ -110,7 +109,7 @@ fn check_refresh_request(
     if replayable == Some(false) {
         return Ok(RefreshDecision::Reuse);
     }
-    check_resource(request.resource, &grant.resource)?;
+    check_resource(request.resource, grant.resource.as_str())?;
     let scope = narrow_scope(request.scope, &token.scope)?;
     Ok(match replayable {
         Some(_) => RefreshDecision::Replay { scope },
@@ -123,8 +122,11 @@ fn check_refresh_request(
 
 /// A replay receives its rotation's response only when it asks for the scope that rotation
 /// issued; otherwise a retry with another scope would silently get the other one.
-pub fn check_replay_scope(requested: &str, replayed: &TokenResponse) -> Result<(), OAuthError> {
-    if requested == replayed.scope {
+pub fn check_replay_scope(
+    requested: &ScopeSet,
+    replayed: &TokenResponse,
+) -> Result<(), OAuthError> {
+    if requested.to_string() == replayed.scope {
         Ok(())
     } else {
         Err(grant_error(
@@ -135,7 +137,7 @@ pub fn check_replay_scope(requested: &str, replayed: &TokenResponse) -> Result<(
 
 /// RFC 6749 §6: a refresh may narrow the scope, never widen it. `offline_access` is dropped
 /// (`oauth::scope::OFFLINE_ACCESS`): the answer carries a refresh token anyway.
-pub fn narrow_scope(requested: Option<&str>, granted: &str) -> Result<String, OAuthError> {
+pub fn narrow_scope(requested: Option<&str>, granted: &ScopeSet) -> Result<ScopeSet, OAuthError> {
     let requested = ScopeSet::from_tokens(
         requested
             .unwrap_or_default()
@@ -143,18 +145,15 @@ pub fn narrow_scope(requested: Option<&str>, granted: &str) -> Result<String, OA
             .filter(|token| *token != OFFLINE_ACCESS),
     );
     if requested.is_empty() {
-        return Ok(granted.to_owned());
+        return Ok(granted.clone());
     }
-    ScopeSet::from_stored(granted)
-        .narrow_to(&requested)
-        .map(|narrowed| narrowed.to_string())
-        .map_err(|error| match error {
-            ScopeError::NotAvailable(token) => OAuthError::new(
-                ErrorCode::InvalidScope,
-                format!("scope `{token}` was not granted"),
-            ),
-            ScopeError::Malformed => OAuthError::new(ErrorCode::InvalidScope, error),
-        })
+    granted.narrow_to(&requested).map_err(|error| match error {
+        ScopeError::NotAvailable(token) => OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope `{token}` was not granted"),
+        ),
+        ScopeError::Malformed => OAuthError::new(ErrorCode::InvalidScope, error),
+    })
 }
 
 /// At most this much of a `User-Agent` reaches the log.
@@ -185,7 +184,7 @@ impl TokenService {
         request: RefreshRequest<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
-        let token_hash = request.refresh_token.map(opaque::hash);
+        let token_hash = request.refresh_token.map(TokenHash::of);
         let loaded = match &token_hash {
             Some(hash) => self.load_refresh(hash).await?,
             None => None,
@@ -212,7 +211,7 @@ impl TokenService {
         self.config.refresh_token_grace_secs as i64
     }
 
-    async fn load_refresh(&self, token_hash: &str) -> Result<Option<Loaded>, OAuthError> {
+    async fn load_refresh(&self, token_hash: &TokenHash) -> Result<Option<Loaded>, OAuthError> {
         let state = self
             .store
             .refresh_state(token_hash)
@@ -230,13 +229,13 @@ impl TokenService {
         client: &AuthenticatedClient,
         request: &RefreshRequest<'_>,
         loaded: Loaded,
-        scope: &str,
+        scope: &ScopeSet,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
         let Some(grant) = &loaded.grant else {
             return Err(grant_error("the authorization has been revoked"));
         };
-        let token_hash = loaded.token.token_hash.as_str();
+        let token_hash = &loaded.token.token_hash;
         let (response, successor) = self.issue(
             client.access_token_ttl_secs,
             &grant.user_id,
@@ -347,7 +346,7 @@ impl TokenService {
         client: &AuthenticatedClient,
         request: &RefreshRequest<'_>,
         token: &RefreshRow,
-        scope: &str,
+        scope: &ScopeSet,
     ) -> Result<TokenResponse, OAuthError> {
         let unusable = || {
             OAuthError::new(

@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::TokenConfig;
-use crate::ids::UserId;
+use crate::ids::{TokenHash, UserId};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::issuer::Issuer;
+use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::resource::ResourceUri;
+use crate::oauth::scope::ScopeSet;
 use crate::store::Store;
 use crate::store::tokens::{FamilyRow, RefreshRow};
 use crate::tokens::access::{ACCESS_TOKEN_TYP, AccessClaims};
@@ -70,21 +73,22 @@ impl TokenService {
         &self,
         client_ttl_secs: Option<i64>,
         subject: &UserId,
-        audience: &str,
+        audience: &ResourceUri,
         family: &FamilyRow,
-        scope: &str,
+        scope: &ScopeSet,
         now: i64,
     ) -> Result<(TokenResponse, RefreshRow), OAuthError> {
-        let ttl = self
-            .lifetimes
-            .access_token_ttl(client_ttl_secs, family.redirect_uri.as_deref());
+        let ttl = self.lifetimes.access_token_ttl(
+            client_ttl_secs,
+            family.redirect_uri.as_ref().map(RedirectUri::as_str),
+        );
         let jti = opaque::random_base64url(16);
         let claims = AccessClaims {
             iss: self.issuer.as_str().to_owned(),
             sub: subject.to_string(),
-            aud: audience.to_owned(),
+            aud: audience.to_string(),
             client_id: family.client_id.to_string(),
-            scope: scope.to_owned(),
+            scope: scope.to_string(),
             iat: now,
             exp: now + ttl,
             jti: jti.clone(),
@@ -101,9 +105,9 @@ impl TokenService {
         let refresh_token = opaque::generate("rt");
         let idle = now + self.config.refresh_token_idle_ttl_secs as i64;
         let row = RefreshRow {
-            token_hash: opaque::hash(&refresh_token),
+            token_hash: TokenHash::of(&refresh_token),
             family_id: family.family_id.clone(),
-            scope: scope.to_owned(),
+            scope: scope.clone(),
             access_jti: jti,
             access_expires_at: now + ttl,
             created_at: now,
@@ -116,7 +120,7 @@ impl TokenService {
             token_type: "Bearer".into(),
             expires_in: ttl,
             refresh_token: Some(refresh_token),
-            scope: scope.to_owned(),
+            scope: scope.to_string(),
         };
         Ok((response, row))
     }

@@ -6,13 +6,12 @@
 use serde_json::json;
 
 use crate::clients::authenticate::AuthenticatedClient;
-use crate::ids::{ClientId, FamilyId, GrantId};
+use crate::ids::{ClientId, FamilyId, GrantId, TokenHash};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 use crate::store::audit::{AuditRecord, actors};
 use crate::store::tokens::FamilyRow;
 use crate::tokens::access::AccessClaims;
-use crate::tokens::opaque;
 use crate::tokens::verify::verify_access_token;
 
 use super::service::TokenService;
@@ -111,7 +110,7 @@ impl TokenService {
     }
 
     async fn load_revocation_target(&self, token: &str, now: i64) -> Result<Loaded, StoreError> {
-        if let Some(row) = self.store.refresh_token(&opaque::hash(token)).await? {
+        if let Some(row) = self.store.refresh_token(&TokenHash::of(token)).await? {
             return Ok(Loaded::RefreshToken(
                 self.store.family(&row.family_id).await?,
             ));

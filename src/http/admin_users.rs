@@ -28,7 +28,39 @@ pub struct UserPage {
 
 #[derive(Debug, Object)]
 pub struct GrantList {
-    pub grants: Vec<GrantRow>,
+    pub grants: Vec<AdminGrant>,
+}
+
+/// A grant as the admin API shows it.
+// The listing is per user already, so no user id; the sealed upstream tokens and the refresh
+// lease are never shown.
+#[derive(Debug, Object)]
+pub struct AdminGrant {
+    pub grant_id: GrantId,
+    pub client_id: String,
+    pub resource: String,
+    pub scope: String,
+    /// When the stored upstream token expires, if the upstream said.
+    pub upstream_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Set once the grant is revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl From<GrantRow> for AdminGrant {
+    fn from(row: GrantRow) -> Self {
+        Self {
+            grant_id: row.grant_id,
+            client_id: row.client_id.to_string(),
+            resource: row.resource.to_string(),
+            scope: row.scope.to_string(),
+            upstream_expires_at: row.upstream_expires_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            revoked_at: row.revoked_at,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -102,7 +134,9 @@ impl AdminUsersApi {
             return Err(not_found());
         }
         let grants = self.state.store.grants_of_user(&user_id).await?;
-        Ok(Json(GrantList { grants }))
+        Ok(Json(GrantList {
+            grants: grants.into_iter().map(AdminGrant::from).collect(),
+        }))
     }
 
     async fn revoke(

@@ -23,6 +23,7 @@ use crate::oauth::consent::ConsentTerms;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::redirect_uri::{VerifiedRedirectUri, match_redirect_uri};
+use crate::oauth::scope::ScopeSet;
 use crate::routes::{CALLBACK_PATH, CONSENT_PATH};
 use crate::store::login::{RequestRow, RequestStatus};
 use crate::tokens::opaque;
@@ -258,11 +259,11 @@ async fn store_pending_request(
     let row = RequestRow {
         request_hash: opaque::hash(&handle),
         client_id: client.client_id.clone(),
-        redirect_uri: redirect_uri.as_str().to_owned(),
+        redirect_uri: redirect_uri.to_redirect_uri(),
         state: valid.state.clone(),
-        code_challenge: valid.code_challenge.as_str().to_owned(),
-        scope: valid.scope.clone(),
-        resource: valid.resource.as_str().to_owned(),
+        code_challenge: valid.code_challenge.clone(),
+        scope: ScopeSet::from_stored(&valid.scope),
+        resource: valid.resource.clone(),
         prompt: (valid.prompt == Prompt::Consent).then(|| "consent".to_owned()),
         browser_hash: opaque::hash(&browser),
         upstream_state_hash: None,
@@ -346,7 +347,7 @@ fn render_consent(
 
 /// The redirect URI stored with a request: it was verified before the request was stored.
 pub fn stored_redirect_uri(row: &RequestRow) -> VerifiedRedirectUri {
-    match_redirect_uri([row.redirect_uri.as_str()], &row.redirect_uri)
+    match_redirect_uri([row.redirect_uri.as_str()], row.redirect_uri.as_str())
         .expect("a URI matches itself")
 }
 

@@ -17,7 +17,7 @@ use super::authorize::{
 use super::registration::request_address;
 use crate::grants::upstream_login::{self, LoginRefusal};
 use crate::grants::upstream_tokens::{SealedUpstreamTokens, seal_plaintext};
-use crate::ids::{GrantId, UserId};
+use crate::ids::{GrantId, TokenHash, UserId};
 use crate::monitoring::LoginFailure;
 use crate::oauth::authorize::AuthorizeQuery;
 use crate::routes::CALLBACK_PATH;
@@ -225,8 +225,8 @@ async fn issue_our_code(
     let address = request_address(request, state.config.registration.trust_forwarded_for);
     let (client_id, resource, scope) = (
         row.client_id.clone(),
-        row.resource.clone(),
-        row.scope.clone(),
+        row.resource.to_string(),
+        row.scope.to_string(),
     );
     let audit: LoginAudit = Arc::new(move |user_id, grant_id| {
         let summary = json!({
@@ -264,7 +264,7 @@ fn code_row(
 ) -> CodeRow {
     let (user_id, grant_id) = ids;
     CodeRow {
-        code_hash: opaque::hash(code),
+        code_hash: TokenHash::of(code),
         grant_id: grant_id.clone(),
         client_id: row.client_id.clone(),
         user_id: user_id.clone(),

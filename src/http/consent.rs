@@ -209,9 +209,10 @@ pub async fn is_remembered(
         .remembered_consents(&opaque::hash(&handle), client_id, requested.software, now)
         .await
     {
-        Ok(approvals) => approvals
-            .iter()
-            .any(|approval| is_covered(&approved_terms(approval), requested)),
+        Ok(approvals) => approvals.iter().any(|approval| {
+            let scope = approval.scope.to_string();
+            is_covered(&approved_terms(approval, &scope), requested)
+        }),
         Err(error) => {
             tracing::error!(%error, "could not read remembered approvals; showing the page");
             false
@@ -219,13 +220,14 @@ pub async fn is_remembered(
     }
 }
 
-fn approved_terms(row: &RememberedConsentRow) -> ConsentTerms<'_> {
+/// `row`'s terms; `scope` is its scope's text.
+fn approved_terms<'a>(row: &'a RememberedConsentRow, scope: &'a str) -> ConsentTerms<'a> {
     ConsentTerms {
         client_id: row.client_id.as_str(),
         client_fingerprint: &row.client_fingerprint,
         software: row.software_id.as_deref(),
-        redirect_uri: &row.redirect_uri,
-        resource: &row.resource,
-        scope: &row.scope,
+        redirect_uri: row.redirect_uri.as_str(),
+        resource: row.resource.as_str(),
+        scope,
     }
 }

@@ -147,6 +147,12 @@ impl RedirectUri {
         Ok(Self(input.to_owned()))
     }
 
+    /// A URI accepted once (read back from storage), taken as it is: today's rules are not
+    /// re-run, so tightening them cannot break what was registered or requested yesterday.
+    pub fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -159,6 +165,11 @@ impl RedirectUri {
 impl VerifiedRedirectUri {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The URI as the redirect URI its request is stored and later compared with.
+    pub fn to_redirect_uri(&self) -> RedirectUri {
+        RedirectUri(self.0.clone())
     }
 
     pub fn kind(&self) -> RedirectKind {

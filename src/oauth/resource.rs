@@ -75,6 +75,12 @@ impl ResourceUri {
         Self(url.to_string())
     }
 
+    /// A resource accepted once (read back from storage), taken as it is: not re-parsed nor
+    /// re-normalised, so what a grant was issued for is what it is compared as.
+    pub fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -31,29 +31,16 @@ pub const SIGN_IN_TTL_SECS: i64 = 600;
 /// it the form answers `429` until the minute ends (each failure is audited).
 pub const TOKEN_SIGN_IN_FAILURES_PER_MINUTE: u32 = 10;
 
-/// What a session is for; each has its own cookie, timeouts and sign-in page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// The operator console.
-    Console,
-    /// The user's connected-apps page.
-    Account,
-}
+/// What a session is for; each has its own cookie, timeouts and sign-in page. Defined with the
+/// table that stores it, as its column type.
+pub use crate::store::web_sessions::Purpose;
 
 impl Purpose {
+    /// Its name in logs and in the CSRF message; also its stored form.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Console => "console",
             Self::Account => "account",
-        }
-    }
-
-    /// The stored form back; `None` for anything else.
-    pub fn parse(stored: &str) -> Option<Self> {
-        match stored {
-            "console" => Some(Self::Console),
-            "account" => Some(Self::Account),
-            _ => None,
         }
     }
 
@@ -181,7 +168,7 @@ impl WebSessions {
         self.store
             .insert_web_sign_in(WebSignInRow {
                 state_hash: state_hash.to_owned(),
-                purpose: purpose.as_str().to_owned(),
+                purpose,
                 browser_hash: browser_hash.to_owned(),
                 upstream_pkce_verifier: sealed_verifier,
                 created_at: now,
@@ -201,7 +188,7 @@ impl WebSessions {
             .store
             .consume_web_sign_in(state_hash, browser_hash, self.clock.now())
             .await?;
-        Ok(row.and_then(|row| Some((Purpose::parse(&row.purpose)?, row.upstream_pkce_verifier))))
+        Ok(row.map(|row| (row.purpose, row.upstream_pkce_verifier)))
     }
 
     /// Starts a session; the value for its cookie. The person's oldest sessions beyond
@@ -218,7 +205,7 @@ impl WebSessions {
         let absolute = now.saturating_add(timeouts.absolute_secs);
         let row = WebSessionRow {
             session_hash: opaque::hash(&value),
-            purpose: purpose.as_str().to_owned(),
+            purpose,
             subject: subject.to_owned(),
             label: label.to_owned(),
             created_at: now,
@@ -241,11 +228,7 @@ impl WebSessions {
     ) -> Result<Option<WebSession>, StoreError> {
         let now = self.clock.now();
         let hash = opaque::hash(cookie_value);
-        let Some(row) = self
-            .store
-            .live_web_session(&hash, purpose.as_str(), now)
-            .await?
-        else {
+        let Some(row) = self.store.live_web_session(&hash, purpose, now).await? else {
             return Ok(None);
         };
         if rules::is_touch_due(row.last_seen_at, now) {
@@ -299,11 +282,18 @@ mod tests {
 
     #[test]
     fn purposes_round_trip_and_have_host_cookies() {
-        for purpose in [Purpose::Console, Purpose::Account] {
-            assert_eq!(Purpose::parse(purpose.as_str()), Some(purpose));
+        use sea_orm::{ActiveEnum, Iterable};
+        // Every purpose: the stored strings are the ones written before the column was an enum.
+        assert_eq!(Purpose::iter().count(), 2);
+        for purpose in Purpose::iter() {
+            assert_eq!(purpose.to_value(), purpose.as_str());
+            assert_eq!(
+                Purpose::try_from_value(&purpose.as_str().to_owned()),
+                Ok(purpose)
+            );
             assert!(purpose.cookie_name().starts_with("__Host-"));
         }
-        assert_eq!(Purpose::parse("admin"), None);
+        assert!(Purpose::try_from_value(&"admin".to_owned()).is_err());
         assert_ne!(
             Purpose::Console.cookie_name(),
             Purpose::Account.cookie_name()

@@ -96,7 +96,7 @@ pub mod registration_token {
     #[sea_orm(table_name = "registration_tokens")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub token_hash: String,
+        pub token_hash: crate::ids::TokenHash,
         pub client_id: crate::ids::ClientId,
         pub created_at: i64,
     }
@@ -169,12 +169,12 @@ impl Store {
     pub async fn insert_client(
         &self,
         row: &ClientRow,
-        registration_token_hash: Option<&str>,
+        registration_token_hash: Option<&crate::ids::TokenHash>,
         dynamic_cap: Option<u64>,
         make_room: bool,
     ) -> Result<CappedInsert, StoreError> {
         let row = row.clone();
-        let registration_token_hash = registration_token_hash.map(str::to_owned);
+        let registration_token_hash = registration_token_hash.cloned();
         self.write(move |txn| {
             Box::pin(async move {
                 let mut outcome = CappedInsert::Inserted;
@@ -209,9 +209,9 @@ impl Store {
     /// The client a registration access token (by hash) manages, if it still exists.
     pub async fn client_by_registration_token(
         &self,
-        token_hash: &str,
+        token_hash: &crate::ids::TokenHash,
     ) -> Result<Option<ClientRow>, StoreError> {
-        let Some(token) = registration_token::Entity::find_by_id(token_hash.to_owned())
+        let Some(token) = registration_token::Entity::find_by_id(token_hash.clone())
             .one(self.conn())
             .await?
         else {

@@ -27,10 +27,10 @@ pub mod remembered_consent {
         pub handle_hash: String,
         pub client_id: crate::ids::ClientId,
         pub client_fingerprint: String,
-        pub redirect_uri: String,
-        pub resource: String,
-        /// The approved scopes, space-separated.
-        pub scope: String,
+        pub redirect_uri: crate::oauth::redirect_uri::RedirectUri,
+        pub resource: crate::oauth::resource::ResourceUri,
+        /// The approved scopes, stored space-separated.
+        pub scope: crate::oauth::scope::ScopeSet,
         /// The approved client's software, when it was a dynamic client: the approval may then
         /// cover another registration of the same software (`oauth::consent`).
         pub software_id: Option<String>,

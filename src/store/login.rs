@@ -8,7 +8,9 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
-use crate::ids::{ClientId, GrantId, UserId};
+use crate::ids::{ClientId, GrantId, TokenHash, UserId};
+use crate::oauth::resource::ResourceUri;
+use crate::oauth::scope::ScopeSet;
 
 use super::writer::Step;
 use super::{Store, StoreError};
@@ -49,11 +51,11 @@ pub mod request {
         #[sea_orm(primary_key, auto_increment = false)]
         pub request_hash: String,
         pub client_id: crate::ids::ClientId,
-        pub redirect_uri: String,
+        pub redirect_uri: crate::oauth::redirect_uri::RedirectUri,
         pub state: Option<String>,
-        pub code_challenge: String,
-        pub scope: String,
-        pub resource: String,
+        pub code_challenge: crate::oauth::pkce::CodeChallenge,
+        pub scope: crate::oauth::scope::ScopeSet,
+        pub resource: crate::oauth::resource::ResourceUri,
         pub prompt: Option<String>,
         pub browser_hash: String,
         pub upstream_state_hash: Option<String>,
@@ -87,23 +89,18 @@ pub mod request {
 pub mod grant {
     use sea_orm::entity::prelude::*;
 
-    // Also what the admin API answers (schema `AdminGrant`): a column added here is shown to
-    // operators unless it is marked `#[oai(skip)]`, as the sealed upstream tokens are.
-    /// A grant as the admin API shows it.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, poem_openapi::Object)]
+    // The admin API shows a grant as its own type (`http::admin_users::AdminGrant`), so a
+    // column added here is not shown to operators until that type says so.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "grants")]
-    #[oai(rename = "AdminGrant")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub grant_id: crate::ids::GrantId,
-        /// The user's id; the listing is per user already.
-        #[oai(skip)]
         pub user_id: crate::ids::UserId,
         pub client_id: crate::ids::ClientId,
-        pub resource: String,
-        pub scope: String,
+        pub resource: crate::oauth::resource::ResourceUri,
+        pub scope: crate::oauth::scope::ScopeSet,
         /// Sealed; never shown.
-        #[oai(skip)]
         pub upstream_tokens: Option<String>,
         /// When the stored upstream token expires, if the upstream said.
         pub upstream_expires_at: Option<i64>,
@@ -112,7 +109,6 @@ pub mod grant {
         /// Set once the grant is revoked.
         pub revoked_at: Option<i64>,
         /// Until when one instance holds the right to refresh the upstream token.
-        #[oai(skip)]
         pub refresh_lease_until: Option<i64>,
     }
 
@@ -129,14 +125,14 @@ pub mod code {
     #[sea_orm(table_name = "authorization_codes")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub code_hash: String,
+        pub code_hash: crate::ids::TokenHash,
         pub grant_id: crate::ids::GrantId,
         pub client_id: crate::ids::ClientId,
         pub user_id: crate::ids::UserId,
-        pub redirect_uri: String,
-        pub code_challenge: String,
-        pub resource: String,
-        pub scope: String,
+        pub redirect_uri: crate::oauth::redirect_uri::RedirectUri,
+        pub code_challenge: crate::oauth::pkce::CodeChallenge,
+        pub resource: crate::oauth::resource::ResourceUri,
+        pub scope: crate::oauth::scope::ScopeSet,
         pub auth_time: i64,
         pub created_at: i64,
         pub expires_at: i64,
@@ -184,8 +180,8 @@ pub struct CompletedLogin {
     pub new_user_id: UserId,
     pub new_grant_id: GrantId,
     pub client_id: ClientId,
-    pub resource: String,
-    pub scope: String,
+    pub resource: ResourceUri,
+    pub scope: ScopeSet,
     pub upstream_expires_at: Option<i64>,
     pub code: CodeRow,
     pub now: i64,
@@ -363,8 +359,8 @@ impl Store {
         .await
     }
 
-    pub async fn code(&self, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
-        Ok(code::Entity::find_by_id(code_hash.to_owned())
+    pub async fn code(&self, code_hash: &TokenHash) -> Result<Option<CodeRow>, StoreError> {
+        Ok(code::Entity::find_by_id(code_hash.clone())
             .one(self.conn())
             .await?)
     }
@@ -443,7 +439,7 @@ async fn carry_on_or_start_grant(
     let existing_grant = grant::Entity::find()
         .filter(grant::Column::UserId.eq(user_id))
         .filter(grant::Column::ClientId.eq(&login.client_id))
-        .filter(grant::Column::Resource.eq(login.resource.as_str()))
+        .filter(grant::Column::Resource.eq(&login.resource))
         .filter(grant::Column::RevokedAt.is_null())
         .one(txn)
         .await?;
@@ -454,7 +450,7 @@ async fn carry_on_or_start_grant(
     match existing_grant {
         Some(_) => {
             grant::Entity::update_many()
-                .col_expr(grant::Column::Scope, Expr::value(login.scope.as_str()))
+                .col_expr(grant::Column::Scope, Expr::value(&login.scope))
                 .col_expr(grant::Column::UpstreamTokens, Expr::value(sealed))
                 .col_expr(
                     grant::Column::UpstreamExpiresAt,

@@ -1,5 +1,6 @@
 //! The database: connection, migrations and the queries the domain needs. This is the only
-//! module that speaks SQL; it knows nothing of HTTP or of protocol rules.
+//! module that speaks SQL; it knows nothing of HTTP, and of protocol rules only the value types
+//! its columns hold (`column_types`).
 //!
 //! One schema runs unchanged on SQLite (the embedded default) and PostgreSQL. Timestamps are
 //! Unix seconds in `BIGINT` columns, so comparisons are plain integer comparisons on both.
@@ -7,6 +8,7 @@
 pub mod audit;
 pub mod client_documents;
 pub mod clients;
+mod column_types;
 pub mod consents;
 pub mod counters;
 mod eviction;

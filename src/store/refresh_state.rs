@@ -10,6 +10,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
 use super::login::grant;
 use super::tokens::{FamilyRow, family, refresh};
 use super::{Store, StoreError};
+use crate::ids::TokenHash;
 use crate::store::login::GrantRow;
 use crate::store::tokens::RefreshRow;
 
@@ -41,7 +42,7 @@ impl Store {
     /// its family is unknown.
     pub async fn refresh_state(
         &self,
-        token_hash: &str,
+        token_hash: &TokenHash,
     ) -> Result<Option<RefreshState>, StoreError> {
         let mut select = Query::select();
         columns_of::<refresh::Entity>(&mut select, TOKEN);

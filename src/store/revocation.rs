@@ -104,7 +104,11 @@ impl Store {
 
     /// Revokes every family started from a code (RFC 6749 §4.1.2: a replayed code revokes the
     /// tokens issued from it), with the code's own access token (its family's first).
-    pub async fn revoke_tokens_of_code(&self, code_hash: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn revoke_tokens_of_code(
+        &self,
+        code_hash: &crate::ids::TokenHash,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.revoke_families(
             Condition::all().add(family::Column::CodeHash.eq(code_hash)),
             now,

@@ -8,7 +8,7 @@ use sea_orm::Condition;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Query, SelectStatement};
 
-use crate::ids::{ClientId, FamilyId};
+use crate::ids::{ClientId, FamilyId, TokenHash};
 
 use super::login::{code, grant};
 use super::writer::Step;
@@ -24,14 +24,14 @@ pub mod family {
         pub family_id: crate::ids::FamilyId,
         pub grant_id: crate::ids::GrantId,
         pub client_id: crate::ids::ClientId,
-        pub code_hash: Option<String>,
+        pub code_hash: Option<crate::ids::TokenHash>,
         pub auth_time: i64,
         pub created_at: i64,
         pub absolute_expires_at: i64,
         pub revoked_at: Option<i64>,
         /// Where the code that started the family was sent (null for families from before it
         /// was recorded): access-token lifetimes by redirect-URI pattern apply to it.
-        pub redirect_uri: Option<String>,
+        pub redirect_uri: Option<crate::oauth::redirect_uri::RedirectUri>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -47,9 +47,9 @@ pub mod refresh {
     #[sea_orm(table_name = "refresh_tokens")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub token_hash: String,
+        pub token_hash: crate::ids::TokenHash,
         pub family_id: crate::ids::FamilyId,
-        pub scope: String,
+        pub scope: crate::oauth::scope::ScopeSet,
         pub access_jti: String,
         pub access_expires_at: i64,
         pub created_at: i64,
@@ -108,12 +108,12 @@ impl Store {
     /// redeemed it first, or the grant was revoked.
     pub async fn redeem_code(
         &self,
-        code_hash: &str,
+        code_hash: &TokenHash,
         family: FamilyRow,
         first: RefreshRow,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let code_hash = code_hash.to_owned();
+        let code_hash = code_hash.clone();
         self.write(move |txn| {
             Box::pin(async move {
                 let live_grant = Query::select()
@@ -145,8 +145,11 @@ impl Store {
         .await
     }
 
-    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
-        Ok(refresh::Entity::find_by_id(token_hash.to_owned())
+    pub async fn refresh_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<RefreshRow>, StoreError> {
+        Ok(refresh::Entity::find_by_id(token_hash.clone())
             .one(self.conn())
             .await?)
     }
@@ -164,12 +167,12 @@ impl Store {
     /// the token was already rotated or has expired.
     pub async fn rotate_refresh_token(
         &self,
-        token_hash: &str,
+        token_hash: &TokenHash,
         successor: RefreshRow,
         sealed_response: Option<String>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let token_hash = token_hash.to_owned();
+        let token_hash = token_hash.clone();
         self.write(move |txn| {
             Box::pin(async move {
                 // A no-op assignment: it row-locks the family on PostgreSQL (and takes SQLite's

@@ -9,6 +9,20 @@ use super::login::user;
 use super::{Store, StoreError};
 use crate::ids::UserId;
 
+/// What a session or a sign-in is for, stored as `console` or `account` (the strings written
+/// before this was an enum). The rest of its meaning (cookie, timeouts, sign-in page) is
+/// `sessions::Purpose`'s, the same type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Purpose {
+    /// The operator console.
+    #[sea_orm(string_value = "console")]
+    Console,
+    /// The user's connected-apps page.
+    #[sea_orm(string_value = "account")]
+    Account,
+}
+
 pub mod session {
     use sea_orm::entity::prelude::*;
 
@@ -17,7 +31,7 @@ pub mod session {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub session_hash: String,
-        pub purpose: String,
+        pub purpose: super::Purpose,
         pub subject: String,
         pub label: String,
         pub created_at: i64,
@@ -40,7 +54,7 @@ pub mod sign_in {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub state_hash: String,
-        pub purpose: String,
+        pub purpose: super::Purpose,
         pub browser_hash: String,
         pub upstream_pkce_verifier: Option<String>,
         pub created_at: i64,
@@ -100,7 +114,7 @@ impl Store {
         keep: u64,
     ) -> Result<(), StoreError> {
         let txn = self.conn().begin().await?;
-        let (purpose, subject) = (row.purpose.clone(), row.subject.clone());
+        let (purpose, subject) = (row.purpose, row.subject.clone());
         session::ActiveModel::from(row)
             .reset_all()
             .insert(&txn)
@@ -108,7 +122,7 @@ impl Store {
         let evicted: Vec<String> = session::Entity::find()
             .select_only()
             .column(session::Column::SessionHash)
-            .filter(session::Column::Purpose.eq(&purpose))
+            .filter(session::Column::Purpose.eq(purpose))
             .filter(session::Column::Subject.eq(&subject))
             .order_by_desc(session::Column::CreatedAt)
             .order_by_desc(session::Column::SessionHash)
@@ -131,7 +145,7 @@ impl Store {
     pub async fn live_web_session(
         &self,
         session_hash: &str,
-        purpose: &str,
+        purpose: Purpose,
         now: i64,
     ) -> Result<Option<WebSessionRow>, StoreError> {
         Ok(session::Entity::find_by_id(session_hash)

@@ -4,7 +4,7 @@
 //! or column does not open. The strings are part of the data at rest: changing one makes every
 //! value sealed under the old spelling unreadable, so they are pinned by a test below.
 
-use crate::ids::GrantId;
+use crate::ids::{GrantId, TokenHash};
 
 /// A grant's upstream tokens (an envelope, see [`super::Vault::seal_envelope`]).
 pub fn grant_tokens(grant_id: &GrantId) -> String {
@@ -17,7 +17,7 @@ pub fn upstream_pkce(state_hash: &str) -> String {
 }
 
 /// The response a rotated refresh token gave, replayed within the grace window.
-pub fn rotation_response(token_hash: &str) -> String {
+pub fn rotation_response(token_hash: &TokenHash) -> String {
     format!("refresh_successor:{token_hash}")
 }
 
@@ -43,7 +43,10 @@ mod tests {
             "grant:grt_1"
         );
         assert_eq!(upstream_pkce("ab"), "upstream_pkce:ab");
-        assert_eq!(rotation_response("cd"), "refresh_successor:cd");
+        assert_eq!(
+            rotation_response(&TokenHash::from_stored("cd".into())),
+            "refresh_successor:cd"
+        );
         assert_eq!(signing_key("k1"), "signing_key:k1");
         assert_eq!(VAULT_CHECK, "vault_check");
         assert_eq!(COOKIE_KEY, "cookie_key");

@@ -8,9 +8,9 @@ const RESOURCE: &str = "https://mcp.example/mcp";
 
 fn token() -> RefreshRow {
     RefreshRow {
-        token_hash: "h1".into(),
+        token_hash: crate::ids::TokenHash::from_stored("h1".into()),
         family_id: "fam_1".parse().unwrap(),
-        scope: "mcp mcp:write".into(),
+        scope: ScopeSet::from_stored("mcp mcp:write"),
         access_jti: "jti_1".into(),
         access_expires_at: NOW + 3000,
         created_at: NOW - 600,
@@ -33,7 +33,7 @@ fn family() -> FamilyRow {
         family_id: "fam_1".parse().unwrap(),
         grant_id: "grt_1".parse().unwrap(),
         client_id: "client_1".parse().unwrap(),
-        code_hash: Some("c".into()),
+        code_hash: Some(crate::ids::TokenHash::from_stored("c".into())),
         auth_time: NOW - 600,
         created_at: NOW - 600,
         absolute_expires_at: NOW + 10_000,
@@ -47,8 +47,8 @@ fn grant() -> GrantRow {
         grant_id: "grt_1".parse().unwrap(),
         user_id: "usr_1".parse().unwrap(),
         client_id: "client_1".parse().unwrap(),
-        resource: RESOURCE.into(),
-        scope: "mcp mcp:write".into(),
+        resource: crate::oauth::resource::ResourceUri::from_stored(RESOURCE.into()),
+        scope: ScopeSet::from_stored("mcp mcp:write"),
         upstream_tokens: None,
         upstream_expires_at: None,
         created_at: NOW - 600,
@@ -97,7 +97,7 @@ fn refused(decision: RefreshDecision) -> Option<ErrorCode> {
 
 #[test]
 fn rotation_replay_and_reuse() {
-    let full = || "mcp mcp:write".to_owned();
+    let full = || ScopeSet::from_stored("mcp mcp:write");
     let cases = [
         (
             "an unused token rotates",
@@ -110,7 +110,7 @@ fn rotation_replay_and_reuse() {
             token(),
             Some("mcp"),
             RefreshDecision::Rotate {
-                scope: "mcp".into(),
+                scope: ScopeSet::from_stored("mcp"),
             },
         ),
         (
@@ -130,7 +130,7 @@ fn rotation_replay_and_reuse() {
             rotated(1, true),
             Some("mcp"),
             RefreshDecision::Replay {
-                scope: "mcp".into(),
+                scope: ScopeSet::from_stored("mcp"),
             },
         ),
         (
@@ -327,10 +327,12 @@ fn a_replay_is_answered_only_for_the_scope_of_its_rotation() {
         refresh_token: Some("rt_2".into()),
         scope: "mcp".into(),
     };
-    assert!(check_replay_scope("mcp", &replayed).is_ok());
+    assert!(check_replay_scope(&ScopeSet::from_stored("mcp"), &replayed).is_ok());
     for other in ["mcp mcp:write", "mcp:write", ""] {
         assert_eq!(
-            check_replay_scope(other, &replayed).unwrap_err().code,
+            check_replay_scope(&ScopeSet::from_stored(other), &replayed)
+                .unwrap_err()
+                .code,
             ErrorCode::InvalidGrant,
             "{other:?}"
         );
@@ -339,14 +341,31 @@ fn a_replay_is_answered_only_for_the_scope_of_its_rotation() {
 
 #[test]
 fn scope_narrowing() {
-    assert_eq!(narrow_scope(None, "a b").unwrap(), "a b");
-    assert_eq!(narrow_scope(Some("  "), "a b").unwrap(), "a b");
-    assert_eq!(narrow_scope(Some("b"), "a b").unwrap(), "b");
-    assert_eq!(narrow_scope(Some("b a a"), "a b").unwrap(), "a b");
-    assert_eq!(narrow_scope(Some("offline_access"), "a b").unwrap(), "a b");
-    assert_eq!(narrow_scope(Some("b offline_access"), "a b").unwrap(), "b");
+    let granted = ScopeSet::from_stored("a b");
+    assert_eq!(narrow_scope(None, &granted).unwrap().to_string(), "a b");
     assert_eq!(
-        narrow_scope(Some("c"), "a b").unwrap_err().code,
+        narrow_scope(Some("  "), &granted).unwrap().to_string(),
+        "a b"
+    );
+    assert_eq!(narrow_scope(Some("b"), &granted).unwrap().to_string(), "b");
+    assert_eq!(
+        narrow_scope(Some("b a a"), &granted).unwrap().to_string(),
+        "a b"
+    );
+    assert_eq!(
+        narrow_scope(Some("offline_access"), &granted)
+            .unwrap()
+            .to_string(),
+        "a b"
+    );
+    assert_eq!(
+        narrow_scope(Some("b offline_access"), &granted)
+            .unwrap()
+            .to_string(),
+        "b"
+    );
+    assert_eq!(
+        narrow_scope(Some("c"), &granted).unwrap_err().code,
         ErrorCode::InvalidScope
     );
 }

@@ -183,8 +183,8 @@ pub async fn client_page(
         context! {
             user_href => link(state, CONSOLE_USER_PATH, "id", g.user_id.as_str()),
             user_id => g.user_id.as_str(),
-            resource => &g.resource,
-            scope => &g.scope,
+            resource => g.resource.as_str(),
+            scope => g.scope.to_string(),
             created => moment(Some(g.created_at), now),
         }
     });

@@ -9,6 +9,10 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::ids::ClientId;
+use crate::oauth::pkce::CodeChallenge;
+use crate::oauth::redirect_uri::RedirectUri;
+use crate::oauth::resource::ResourceUri;
+use crate::oauth::scope::ScopeSet;
 use crate::store::Store;
 use crate::store::login::{CodeRow, CompletedLogin};
 use crate::store::tokens::{FamilyRow, RefreshRow};
@@ -26,17 +30,17 @@ async fn file_store(dir: &tempfile::TempDir) -> Store {
 }
 
 /// A completed login through `client_1`; returns the hash of its authorization code.
-async fn login(store: &Store, i: usize) -> String {
-    let code_hash = format!("code_{i}");
+async fn login(store: &Store, i: usize) -> crate::ids::TokenHash {
+    let code_hash = crate::ids::TokenHash::from_stored(format!("code_{i}"));
     let code = CodeRow {
         code_hash: code_hash.clone(),
         grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: ClientId::from_stored("client_1".into()),
         user_id: format!("usr_{i}").parse().unwrap(),
-        redirect_uri: "https://host.example/cb".into(),
-        code_challenge: "c".into(),
-        resource: "https://mcp.example/mcp".into(),
-        scope: "mcp".into(),
+        redirect_uri: RedirectUri::from_stored("https://host.example/cb".into()),
+        code_challenge: CodeChallenge::from_stored("c".into()),
+        resource: ResourceUri::from_stored("https://mcp.example/mcp".into()),
+        scope: ScopeSet::from_stored("mcp"),
         auth_time: NOW,
         created_at: NOW,
         expires_at: NOW + 600,
@@ -50,8 +54,8 @@ async fn login(store: &Store, i: usize) -> String {
         new_user_id: format!("usr_{i}").parse().unwrap(),
         new_grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: ClientId::from_stored("client_1".into()),
-        resource: "https://mcp.example/mcp".into(),
-        scope: "mcp".into(),
+        resource: ResourceUri::from_stored("https://mcp.example/mcp".into()),
+        scope: ScopeSet::from_stored("mcp"),
         upstream_expires_at: None,
         code,
         now: NOW,
@@ -78,7 +82,7 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
         family_id: format!("fam_{i}").parse().unwrap(),
         grant_id: format!("grt_{i}").parse().unwrap(),
         client_id: ClientId::from_stored("client_1".into()),
-        code_hash: Some(format!("code_{i}")),
+        code_hash: Some(crate::ids::TokenHash::from_stored(format!("code_{i}"))),
         auth_time: NOW,
         created_at: NOW,
         absolute_expires_at: NOW + 86_400,
@@ -86,9 +90,9 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
         redirect_uri: None,
     };
     let first = RefreshRow {
-        token_hash: format!("rt_{i}"),
+        token_hash: crate::ids::TokenHash::from_stored(format!("rt_{i}")),
         family_id: family.family_id.clone(),
-        scope: "mcp".into(),
+        scope: ScopeSet::from_stored("mcp"),
         access_jti: format!("jti_{i}"),
         access_expires_at: NOW + 3600,
         created_at: NOW,
@@ -97,7 +101,12 @@ async fn redeem(store: &Store, i: usize) -> Result<bool, StoreError> {
         successor: None,
     };
     store
-        .redeem_code(&format!("code_{i}"), family, first, NOW)
+        .redeem_code(
+            &crate::ids::TokenHash::from_stored(format!("code_{i}")),
+            family,
+            first,
+            NOW,
+        )
         .await
 }
 
