@@ -15,6 +15,7 @@ mod eviction;
 pub mod grants;
 pub mod live_grant;
 pub mod login;
+mod postgres_pool;
 pub mod rate_limits;
 pub mod refresh_state;
 pub mod revocation;
@@ -69,14 +70,15 @@ impl Store {
     /// keys enforced, and a busy timeout so that writers outside the request path wait instead
     /// of failing. The request path's write transactions go to one writer connection of their
     /// own, which groups them into shared commits ([`writer`]); reads use the pool of
-    /// `max_connections`. On PostgreSQL every transaction uses the pool.
+    /// `max_connections`. On PostgreSQL every transaction uses the pool, whose connections
+    /// are pinged only after sitting idle (see `postgres_pool`).
     pub async fn open(
         url: &str,
         max_connections: u32,
         synchronous: SqliteSynchronous,
     ) -> Result<Self, StoreError> {
         if !url.starts_with("sqlite:") {
-            let db = Database::connect(options(url, max_connections, synchronous)).await?;
+            let db = postgres_pool::postgres_pool(url, max_connections).await?;
             return Ok(Self {
                 writer: Writer::Pool(db.clone()),
                 db,
@@ -250,13 +252,12 @@ fn is_busy(error: &DbErr) -> bool {
         || text.contains("(code: 517)")
 }
 
-/// The pool options for `url`, SQLite's pragmas included.
+/// The pool options for the SQLite database at `url`, its pragmas included.
 fn options(url: &str, max_connections: u32, synchronous: SqliteSynchronous) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     // An SQLite connection is a file handle that cannot go stale: pinging it before every
-    // query only adds a round trip (a large part of a gateway request's cost). PostgreSQL
-    // connections can be cut by the network, so they are still checked.
-    options.test_before_acquire(!url.starts_with("sqlite:"));
+    // query only adds a round trip (a large part of a gateway request's cost).
+    options.test_before_acquire(false);
     options
         .max_connections(max_connections)
         .min_connections(1)

@@ -64,9 +64,11 @@ mod gateway_auth;
 mod gateway_log;
 mod gateway_tokens;
 
-// Across every endpoint: HTTP basics, hostile input, storage at rest, metrics, the CLI.
+// Across every endpoint: HTTP basics, hostile input, the database pool, storage at rest,
+// metrics, the CLI.
 mod cli;
 mod cli_output;
+mod database;
 mod hardening;
 mod http_basics;
 mod metrics;
