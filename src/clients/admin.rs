@@ -135,7 +135,7 @@ impl Registry {
         }
         let (row, secret) = new_client(client_id.clone(), ClientKind::Admin, &metadata, self.now());
         self.store()
-            .insert_client(&row, None, None, false)
+            .insert_client(&row, None, None, false, None)
             .await
             .map_err(|error| match error {
                 // Two operators choosing the same id at once: the primary key decides.

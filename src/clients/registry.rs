@@ -23,13 +23,14 @@ use crate::oauth::client_metadata::{
 use crate::oauth::issuer::Issuer;
 use crate::oauth::redirect_uri::AllowPattern;
 use crate::routes::REGISTER_PATH;
-use crate::store::audit::actors;
+use crate::store::audit::{AuditRecord, actors};
 use crate::store::clients::{CappedInsert, ClientRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
 
 use super::source_limit::SourceLimit;
 use super::stored::stored_metadata;
+use super::trail::metadata_summary;
 pub use crate::store::clients::ClientKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -126,11 +127,14 @@ impl Registry {
         &self.config
     }
 
-    /// RFC 7591 §3: registers a dynamic client from `body`, sent from `source`.
+    /// RFC 7591 §3: registers a dynamic client from `body`, sent from `source` (the rate
+    /// limit's key) at `address` (the audit trail's). The client, its registration access token
+    /// and the audit entry of its creation are one write.
     pub async fn register(
         &self,
         body: &Value,
         source: &str,
+        address: Option<&str>,
         initial_access_token: Option<&str>,
     ) -> Result<ClientInformation, RegistrationError> {
         if self.config.require_initial_access_token {
@@ -169,16 +173,22 @@ impl Registry {
         row.registration_fingerprint = fingerprint;
         row.source = Some(source.chars().take(64).collect());
         let token = opaque::generate("reg");
-        self.insert_within_cap(&row, &TokenHash::of(&token)).await?;
+        let body = self.information(
+            &row,
+            &metadata.to_json(),
+            secret.as_deref(),
+            Management::Token(&token),
+        );
+        let summary = json!({"after": metadata_summary(&body)});
+        let created = AuditRecord::new(now, actors::REGISTRANT, "client.register", &summary)
+            .client(&client_id)
+            .source(address);
+        self.insert_within_cap(&row, &TokenHash::of(&token), created)
+            .await?;
         tracing::info!(%client_id, auth_method = %row.token_endpoint_auth_method, "client registered");
         Ok(ClientInformation {
             client_id,
-            body: self.information(
-                &row,
-                &metadata.to_json(),
-                secret.as_deref(),
-                Management::Token(&token),
-            ),
+            body,
             created: true,
         })
     }
@@ -220,11 +230,12 @@ impl Registry {
         &self,
         row: &ClientRow,
         token_hash: &TokenHash,
+        created: AuditRecord,
     ) -> Result<(), RegistrationError> {
         let cap = Some(self.config.max_dynamic_clients);
         match self
             .store
-            .insert_client(row, Some(token_hash), cap, true)
+            .insert_client(row, Some(token_hash), cap, true, Some(created))
             .await?
         {
             CappedInsert::Inserted => Ok(()),

@@ -184,26 +184,15 @@ impl RegistrationApi {
     async fn register(&self, request: &Request, body: Json<Value>) -> RegistrationResponse {
         let trust_forwarded_for = self.state.config.registration.trust_forwarded_for;
         let source = request_source(request, trust_forwarded_for);
+        let address = request_address(request, trust_forwarded_for);
         let registry = &self.state.registry;
         let metrics = &self.state.metrics;
         match registry
-            .register(&body.0, &source, bearer_token(request))
+            .register(&body.0, &source, address.as_deref(), bearer_token(request))
             .await
         {
             Ok(info) => {
                 metrics.registration(info.created);
-                if info.created {
-                    let summary = json!({"after": metadata_summary(&info.body)});
-                    let address = request_address(request, trust_forwarded_for);
-                    registry
-                        .record_registrant_change(
-                            address.as_deref(),
-                            "client.register",
-                            &info.client_id,
-                            &summary,
-                        )
-                        .await;
-                }
                 created(info)
             }
             Err(error) => {

@@ -134,7 +134,7 @@ pub(super) async fn record_in(
     txn: &impl ConnectionTrait,
     record: AuditRecord,
 ) -> Result<(), StoreError> {
-    record.into_active().insert(txn).await?;
+    super::insert_row(txn, record.into_active()).await?;
     Ok(())
 }
 

@@ -75,15 +75,17 @@ impl Store {
                 txn.rollback().await?;
                 return Ok(false);
             }
-            ActiveModel {
-                url: Set(row.url),
-                document: Set(row.document),
-                fetched_at: Set(row.fetched_at),
-                expires_at: Set(row.expires_at),
-                failure: Set(row.failure),
-                failure_temporary: Set(row.failure_temporary),
-            }
-            .insert(&txn)
+            super::insert_row(
+                &txn,
+                ActiveModel {
+                    url: Set(row.url),
+                    document: Set(row.document),
+                    fetched_at: Set(row.fetched_at),
+                    expires_at: Set(row.expires_at),
+                    failure: Set(row.failure),
+                    failure_temporary: Set(row.failure_temporary),
+                },
+            )
             .await?;
         }
         txn.commit().await?;

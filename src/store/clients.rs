@@ -165,13 +165,15 @@ impl Store {
     /// dynamic client takes a slot of the dynamic-client counter, at most `dynamic_cap`. When
     /// the cap is full and `make_room` is set, the oldest dynamic client no user has ever
     /// authorized (else the one superseded longest ago) is deleted in the same transaction and
-    /// its slot taken over (`store::eviction`).
+    /// its slot taken over (`store::eviction`). `created`, the audit entry of the creation,
+    /// is written in the same transaction: no client without it, no entry without the client.
     pub async fn insert_client(
         &self,
         row: &ClientRow,
         registration_token_hash: Option<&crate::ids::TokenHash>,
         dynamic_cap: Option<u64>,
         make_room: bool,
+        created: Option<super::audit::AuditRecord>,
     ) -> Result<CappedInsert, StoreError> {
         let row = row.clone();
         let registration_token_hash = registration_token_hash.cloned();
@@ -190,15 +192,17 @@ impl Store {
                     };
                     outcome = CappedInsert::MadeRoom { evicted };
                 }
-                active(&row).insert(txn).await?;
+                super::insert_row(txn, active(&row)).await?;
                 if let Some(hash) = registration_token_hash {
-                    registration_token::ActiveModel {
+                    let token = registration_token::ActiveModel {
                         token_hash: Set(hash),
                         client_id: Set(row.client_id.clone()),
                         created_at: Set(row.created_at),
-                    }
-                    .insert(txn)
-                    .await?;
+                    };
+                    super::insert_row(txn, token).await?;
+                }
+                if let Some(record) = created {
+                    super::audit::record_in(txn, record).await?;
                 }
                 Ok(Step::Commit(outcome))
             })

@@ -81,7 +81,7 @@ impl Store {
             .filter(Column::RequestHash.not_in_subquery(newest));
         self.write(move |txn| {
             Box::pin(async move {
-                model.insert(txn).await?;
+                super::insert_row(txn, model).await?;
                 beyond.exec(txn).await?;
                 Ok(Step::Commit(()))
             })

@@ -200,7 +200,7 @@ impl Store {
         let model = request::ActiveModel::from(row).reset_all();
         self.write(move |txn| {
             Box::pin(async move {
-                model.insert(txn).await?;
+                super::insert_row(txn, model).await?;
                 Ok(Step::Commit(()))
             })
         })
@@ -401,15 +401,17 @@ async fn find_or_create_user(
         .one(txn)
         .await?;
     let Some(existing) = existing_user else {
-        user::ActiveModel {
-            user_id: Set(login.new_user_id.clone()),
-            provider: Set(login.provider.clone()),
-            upstream_subject: Set(login.subject.clone()),
-            display_name: Set(login.display_name.clone()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(txn)
+        super::insert_row(
+            txn,
+            user::ActiveModel {
+                user_id: Set(login.new_user_id.clone()),
+                provider: Set(login.provider.clone()),
+                upstream_subject: Set(login.subject.clone()),
+                display_name: Set(login.display_name.clone()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            },
+        )
         .await?;
         return Ok(login.new_user_id.clone());
     };
@@ -463,20 +465,22 @@ async fn carry_on_or_start_grant(
                 .await?;
         }
         None => {
-            grant::ActiveModel {
-                grant_id: Set(grant_id.clone()),
-                user_id: Set(user_id.clone()),
-                client_id: Set(login.client_id.clone()),
-                resource: Set(login.resource.clone()),
-                scope: Set(login.scope.clone()),
-                upstream_tokens: Set(Some(sealed)),
-                upstream_expires_at: Set(login.upstream_expires_at),
-                created_at: Set(now),
-                updated_at: Set(now),
-                revoked_at: Set(None),
-                refresh_lease_until: Set(None),
-            }
-            .insert(txn)
+            super::insert_row(
+                txn,
+                grant::ActiveModel {
+                    grant_id: Set(grant_id.clone()),
+                    user_id: Set(user_id.clone()),
+                    client_id: Set(login.client_id.clone()),
+                    resource: Set(login.resource.clone()),
+                    scope: Set(login.scope.clone()),
+                    upstream_tokens: Set(Some(sealed)),
+                    upstream_expires_at: Set(login.upstream_expires_at),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    revoked_at: Set(None),
+                    refresh_lease_until: Set(None),
+                },
+            )
             .await?;
         }
     }
@@ -485,9 +489,6 @@ async fn carry_on_or_start_grant(
 
 /// Stores the authorization code, already bound to its user and grant.
 async fn insert_code(txn: &DatabaseTransaction, code: CodeRow) -> Result<(), StoreError> {
-    code::ActiveModel::from(code)
-        .reset_all()
-        .insert(txn)
-        .await?;
+    super::insert_row(txn, code::ActiveModel::from(code).reset_all()).await?;
     Ok(())
 }

@@ -29,7 +29,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait,
+};
 
 pub use writer::SqliteSynchronous;
 use writer::{JobFuture, Writer};
@@ -250,6 +253,21 @@ fn is_busy(error: &DbErr) -> bool {
     text.contains("database is locked")
         || text.contains("(code: 5)")
         || text.contains("(code: 517)")
+}
+
+/// Inserts one row and reads nothing back. sea-orm's `ActiveModel::insert` returns the stored
+/// row: on SQLite it follows the `INSERT` with a `SELECT` of it (one more statement, and one more
+/// hand-off to the connection's thread), on PostgreSQL it adds `RETURNING` every column. No
+/// caller here reads that row, so every insert goes through this instead.
+pub(crate) async fn insert_row<A>(db: &impl ConnectionTrait, row: A) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
+{
+    <A::Entity as EntityTrait>::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// The pool options for the SQLite database at `url`, its pragmas included.

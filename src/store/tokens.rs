@@ -342,17 +342,11 @@ fn families_of_grant(condition: Condition) -> SelectStatement {
 }
 
 async fn insert_family(txn: &impl ConnectionTrait, row: FamilyRow) -> Result<(), StoreError> {
-    family::ActiveModel::from(row)
-        .reset_all()
-        .insert(txn)
-        .await?;
+    super::insert_row(txn, family::ActiveModel::from(row).reset_all()).await?;
     Ok(())
 }
 
 async fn insert_refresh(txn: &impl ConnectionTrait, row: RefreshRow) -> Result<(), StoreError> {
-    refresh::ActiveModel::from(row)
-        .reset_all()
-        .insert(txn)
-        .await?;
+    super::insert_row(txn, refresh::ActiveModel::from(row).reset_all()).await?;
     Ok(())
 }

@@ -72,10 +72,7 @@ pub type WebSignInRow = sign_in::Model;
 
 impl Store {
     pub async fn insert_web_sign_in(&self, row: WebSignInRow) -> Result<(), StoreError> {
-        sign_in::ActiveModel::from(row)
-            .reset_all()
-            .insert(self.conn())
-            .await?;
+        super::insert_row(self.conn(), sign_in::ActiveModel::from(row).reset_all()).await?;
         Ok(())
     }
 
@@ -115,10 +112,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let txn = self.conn().begin().await?;
         let (purpose, subject) = (row.purpose, row.subject.clone());
-        session::ActiveModel::from(row)
-            .reset_all()
-            .insert(&txn)
-            .await?;
+        super::insert_row(&txn, session::ActiveModel::from(row).reset_all()).await?;
         let evicted: Vec<String> = session::Entity::find()
             .select_only()
             .column(session::Column::SessionHash)
@@ -211,16 +205,15 @@ impl Store {
             if let Some(existing) = existing {
                 return Ok(existing.user_id);
             }
-            user::ActiveModel {
+            let user = user::ActiveModel {
                 user_id: Set(new_user_id.clone()),
                 provider: Set(provider.to_owned()),
                 upstream_subject: Set(subject.to_owned()),
                 display_name: Set(display_name.map(str::to_owned)),
                 created_at: Set(now),
                 updated_at: Set(now),
-            }
-            .insert(self.conn())
-            .await?;
+            };
+            super::insert_row(self.conn(), user).await?;
             Ok(new_user_id.clone())
         })
         .await
