@@ -14,6 +14,7 @@
 //! connections: a [`Reader`] hands `execute` to the pool, so a misuse stays correct.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sea_orm::sqlx::{ConnectOptions, Connection};
@@ -23,6 +24,9 @@ use sea_orm::{
 };
 use sea_query_binder::SqlxValues;
 use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// How long a read waits for a free connection before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Up to `max_connections` SQLite connections for reads, opened on demand; cheap to clone.
 #[derive(Clone)]
@@ -92,11 +96,10 @@ impl SqliteReads {
 
     /// A connection of its own for one statement: an idle one, or a new one.
     async fn lease(&self) -> Result<Lease<'_>, DbErr> {
-        let permit = self
-            .inner
-            .permits
-            .acquire()
+        // As long as the pool waits for a connection (`acquire_timeout` in `store::options`).
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.inner.permits.acquire())
             .await
+            .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))?
             .map_err(|_| DbErr::Custom("the read connections are closed".into()))?;
         let idle = self.idle().pop();
         let connection = match idle {
@@ -218,8 +221,6 @@ impl ConnectionTrait for Reader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::store::writer::Step;
     use crate::store::{SqliteSynchronous, Store};
