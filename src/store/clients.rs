@@ -157,7 +157,7 @@ impl Store {
             return Ok(None);
         }
         Ok(client::Entity::find_by_id(client_id.clone())
-            .one(self.conn())
+            .one(&self.reader())
             .await?)
     }
 
@@ -308,7 +308,7 @@ impl Store {
             .filter(client::Column::RegistrationFingerprint.eq(fingerprint))
             .filter(client::Column::CreatedAt.gte(since))
             .order_by_desc(client::Column::CreatedAt)
-            .one(self.conn())
+            .one(&self.reader())
             .await?)
     }
 

@@ -62,7 +62,7 @@ impl Store {
             .filter(grant::Column::ClientId.eq(client_id))
             .filter(grant::Column::Resource.eq(resource))
             .filter(grant::Column::RevokedAt.is_null())
-            .one(self.conn())
+            .one(&self.reader())
             .await?)
     }
 
@@ -173,7 +173,7 @@ impl Store {
 
     pub async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRow>, StoreError> {
         Ok(grant::Entity::find_by_id(grant_id.clone())
-            .one(self.conn())
+            .one(&self.reader())
             .await?)
     }
 

@@ -34,7 +34,8 @@ impl Store {
         resource: &str,
         jti: &str,
     ) -> Result<Option<LiveGrant>, StoreError> {
-        let backend = self.conn().get_database_backend();
+        let reader = self.reader();
+        let backend = reader.get_database_backend();
         // Built once per backend: building it took more CPU than running it. The values
         // follow the placeholders in the order the query names them.
         let values = [user_id.as_str(), client_id.as_str(), resource]
@@ -42,7 +43,7 @@ impl Store {
             .map(Value::from)
             .chain([Value::from(false), Value::from(jti)]);
         let statement = Statement::from_sql_and_values(backend, live_grant_sql(backend), values);
-        let row = self.conn().query_one(statement).await?;
+        let row = reader.query_one(statement).await?;
         row.map(|row: QueryResult| {
             Ok(LiveGrant {
                 grant_id: row.try_get("", "grant_id")?,

@@ -361,7 +361,7 @@ impl Store {
 
     pub async fn code(&self, code_hash: &TokenHash) -> Result<Option<CodeRow>, StoreError> {
         Ok(code::Entity::find_by_id(code_hash.clone())
-            .one(self.conn())
+            .one(&self.reader())
             .await?)
     }
 }

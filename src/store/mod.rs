@@ -17,6 +17,7 @@ pub mod live_grant;
 pub mod login;
 mod postgres_pool;
 pub mod rate_limits;
+pub mod reads;
 pub mod refresh_state;
 pub mod revocation;
 pub mod settings;
@@ -26,14 +27,17 @@ pub mod web_sessions;
 pub mod writer;
 
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
     DbErr, EntityTrait,
 };
 
+use reads::{Reader, SqliteReads};
 pub use writer::SqliteSynchronous;
 use writer::{JobFuture, Writer};
 
@@ -46,6 +50,8 @@ pub struct Store {
     writer: Writer,
     /// SQLite's writer connection, closed with the store (`None` when it is `db` itself).
     writer_db: Option<DatabaseConnection>,
+    /// SQLite file: the hot reads' connections, outside sqlx's pool (see [`reads`]).
+    reads: Option<SqliteReads>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +78,9 @@ impl Store {
     /// each connection is set up for a server: WAL journal, `synchronous` as given, foreign
     /// keys enforced, and a busy timeout so that writers outside the request path wait instead
     /// of failing. The request path's write transactions go to one writer connection of their
-    /// own, which groups them into shared commits ([`writer`]); reads use the pool of
-    /// `max_connections`. On PostgreSQL every transaction uses the pool, whose connections
+    /// own, which groups them into shared commits ([`writer`]); the request path's reads use
+    /// `max_connections` read-only connections that skip sqlx's pool ([`reads`]), the other
+    /// statements the pool of `max_connections`. On PostgreSQL every transaction uses the pool, whose connections
     /// are pinged only after sitting idle (see `postgres_pool`).
     pub async fn open(
         url: &str,
@@ -86,6 +93,7 @@ impl Store {
                 writer: Writer::Pool(db.clone()),
                 db,
                 writer_db: None,
+                reads: None,
             });
         }
         if let Some(path) = sqlite_file(url)
@@ -104,10 +112,18 @@ impl Store {
             true => db.clone(),
             false => Database::connect(options(url, 1, synchronous)).await?,
         };
+        let reads = match in_memory {
+            true => None,
+            false => Some(SqliteReads::new(
+                read_options(url, synchronous)?,
+                max_connections,
+            )),
+        };
         Ok(Self {
             writer: Writer::grouped(writer_db.clone()),
             db,
             writer_db: (!in_memory).then_some(writer_db),
+            reads,
         })
     }
 
@@ -135,6 +151,9 @@ impl Store {
     }
 
     pub async fn close(self) -> Result<(), StoreError> {
+        if let Some(reads) = &self.reads {
+            reads.close().await;
+        }
         self.db.close().await?;
         if let Some(writer) = self.writer_db {
             writer.close().await?;
@@ -144,6 +163,15 @@ impl Store {
 
     pub(crate) fn conn(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Where the request path's reads run: on an SQLite file, connections of their own that
+    /// skip sqlx's pool (see [`reads`]); otherwise the pool. Not for writes.
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        match &self.reads {
+            Some(reads) => Reader::Direct(reads, &self.db),
+            None => Reader::Pool(&self.db),
+        }
     }
 
     /// The connection pool as sqlx reports it, for metrics.
@@ -282,14 +310,34 @@ fn options(url: &str, max_connections: u32, synchronous: SqliteSynchronous) -> C
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |opts| {
-            opts.create_if_missing(true)
-                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(synchronous.sqlx())
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-        });
+        .map_sqlx_sqlite_opts(move |opts| with_pragmas(opts.create_if_missing(true), synchronous));
     options
+}
+
+/// Every SQLite connection's setup for a server: WAL journal, `synchronous` as given, foreign
+/// keys enforced, and a busy timeout so that writers outside the request path wait instead of
+/// failing.
+fn with_pragmas(
+    options: SqliteConnectOptions,
+    synchronous: SqliteSynchronous,
+) -> SqliteConnectOptions {
+    options
+        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(synchronous.sqlx())
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+}
+
+/// The read connections' options for the SQLite file at `url` (created by the pool first):
+/// the pool's pragmas, read-only.
+fn read_options(url: &str, synchronous: SqliteSynchronous) -> Result<SqliteConnectOptions, DbErr> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(error)))?;
+    let options = with_pragmas(options, synchronous).read_only(true);
+    // As the pool (`sqlx_logging(false)`): no statement in the log.
+    Ok(sea_orm::sqlx::ConnectOptions::disable_statement_logging(
+        options,
+    ))
 }
 
 /// The file path in an SQLite URL, if it names a file (not `:memory:`).

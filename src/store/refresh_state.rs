@@ -63,7 +63,7 @@ impl Store {
                     .equals((family::Entity, family::Column::GrantId)),
             )
             .and_where(Expr::col((refresh::Entity, refresh::Column::TokenHash)).eq(token_hash));
-        let db = self.conn();
+        let db = self.reader();
         let Some(row) = db
             .query_one(db.get_database_backend().build(&select))
             .await?

@@ -150,7 +150,7 @@ impl Store {
 
     pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
         Ok(denylist::Entity::find_by_id(jti.to_owned())
-            .one(self.conn())
+            .one(&self.reader())
             .await?
             .is_some())
     }

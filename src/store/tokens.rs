@@ -150,13 +150,13 @@ impl Store {
         token_hash: &TokenHash,
     ) -> Result<Option<RefreshRow>, StoreError> {
         Ok(refresh::Entity::find_by_id(token_hash.clone())
-            .one(self.conn())
+            .one(&self.reader())
             .await?)
     }
 
     pub async fn family(&self, family_id: &FamilyId) -> Result<Option<FamilyRow>, StoreError> {
         Ok(family::Entity::find_by_id(family_id.clone())
-            .one(self.conn())
+            .one(&self.reader())
             .await?)
     }
 
