@@ -35,8 +35,8 @@ def stack_has(rule):
 
 
 RULES = [
-    # The signature's assembly may not unwind to its caller: its own symbols count too.
-    ("RS256 signature (aws-lc)", stack_has(r"Signer::sign|aws_lc_\S*(rsa|RSAZ|rsaz|BN_|bn_)")),
+    # The RSA assembly may not unwind to its caller: its own symbols count too.
+    ("RS256 signing and verifying (aws-lc)", stack_has(r"Signer::sign|aws_lc_\S*(rsa|RSAZ|rsaz|BN_|bn_)")),
     ("hashing, sealing (SHA-256, AES-GCM)", stack_has(r"sha256|Sha256|aes_gcm|Aes256Gcm|vault::")),
     ("kernel: thread hand-offs (futex wake and wait)", kernel(r"__x64_sys_futex")),
     ("kernel: file I/O (SQLite)", kernel(r"__x64_sys_(pwrite|pread|fsync|fdatasync|fcntl|openat|close)")),

@@ -26,8 +26,13 @@ if perf probe -q -x "$binary" --add statement_step=sqlite3_step 2>/dev/null; the
   step_event=",probe_authbridge:statement_step"
 fi
 
-# The measured phase starts after the driver's preparation: the window begins 9 s in.
-run_on sqlite profile scenario "$scenario" --concurrency 16 --duration $((window + 12)) >"$work/load.txt" 2>&1 &
+# The measured phase starts after the driver's preparation: the windows (counts, then samples)
+# begin 9 s in and end before the run does. The driver runs in a process group of its own: the
+# signal that stops its server must not reach this script.
+export -f run_on drop_scratch_databases
+export POSTGRES_URL
+setsid bash -c 'run_on sqlite profile "$@"' run_on scenario "$scenario" --concurrency 16 \
+  --duration $((2 * window + 12)) >"$work/load.txt" 2>&1 &
 driver=$!
 server=""
 for _ in $(seq 1 120); do
