@@ -80,8 +80,8 @@ impl Store {
     /// of failing. The request path's write transactions go to one writer connection of their
     /// own, which groups them into shared commits ([`writer`]); the request path's reads use
     /// `max_connections` read-only connections that skip sqlx's pool ([`reads`]), the other
-    /// statements the pool of `max_connections`. On PostgreSQL every transaction uses the pool, whose connections
-    /// are pinged only after sitting idle (see `postgres_pool`).
+    /// statements the pool of `max_connections`. On PostgreSQL every statement uses the pool,
+    /// whose connections are pinged only after sitting idle (see `postgres_pool`).
     pub async fn open(
         url: &str,
         max_connections: u32,
